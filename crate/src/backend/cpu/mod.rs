@@ -1,0 +1,192 @@
+//! The CPU backend: the reference every GPU kernel is checked against, and the fallback when
+//! WebGPU is missing. Plain f32 math on dequantized blocks, in a fixed summation order, so the
+//! native build and the wasm build agree to rounding (the same source operations run on both;
+//! no fast-math, no FMA contraction).
+//!
+//! Speed: a weight row is dequantized once into a scratch row and then dotted with every token
+//! of the batch (prefill amortizes the dequantization); rows are split across threads with rayon
+//! natively; in wasm the dot loops are written with 8 independent accumulators so LLVM maps them
+//! onto SIMD128 lanes (`-C target-feature=+simd128` in .cargo/config.toml).
+
+use crate::error::Result;
+use crate::quant::{self, GgmlType};
+
+/// A quantized weight matrix `[rows, cols]` (nn.Linear layout: one row per output) viewing
+/// the model's bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct QMatrix<'a> {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub data: &'a [u8],
+}
+
+impl<'a> QMatrix<'a> {
+    pub fn row_bytes(&self) -> usize {
+        self.ty.bytes_for(self.cols)
+    }
+
+    pub fn row(&self, r: usize) -> &'a [u8] {
+        let rb = self.row_bytes();
+        &self.data[r * rb..(r + 1) * rb]
+    }
+
+    /// Dequantize row `r` into `out` (`out.len() == cols`).
+    pub fn dequant_row(&self, r: usize, out: &mut [f32]) -> Result<()> {
+        quant::dequantize(self.ty, self.row(r), out)
+    }
+}
+
+/// Dot product with 8 independent accumulators (vectorizes to SIMD lanes; fixed order).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut tail = 0f32;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `y += a * x`
+#[inline]
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (o, v) in y.iter_mut().zip(x) {
+        *o += a * v;
+    }
+}
+
+/// Rows handled by one task: one scratch row is dequantized per row, reused across the task.
+const ROWS_PER_TASK: usize = 16;
+
+/// Run `f(first_row, out_chunk)` over chunks of `out` holding `ROWS_PER_TASK` rows of `width`
+/// elements each, in parallel natively and sequentially in wasm.
+fn for_each_rows<F>(out: &mut [f32], width: usize, f: F)
+where
+    F: Fn(usize, &mut [f32]) + Sync + Send,
+{
+    let chunk = width * ROWS_PER_TASK;
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| f(i * ROWS_PER_TASK, o));
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        out.chunks_mut(chunk).enumerate().for_each(|(i, o)| f(i * ROWS_PER_TASK, o));
+    }
+}
+
+/// `y[t][r] = Σ_c W[r][c] · x[t][c]` for `n` tokens: `x` is `[n, cols]`, `y` is `[n, rows]`.
+pub fn matmul(w: &QMatrix, x: &[f32], n: usize, y: &mut [f32]) -> Result<()> {
+    let (rows, cols) = (w.rows, w.cols);
+    assert_eq!(x.len(), n * cols, "matmul: input is not [n, cols]");
+    assert_eq!(y.len(), n * rows, "matmul: output is not [n, rows]");
+    assert_eq!(w.data.len(), rows * w.row_bytes(), "matmul: weight bytes do not match its shape");
+    // yt is [rows, n]: each row's outputs for all tokens are contiguous, so rows split cleanly.
+    let mut yt = vec![0f32; rows * n];
+    for_each_rows(&mut yt, n, |r0, o| {
+        let mut scratch = vec![0f32; cols];
+        for (i, orow) in o.chunks_mut(n).enumerate() {
+            let r = r0 + i;
+            let row: &[f32] = if w.ty == GgmlType::F32 && (w.row(r).as_ptr() as usize) % 4 == 0 {
+                bytemuck::cast_slice(w.row(r))
+            } else {
+                // Cannot fail: lengths were checked above.
+                let _ = w.dequant_row(r, &mut scratch);
+                &scratch
+            };
+            for (t, v) in orow.iter_mut().enumerate() {
+                *v = dot(row, &x[t * cols..(t + 1) * cols]);
+            }
+        }
+    });
+    if n == 1 {
+        y.copy_from_slice(&yt);
+    } else {
+        for r in 0..rows {
+            for t in 0..n {
+                y[t * rows + r] = yt[r * n + t];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run `f(index, chunk)` over the `width`-long chunks of `out`, in parallel natively (rayon) and
+/// sequentially in wasm.
+pub fn for_each_chunk<F>(out: &mut [f32], width: usize, f: F)
+where
+    F: Fn(usize, &mut [f32]) + Sync + Send,
+{
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(width).enumerate().for_each(|(i, o)| f(i, o));
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        out.chunks_mut(width).enumerate().for_each(|(i, o)| f(i, o));
+    }
+}
+
+/// RMSNorm of each `dim`-long row of `x` into `out`, times `weight`.
+pub fn rmsnorm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let dim = weight.len();
+    for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+        let ss = dot(xr, xr) / dim as f32;
+        let scale = 1.0 / (ss + eps).sqrt();
+        for ((o, v), w) in or.iter_mut().zip(xr).zip(weight) {
+            *o = v * scale * w;
+        }
+    }
+}
+
+/// RoPE in GGUF's form for Llama (ggml "NORM" mode): rotate adjacent pairs `(x[2i], x[2i+1])`
+/// of the first `rot_dim` elements of each head by `pos · base^(-2i/rot_dim)`.
+pub fn rope(x: &mut [f32], head_dim: usize, rot_dim: usize, pos: usize, base: f32) {
+    for head in x.chunks_exact_mut(head_dim) {
+        for i in 0..rot_dim / 2 {
+            let theta = pos as f32 * base.powf(-2.0 * i as f32 / rot_dim as f32);
+            let (s, c) = theta.sin_cos();
+            let (a, b) = (head[2 * i], head[2 * i + 1]);
+            head[2 * i] = a * c - b * s;
+            head[2 * i + 1] = a * s + b * c;
+        }
+    }
+}
+
+/// In-place softmax.
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let mut sum = 0f32;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+#[inline]
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+/// log-sum-exp of a row (for negative log-likelihoods).
+pub fn log_sum_exp(x: &[f32]) -> f32 {
+    let max = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let s: f64 = x.iter().map(|&v| ((v - max) as f64).exp()).sum();
+    max + s.ln() as f32
+}

@@ -1,0 +1,175 @@
+//! The native `tritium` CLI: inspect, generate and score models.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use tritium::eval;
+use tritium::model::{GenerateOptions, Generation, Model};
+use tritium::{Error, Result};
+
+#[derive(Parser)]
+#[command(name = "tritium", version, about = "Quantized language models: inspect, generate, score")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Architecture, hyperparameters, tensor table and tokenizer of a model.
+    Info {
+        model: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate text from a prompt (streams to stdout).
+    Generate {
+        model: PathBuf,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long, default_value_t = 64)]
+        max_tokens: usize,
+        /// 0 is greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 40)]
+        top_k: usize,
+        #[arg(long, default_value_t = 0.95)]
+        top_p: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Wrap the prompt in the model's chat template as a user message.
+        #[arg(long)]
+        chat: bool,
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Teacher-forced negative log-likelihood of every token of a text.
+    Score {
+        model: PathBuf,
+        #[arg(long)]
+        text_file: PathBuf,
+        /// Window length in tokens (default: the model's context length).
+        #[arg(long)]
+        ctx: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error[{}]: {}", e.code(), e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Model> {
+    Model::from_path(path)
+}
+
+fn print_json(v: &serde_json::Value) -> Result<()> {
+    let s = serde_json::to_string(v).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    println!("{s}");
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Info { model, json } => {
+            let m = load(&model)?;
+            let info = m.info();
+            if json {
+                return print_json(&serde_json::to_value(&info).map_err(|e| Error::InvalidArgument(e.to_string()))?);
+            }
+            let c = &info.config;
+            println!("model        {}", c.name.as_deref().unwrap_or("(unnamed)"));
+            println!("architecture {} (GGUF v{})", c.architecture, info.gguf_version);
+            println!(
+                "layers {}  dim {}  ffn {}  heads {} (kv {})  head_dim {}  rope {} dims, base {}  eps {:e}",
+                c.n_layers, c.dim, c.ffn_dim, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_base, c.rms_eps
+            );
+            println!("context {}  vocab {}  tied output: {}", c.context_length, c.vocab_size, info.tied_output);
+            println!(
+                "params {:.1} M  weights {:.1} MB  {:.3} bits/weight  types {:?}",
+                info.n_params as f64 / 1e6,
+                info.weight_bytes as f64 / 1e6,
+                info.bits_per_weight,
+                info.tensor_types
+            );
+            let t = &info.tokenizer;
+            println!("tokenizer    {}", serde_json::to_string(t).unwrap_or_default());
+            println!();
+            println!("{:<32} {:<6} {:>16} {:>12}", "tensor", "type", "shape", "bytes");
+            for t in &info.tensors {
+                let shape: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
+                println!("{:<32} {:<6} {:>16} {:>12}", t.name, t.ty, shape.join("×"), t.bytes);
+            }
+            Ok(())
+        }
+        Cmd::Generate { model, prompt, max_tokens, temperature, top_k, top_p, seed, chat, system, json } => {
+            let m = Arc::new(load(&model)?);
+            let opts = GenerateOptions { max_tokens, temperature, top_k, top_p, seed, chat, system };
+            let mut g = Generation::new(m.clone(), &prompt, &opts)?;
+            let mut text = String::new();
+            let mut out = std::io::stdout();
+            while let Some(piece) = g.step()? {
+                if !json {
+                    let _ = out.write_all(piece.as_bytes());
+                    let _ = out.flush();
+                }
+                text.push_str(&piece);
+            }
+            let stats = g.stats();
+            if json {
+                let ids: Vec<u32> = g.token_ids().iter().copied().filter(|&t| !m.tokenizer().is_eog(t)).collect();
+                print_json(&json!({
+                    "text": text,
+                    "token_ids": ids,
+                    "prompt_token_ids": g.prompt_token_ids(),
+                    "tokens_per_s": stats.tokens_per_s,
+                    "prefill_tokens_per_s": stats.prefill_tokens_per_s,
+                    "stats": stats,
+                    "backend": "cpu",
+                }))
+            } else {
+                println!();
+                eprintln!(
+                    "[{} prompt tokens, {} generated; prefill {:.1} tok/s, decode {:.1} tok/s]",
+                    stats.prompt_tokens, stats.generated_tokens, stats.prefill_tokens_per_s, stats.tokens_per_s
+                );
+                Ok(())
+            }
+        }
+        Cmd::Score { model, text_file, ctx, json } => {
+            let m = load(&model)?;
+            let text = std::fs::read_to_string(&text_file)
+                .map_err(|e| Error::Io { path: text_file.display().to_string(), source: e })?;
+            let r = eval::score_text(&m, &text, ctx)?;
+            if json {
+                print_json(&serde_json::to_value(&r).map_err(|e| Error::InvalidArgument(e.to_string()))?)
+            } else {
+                println!(
+                    "tokens {}  scored {}  mean_nll {:.4}  perplexity {:.3}  ({:.1} tok/s)",
+                    r.token_ids.len(),
+                    r.nll.len(),
+                    r.mean_nll,
+                    r.perplexity,
+                    r.tokens_per_s
+                );
+                Ok(())
+            }
+        }
+    }
+}

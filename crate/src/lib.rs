@@ -1,0 +1,18 @@
+//! tritium: quantized language models for the browser (WebAssembly + WebGPU) and natively.
+//!
+//! Data flow: bytes → [`format`] (GGUF header + tensor table, tensors are views) →
+//! [`model::Model`] (config + typed quantized tensors) → [`backend`] (CPU reference now, GPU later)
+//! → tokens out. The tokenizer ([`tokenizer`]) is built from GGUF metadata or a tokenizer.json.
+
+pub mod backend;
+pub mod eval;
+pub mod error;
+pub mod format;
+pub mod model;
+pub mod quant;
+pub mod tokenizer;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use error::{Error, Result};

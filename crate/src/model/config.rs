@@ -1,0 +1,106 @@
+//! Llama-family hyperparameters, read from GGUF metadata (`{arch}.*` keys).
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::format::gguf::GgufFile;
+
+/// Architectures whose GGUF tensors follow the Llama layout (RMSNorm, RoPE, GQA, SwiGLU).
+pub const LLAMA_FAMILY: &[&str] = &["llama", "mistral"];
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct LlamaConfig {
+    pub architecture: String,
+    pub name: Option<String>,
+    pub n_layers: usize,
+    pub dim: usize,
+    pub ffn_dim: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    /// Dimensions of each head that RoPE rotates (`{arch}.rope.dimension_count`).
+    pub rope_dim: usize,
+    pub rope_base: f32,
+    pub rms_eps: f32,
+    pub context_length: usize,
+    pub vocab_size: usize,
+}
+
+impl LlamaConfig {
+    pub fn from_gguf(g: &GgufFile) -> Result<LlamaConfig> {
+        let arch = g.require_str("general.architecture")?.to_string();
+        if !LLAMA_FAMILY.contains(&arch.as_str()) {
+            return Err(Error::UnsupportedModel(format!(
+                "general.architecture is '{arch}'; tritium runs Llama-family models ({})",
+                LLAMA_FAMILY.join(", ")
+            )));
+        }
+        let key = |k: &str| format!("{arch}.{k}");
+        let req = |k: &str| -> Result<usize> {
+            let v = g.require_u64(&key(k))?;
+            usize::try_from(v)
+                .ok()
+                .filter(|&v| v > 0 && v <= 1 << 24)
+                .ok_or_else(|| Error::Limit { what: key(k), value: v, limit: 1 << 24 })
+        };
+        let n_layers = req("block_count")?;
+        let dim = req("embedding_length")?;
+        let ffn_dim = req("feed_forward_length")?;
+        let n_heads = req("attention.head_count")?;
+        let n_kv_heads = match g.get_u64(&key("attention.head_count_kv"))? {
+            Some(v) => v as usize,
+            None => n_heads,
+        };
+        if n_kv_heads == 0 || n_heads % n_kv_heads != 0 {
+            return Err(Error::UnsupportedModel(format!(
+                "{n_heads} query heads cannot be grouped over {n_kv_heads} KV heads"
+            )));
+        }
+        if dim % n_heads != 0 {
+            return Err(Error::UnsupportedModel(format!(
+                "embedding length {dim} is not a multiple of the head count {n_heads}"
+            )));
+        }
+        let head_dim = dim / n_heads;
+        let rope_dim = match g.get_u64(&key("rope.dimension_count"))? {
+            Some(v) => v as usize,
+            None => head_dim,
+        };
+        if rope_dim > head_dim || rope_dim % 2 != 0 {
+            return Err(Error::UnsupportedModel(format!(
+                "rope.dimension_count {rope_dim} must be even and at most the head dim {head_dim}"
+            )));
+        }
+        let rope_base = g.get_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0) as f32;
+        let rms_eps = g.get_f64(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5) as f32;
+        let context_length = g.get_u64(&key("context_length"))?.unwrap_or(2048) as usize;
+        let vocab_size = match g.get_u64(&key("vocab_size"))? {
+            Some(v) => v as usize,
+            None => g
+                .get_array("tokenizer.ggml.tokens")?
+                .map(|a| a.len())
+                .or_else(|| g.tensor("token_embd.weight").map(|t| t.dims[1] as usize))
+                .ok_or_else(|| Error::MissingKey { key: key("vocab_size") })?,
+        };
+        let name = g.get_str("general.name")?.map(|s| s.to_string());
+        Ok(LlamaConfig {
+            architecture: arch,
+            name,
+            n_layers,
+            dim,
+            ffn_dim,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            rope_dim,
+            rope_base,
+            rms_eps,
+            context_length,
+            vocab_size,
+        })
+    }
+
+    pub fn kv_dim(&self) -> usize {
+        self.n_kv_heads * self.head_dim
+    }
+}

@@ -1,0 +1,206 @@
+//! Streaming generation: tokenize (optionally through the chat template), prefill the prompt in
+//! one batch, then decode token by token, yielding text pieces.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::forward::{self, KvCache};
+use crate::model::sampler::{Sampler, SamplerOptions};
+use crate::model::Model;
+use crate::tokenizer::{ChatMessage, StreamDecoder};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GenerateOptions {
+    pub max_tokens: usize,
+    /// 0 is greedy.
+    pub temperature: f32,
+    pub top_k: usize,
+    pub top_p: f32,
+    pub seed: u64,
+    /// Wrap the prompt as a user message in the model's chat template.
+    pub chat: bool,
+    /// System message for chat mode.
+    pub system: Option<String>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        let s = SamplerOptions::default();
+        GenerateOptions {
+            max_tokens: 64,
+            temperature: s.temperature,
+            top_k: s.top_k,
+            top_p: s.top_p,
+            seed: s.seed,
+            chat: false,
+            system: None,
+        }
+    }
+}
+
+impl GenerateOptions {
+    pub fn sampler(&self) -> SamplerOptions {
+        SamplerOptions { temperature: self.temperature, top_k: self.top_k, top_p: self.top_p, seed: self.seed }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GenerationStats {
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    pub prefill_ms: f64,
+    pub decode_ms: f64,
+    pub prefill_tokens_per_s: f64,
+    /// Decode speed: generated tokens after the first, per second of decoding.
+    pub tokens_per_s: f64,
+    pub kv_bytes: usize,
+}
+
+/// Milliseconds from an arbitrary origin (monotonic natively).
+pub fn now_ms() -> f64 {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::OnceLock;
+        use std::time::Instant;
+        static T0: OnceLock<Instant> = OnceLock::new();
+        T0.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::Date::now()
+    }
+}
+
+pub struct Generation {
+    model: Arc<Model>,
+    cache: KvCache,
+    sampler: Sampler,
+    decoder: StreamDecoder,
+    prompt_ids: Vec<u32>,
+    generated: Vec<u32>,
+    /// The next token to feed (None before prefill).
+    next: Option<u32>,
+    max_tokens: usize,
+    finished: bool,
+    /// The stream decoder's tail has been returned.
+    flushed: bool,
+    stats: GenerationStats,
+}
+
+impl Generation {
+    pub fn new(model: Arc<Model>, prompt: &str, opts: &GenerateOptions) -> Result<Generation> {
+        let tok = model.tokenizer();
+        let prompt_ids = if opts.chat {
+            let mut msgs = Vec::new();
+            if let Some(s) = &opts.system {
+                msgs.push(ChatMessage { role: "system".into(), content: s.clone() });
+            }
+            msgs.push(ChatMessage { role: "user".into(), content: prompt.to_string() });
+            let text = tok.apply_chat_template(&msgs, true)?;
+            // The template writes BOS itself where the model wants one.
+            tok.encode(&text, false)?
+        } else {
+            tok.encode(prompt, true)?
+        };
+        Self::from_ids(model, prompt_ids, opts)
+    }
+
+    pub fn from_ids(model: Arc<Model>, prompt_ids: Vec<u32>, opts: &GenerateOptions) -> Result<Generation> {
+        if prompt_ids.is_empty() {
+            return Err(Error::InvalidArgument("the prompt is empty (no tokens to condition on)".into()));
+        }
+        let sampler = Sampler::new(opts.sampler())?;
+        let cache = KvCache::new(&model.config);
+        let stats = GenerationStats { prompt_tokens: prompt_ids.len(), ..Default::default() };
+        Ok(Generation {
+            model,
+            cache,
+            sampler,
+            decoder: StreamDecoder::new(),
+            prompt_ids,
+            generated: Vec::new(),
+            next: None,
+            max_tokens: opts.max_tokens,
+            finished: false,
+            flushed: false,
+            stats,
+        })
+    }
+
+    /// Generate one token. Returns its text piece (possibly empty while a multi-byte character
+    /// is incomplete), or None when generation has finished.
+    pub fn step(&mut self) -> Result<Option<String>> {
+        if self.finished || self.generated.len() >= self.max_tokens {
+            return self.finish();
+        }
+        let t0 = now_ms();
+        let hidden = match self.next {
+            None => forward::forward(&self.model, &mut self.cache, &self.prompt_ids)?,
+            Some(tok) => forward::forward(&self.model, &mut self.cache, &[tok])?,
+        };
+        let d = self.model.config.dim;
+        let logits = forward::logits(&self.model, &hidden[hidden.len() - d..], 1)?;
+        let tok = self.sampler.sample(&logits);
+        let dt = now_ms() - t0;
+        if self.next.is_none() {
+            self.stats.prefill_ms = dt;
+        } else {
+            self.stats.decode_ms += dt;
+        }
+        self.next = Some(tok);
+        self.generated.push(tok);
+        self.update_stats();
+        if self.model.tokenizer().is_eog(tok) {
+            self.finished = true;
+            return self.finish();
+        }
+        let piece = self.decoder.push(self.model.tokenizer(), tok)?;
+        Ok(Some(piece))
+    }
+
+    fn finish(&mut self) -> Result<Option<String>> {
+        if self.flushed {
+            return Ok(None);
+        }
+        self.finished = true;
+        self.flushed = true;
+        let rest = self.decoder.finish(self.model.tokenizer())?;
+        if rest.is_empty() {
+            Ok(None)
+        } else {
+            Ok(Some(rest))
+        }
+    }
+
+    fn update_stats(&mut self) {
+        let s = &mut self.stats;
+        s.generated_tokens = self.generated.len();
+        s.kv_bytes = self.cache.bytes();
+        if s.prefill_ms > 0.0 {
+            s.prefill_tokens_per_s = s.prompt_tokens as f64 / (s.prefill_ms / 1000.0);
+        }
+        if s.decode_ms > 0.0 && s.generated_tokens > 1 {
+            s.tokens_per_s = (s.generated_tokens - 1) as f64 / (s.decode_ms / 1000.0);
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+    pub fn prompt_token_ids(&self) -> &[u32] {
+        &self.prompt_ids
+    }
+    /// Generated ids (including a final end-of-generation token, if one was produced).
+    pub fn token_ids(&self) -> &[u32] {
+        &self.generated
+    }
+    pub fn stats(&self) -> GenerationStats {
+        self.stats.clone()
+    }
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+}

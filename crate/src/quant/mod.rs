@@ -1,0 +1,395 @@
+//! Block formats of ggml that tritium reads and writes, with reference (de)quantizers.
+//!
+//! Layouts follow ggml (`ggml-common.h`, `ggml-quants.c`); the ternary ones are described in
+//! shared/spec/algorithms.md §2.3. Every dequantizer here is the plain reference that the fast
+//! CPU kernels and the GPU kernels are tested against; tests compare them with the Python `gguf`
+//! package's `gguf.quants.dequantize`.
+
+use half::{bf16, f16};
+
+use crate::error::{Error, Result};
+
+pub const QK8_0: usize = 32;
+pub const QK4_0: usize = 32;
+pub const QK4_1: usize = 32;
+pub const QK_K: usize = 256;
+
+/// Tensor element types tritium supports (ggml type ids).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GgmlType {
+    F32,
+    F16,
+    Q4_0,
+    Q4_1,
+    Q8_0,
+    BF16,
+    TQ1_0,
+    TQ2_0,
+}
+
+pub const ALL_TYPES: [GgmlType; 8] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::TQ1_0,
+    GgmlType::TQ2_0,
+];
+
+/// Names of all ggml type ids, for error messages about types we do not support.
+pub fn ggml_type_name(id: u32) -> &'static str {
+    match id {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        6 => "Q5_0",
+        7 => "Q5_1",
+        8 => "Q8_0",
+        9 => "Q8_1",
+        10 => "Q2_K",
+        11 => "Q3_K",
+        12 => "Q4_K",
+        13 => "Q5_K",
+        14 => "Q6_K",
+        15 => "Q8_K",
+        16 => "IQ2_XXS",
+        17 => "IQ2_XS",
+        18 => "IQ3_XXS",
+        19 => "IQ1_S",
+        20 => "IQ4_NL",
+        21 => "IQ3_S",
+        22 => "IQ2_S",
+        23 => "IQ4_XS",
+        24 => "I8",
+        25 => "I16",
+        26 => "I32",
+        27 => "I64",
+        28 => "F64",
+        29 => "IQ1_M",
+        30 => "BF16",
+        34 => "TQ1_0",
+        35 => "TQ2_0",
+        39 => "MXFP4",
+        _ => "unknown",
+    }
+}
+
+impl GgmlType {
+    pub fn from_id(id: u32) -> Option<GgmlType> {
+        Some(match id {
+            0 => GgmlType::F32,
+            1 => GgmlType::F16,
+            2 => GgmlType::Q4_0,
+            3 => GgmlType::Q4_1,
+            8 => GgmlType::Q8_0,
+            30 => GgmlType::BF16,
+            34 => GgmlType::TQ1_0,
+            35 => GgmlType::TQ2_0,
+            _ => return None,
+        })
+    }
+
+    pub fn id(self) -> u32 {
+        match self {
+            GgmlType::F32 => 0,
+            GgmlType::F16 => 1,
+            GgmlType::Q4_0 => 2,
+            GgmlType::Q4_1 => 3,
+            GgmlType::Q8_0 => 8,
+            GgmlType::BF16 => 30,
+            GgmlType::TQ1_0 => 34,
+            GgmlType::TQ2_0 => 35,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        ggml_type_name(self.id())
+    }
+
+    pub fn from_name(name: &str) -> Option<GgmlType> {
+        ALL_TYPES.iter().copied().find(|t| t.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Elements per block.
+    pub fn block_size(self) -> usize {
+        match self {
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 1,
+            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 => 32,
+            GgmlType::TQ1_0 | GgmlType::TQ2_0 => QK_K,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            GgmlType::F32 => 4,
+            GgmlType::F16 | GgmlType::BF16 => 2,
+            GgmlType::Q4_0 => 2 + 16,
+            GgmlType::Q4_1 => 2 + 2 + 16,
+            GgmlType::Q8_0 => 2 + 32,
+            GgmlType::TQ1_0 => 48 + 4 + 2,
+            GgmlType::TQ2_0 => 64 + 2,
+        }
+    }
+
+    pub fn bits_per_weight(self) -> f64 {
+        self.block_bytes() as f64 * 8.0 / self.block_size() as f64
+    }
+
+    /// Bytes needed for `n` elements (`n` must be a multiple of the block size).
+    pub fn bytes_for(self, n: usize) -> usize {
+        n / self.block_size() * self.block_bytes()
+    }
+}
+
+#[inline]
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+fn check_len(ty: GgmlType, data: &[u8], out: &[f32]) -> Result<()> {
+    if out.len() % ty.block_size() != 0 || data.len() != ty.bytes_for(out.len()) {
+        return Err(Error::InvalidArgument(format!(
+            "dequantize {}: {} bytes cannot hold {} elements ({} bytes per {} elements)",
+            ty.name(),
+            data.len(),
+            out.len(),
+            ty.block_bytes(),
+            ty.block_size()
+        )));
+    }
+    Ok(())
+}
+
+/// Dequantize `data` (encoded as `ty`) into `out`; `out.len()` is the element count.
+pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut [f32]) -> Result<()> {
+    check_len(ty, data, out)?;
+    match ty {
+        GgmlType::F32 => {
+            for (o, c) in out.iter_mut().zip(data.chunks_exact(4)) {
+                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        }
+        GgmlType::F16 => {
+            for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
+                *o = f16::from_le_bytes([c[0], c[1]]).to_f32();
+            }
+        }
+        GgmlType::BF16 => {
+            for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
+                *o = bf16::from_le_bytes([c[0], c[1]]).to_f32();
+            }
+        }
+        GgmlType::Q8_0 => {
+            for (o, b) in out.chunks_exact_mut(QK8_0).zip(data.chunks_exact(ty.block_bytes())) {
+                let d = f16_at(b, 0);
+                for (j, v) in o.iter_mut().enumerate() {
+                    *v = (b[2 + j] as i8) as f32 * d;
+                }
+            }
+        }
+        GgmlType::Q4_0 => {
+            for (o, b) in out.chunks_exact_mut(QK4_0).zip(data.chunks_exact(ty.block_bytes())) {
+                let d = f16_at(b, 0);
+                for j in 0..16 {
+                    let q = b[2 + j];
+                    o[j] = ((q & 0x0f) as i32 - 8) as f32 * d;
+                    o[j + 16] = ((q >> 4) as i32 - 8) as f32 * d;
+                }
+            }
+        }
+        GgmlType::Q4_1 => {
+            for (o, b) in out.chunks_exact_mut(QK4_1).zip(data.chunks_exact(ty.block_bytes())) {
+                let d = f16_at(b, 0);
+                let m = f16_at(b, 2);
+                for j in 0..16 {
+                    let q = b[4 + j];
+                    o[j] = (q & 0x0f) as f32 * d + m;
+                    o[j + 16] = (q >> 4) as f32 * d + m;
+                }
+            }
+        }
+        GgmlType::TQ2_0 => {
+            for (o, b) in out.chunks_exact_mut(QK_K).zip(data.chunks_exact(ty.block_bytes())) {
+                let d = f16_at(b, 64);
+                for h in 0..2 {
+                    for l in 0..4 {
+                        for m in 0..32 {
+                            let q = (b[32 * h + m] >> (2 * l)) & 3;
+                            o[128 * h + 32 * l + m] = (q as i32 - 1) as f32 * d;
+                        }
+                    }
+                }
+            }
+        }
+        GgmlType::TQ1_0 => {
+            for (o, b) in out.chunks_exact_mut(QK_K).zip(data.chunks_exact(ty.block_bytes())) {
+                let d = f16_at(b, 52);
+                let mut digits = [0i8; QK_K];
+                tq1_digits(b, &mut digits);
+                for (v, &t) in o.iter_mut().zip(digits.iter()) {
+                    *v = t as f32 * d;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+const POW3: [u8; 6] = [1, 3, 9, 27, 81, 243];
+
+#[inline]
+fn trit(byte: u8, n: usize) -> i8 {
+    let t = byte.wrapping_mul(POW3[n]);
+    (((t as u16) * 3) >> 8) as i8 - 1
+}
+
+/// Decode one TQ1_0 block's 256 trits (−1, 0, 1) in row order.
+pub fn tq1_digits(block: &[u8], out: &mut [i8; QK_K]) {
+    let qs = &block[0..48];
+    let qh = &block[48..52];
+    for n in 0..5 {
+        for m in 0..32 {
+            out[m + 32 * n] = trit(qs[m], n);
+        }
+        for m in 0..16 {
+            out[160 + m + 16 * n] = trit(qs[32 + m], n);
+        }
+    }
+    for n in 0..4 {
+        for j in 0..4 {
+            out[240 + j + 4 * n] = trit(qh[j], n);
+        }
+    }
+}
+
+/// Quantize `x` to `ty` with ggml's reference quantizers (`quantize_row_*_ref`).
+pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
+    if x.len() % ty.block_size() != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "quantize {}: {} elements is not a multiple of the block size {}",
+            ty.name(),
+            x.len(),
+            ty.block_size()
+        )));
+    }
+    let mut out = Vec::with_capacity(ty.bytes_for(x.len()));
+    match ty {
+        GgmlType::F32 => x.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        GgmlType::F16 => x.iter().for_each(|v| out.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
+        GgmlType::BF16 => x.iter().for_each(|v| out.extend_from_slice(&bf16::from_f32(*v).to_le_bytes())),
+        GgmlType::Q8_0 => {
+            for b in x.chunks_exact(QK8_0) {
+                let amax = b.iter().fold(0f32, |a, v| a.max(v.abs()));
+                let d = amax / 127.0;
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+                for v in b {
+                    out.push(((v * id).round() as i32).clamp(-128, 127) as i8 as u8);
+                }
+            }
+        }
+        GgmlType::Q4_0 => {
+            for b in x.chunks_exact(QK4_0) {
+                let (mut amax, mut max) = (0f32, 0f32);
+                for &v in b {
+                    if v.abs() > amax {
+                        amax = v.abs();
+                        max = v;
+                    }
+                }
+                let d = max / -8.0;
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+                for j in 0..16 {
+                    let q0 = ((b[j] * id + 8.5) as i8).min(15) as u8;
+                    let q1 = ((b[j + 16] * id + 8.5) as i8).min(15) as u8;
+                    out.push(q0 | (q1 << 4));
+                }
+            }
+        }
+        GgmlType::Q4_1 => {
+            for b in x.chunks_exact(QK4_1) {
+                let min = b.iter().fold(f32::INFINITY, |a, &v| a.min(v));
+                let max = b.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+                let d = (max - min) / 15.0;
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+                out.extend_from_slice(&f16::from_f32(min).to_le_bytes());
+                for j in 0..16 {
+                    let q0 = (((b[j] - min) * id + 0.5) as i8).min(15) as u8;
+                    let q1 = (((b[j + 16] - min) * id + 0.5) as i8).min(15) as u8;
+                    out.push(q0 | (q1 << 4));
+                }
+            }
+        }
+        GgmlType::TQ2_0 => {
+            for b in x.chunks_exact(QK_K) {
+                let (d, id) = ternary_scale(b);
+                let mut qs = [0u8; 64];
+                for h in 0..2 {
+                    for l in 0..4 {
+                        for m in 0..32 {
+                            let q = ternary_digit(b[128 * h + 32 * l + m], id);
+                            qs[32 * h + m] |= q << (2 * l);
+                        }
+                    }
+                }
+                out.extend_from_slice(&qs);
+                out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+            }
+        }
+        GgmlType::TQ1_0 => {
+            for b in x.chunks_exact(QK_K) {
+                let (d, id) = ternary_scale(b);
+                let dig = |i: usize| ternary_digit(b[i], id) as u16;
+                let enc = |v: u16| ((v * 256 + 242) / 243) as u8;
+                let mut blk = [0u8; 52];
+                for m in 0..32 {
+                    let mut v = 0u16;
+                    for n in 0..5 {
+                        v = v * 3 + dig(m + 32 * n);
+                    }
+                    blk[m] = enc(v);
+                }
+                for m in 0..16 {
+                    let mut v = 0u16;
+                    for n in 0..5 {
+                        v = v * 3 + dig(160 + m + 16 * n);
+                    }
+                    blk[32 + m] = enc(v);
+                }
+                for j in 0..4 {
+                    let mut v = 0u16;
+                    for n in 0..4 {
+                        v = v * 3 + dig(240 + j + 4 * n);
+                    }
+                    blk[48 + j] = enc(v * 3);
+                }
+                out.extend_from_slice(&blk);
+                out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn ternary_scale(b: &[f32]) -> (f32, f32) {
+    let d = b.iter().fold(0f32, |a, v| a.max(v.abs()));
+    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
+}
+
+/// ggml: `lroundf(x * id) + 1`, clamped to a digit.
+fn ternary_digit(x: f32, id: f32) -> u8 {
+    ((x * id).round() as i32 + 1).clamp(0, 2) as u8
+}
+
+/// Dequantize a whole tensor into a new vector.
+pub fn dequantize_vec(ty: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>> {
+    let mut out = vec![0f32; n];
+    dequantize(ty, data, &mut out)?;
+    Ok(out)
+}
