@@ -1,0 +1,8 @@
+//! Native tests: parsers, dequantizers and the CPU reference forward against independent
+//! references (Python `gguf`, numpy), the CLI, and bad input.
+
+mod cli;
+mod common;
+mod dequant;
+mod forward;
+mod gguf;
