@@ -43,11 +43,8 @@ pub fn python(extra: &[&str]) -> PathBuf {
 /// Run a Python reference script and return its stdout.
 pub fn run_py(script: &str, args: &[&str]) -> String {
     let py = python(&[]);
-    let out = Command::new(py)
-        .arg(root().join("tests/py").join(script))
-        .args(args)
-        .output()
-        .expect("run python reference");
+    let out =
+        Command::new(py).arg(root().join("tests/py").join(script)).args(args).output().expect("run python reference");
     assert!(out.status.success(), "{script} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8 output")
 }

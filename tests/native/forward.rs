@@ -163,7 +163,8 @@ fn tiny_model_golden_logits() {
         let g = Golden { seed: TINY_SEED, tokens: TINY_TOKENS.to_vec(), logits: logits.clone() };
         std::fs::write(&path, serde_json::to_string(&g).unwrap()).unwrap();
     }
-    let g: Golden = serde_json::from_str(&std::fs::read_to_string(&path).expect("tests/data/tiny_logits.json")).unwrap();
+    let g: Golden =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("tests/data/tiny_logits.json")).unwrap();
     assert_eq!((g.seed, g.tokens.as_slice()), (TINY_SEED, TINY_TOKENS));
     assert_eq!(g.logits.len(), logits.len());
     for (i, (a, b)) in logits.iter().zip(&g.logits).enumerate() {

@@ -40,14 +40,16 @@ fn all_values() -> Vec<(&'static str, Value)> {
     ]
 }
 
-fn sample_file() -> (Vec<u8>, Vec<(String, GgmlType, Vec<u64>, Vec<f32>)>) {
+type SampleTensor = (String, GgmlType, Vec<u64>, Vec<f32>);
+
+fn sample_file() -> (Vec<u8>, Vec<SampleTensor>) {
     let mut w = GgufWriter::new();
     for (k, v) in all_values() {
         w.set(k, v);
     }
     let mut tensors = Vec::new();
     for (i, ty) in ALL_TYPES.iter().enumerate() {
-        let dims = vec![(ty.block_size() * 2).max(3) as u64 * if ty.block_size() == 1 { 1 } else { 1 }, 3];
+        let dims = vec![(ty.block_size() * 2).max(3) as u64, 3];
         let n = (dims[0] * dims[1]) as usize;
         let x = rand_vec(i as u64, n);
         let data = quant::quantize(*ty, &x).unwrap();
@@ -268,13 +270,19 @@ fn missing_and_mistyped_metadata() {
     let e = Model::from_gguf_bytes(rebuild("llama.block_count", None)).err().unwrap();
     assert_eq!(e.code(), "E_MISSING_KEY", "{e}");
     assert!(e.to_string().contains("llama.block_count"));
-    let e = Model::from_gguf_bytes(rebuild("llama.embedding_length", Some(("llama.embedding_length", Value::String("64".into())))))
-        .err()
-        .unwrap();
+    let e = Model::from_gguf_bytes(rebuild(
+        "llama.embedding_length",
+        Some(("llama.embedding_length", Value::String("64".into()))),
+    ))
+    .err()
+    .unwrap();
     assert_eq!(e.code(), "E_WRONG_KEY_TYPE", "{e}");
-    let e = Model::from_gguf_bytes(rebuild("general.architecture", Some(("general.architecture", Value::String("rwkv".into())))))
-        .err()
-        .unwrap();
+    let e = Model::from_gguf_bytes(rebuild(
+        "general.architecture",
+        Some(("general.architecture", Value::String("rwkv".into()))),
+    ))
+    .err()
+    .unwrap();
     assert_eq!(e.code(), "E_UNSUPPORTED_MODEL", "{e}");
     // A missing tensor is named.
     let mut w = GgufWriter::with_metadata(g.metadata.clone());

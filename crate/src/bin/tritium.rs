@@ -51,6 +51,21 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// CPU kernel and decode benchmarks: effective GB/s of matrix-vector products per weight
+    /// format (fused and plain reference), and the model's prefill/decode tokens/s.
+    Bench {
+        /// A model for the end-to-end figures (optional).
+        model: Option<PathBuf>,
+        /// Rows × cols of the synthetic matrices.
+        #[arg(long, default_value = "1536x768")]
+        shape: String,
+        #[arg(long, default_value_t = 20)]
+        iters: usize,
+        #[arg(long, default_value_t = 32)]
+        tokens: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Teacher-forced negative log-likelihood of every token of a text.
     Score {
         model: PathBuf,
@@ -152,6 +167,7 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
         }
+        Cmd::Bench { model, shape, iters, tokens, json } => bench(model, &shape, iters, tokens, json),
         Cmd::Score { model, text_file, ctx, json } => {
             let m = load(&model)?;
             let text = std::fs::read_to_string(&text_file)
@@ -172,4 +188,73 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+fn bench(model: Option<PathBuf>, shape: &str, iters: usize, tokens: usize, json: bool) -> Result<()> {
+    use tritium::backend::cpu::{matmul, QMatrix};
+    use tritium::model::generate::now_ms;
+    use tritium::quant::{self, ALL_TYPES};
+    let (rows, cols) = shape
+        .split_once('x')
+        .and_then(|(r, c)| Some((r.parse::<usize>().ok()?, c.parse::<usize>().ok()?)))
+        .ok_or_else(|| Error::InvalidArgument(format!("--shape must be ROWSxCOLS, got '{shape}'")))?;
+    if cols % 256 != 0 || rows == 0 {
+        return Err(Error::InvalidArgument(format!("--shape: cols must be a positive multiple of 256, got {cols}")));
+    }
+    let mut rng = tritium::model::sampler::SplitMix64::new(1);
+    let w: Vec<f32> = (0..rows * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
+    let x: Vec<f32> = (0..cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
+    let mut y = vec![0f32; rows];
+    let mut kernels = Vec::new();
+    for ty in ALL_TYPES {
+        let data = quant::quantize(ty, &w)?;
+        let m = QMatrix { ty, rows, cols, data: &data };
+        matmul(&m, &x, 1, &mut y)?;
+        let t0 = now_ms();
+        for _ in 0..iters {
+            matmul(&m, &x, 1, &mut y)?;
+        }
+        let ms = (now_ms() - t0) / iters as f64;
+        kernels.push(json!({"type": ty.name(), "rows": rows, "cols": cols,
+            "ms": ms, "gb_per_s": data.len() as f64 / (ms / 1000.0) / 1e9}));
+    }
+    let mut e2e = serde_json::Value::Null;
+    if let Some(p) = model {
+        let m = Arc::new(load(&p)?);
+        let prompt = "The history of the printing press begins in the fifteenth century, when";
+        let opts = GenerateOptions { max_tokens: tokens, ..Default::default() };
+        let mut g = Generation::new(m.clone(), prompt, &opts)?;
+        while g.step()?.is_some() {}
+        let s = g.stats();
+        e2e = json!({"model": p.display().to_string(), "prompt_tokens": s.prompt_tokens,
+            "generated_tokens": s.generated_tokens, "prefill_tokens_per_s": s.prefill_tokens_per_s,
+            "decode_tokens_per_s": s.tokens_per_s,
+            "weight_gb_per_s": m.info().weight_bytes as f64 * s.tokens_per_s / 1e9});
+    }
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let out = json!({"backend": "cpu", "threads": threads, "kernels": kernels, "model": e2e});
+    if json {
+        return print_json(&out);
+    }
+    println!("CPU backend, {threads} threads, matrix-vector {rows}x{cols}");
+    println!("{:<6} {:>10} {:>10}", "type", "ms", "GB/s");
+    for k in out["kernels"].as_array().into_iter().flatten() {
+        println!(
+            "{:<6} {:>10.3} {:>10.2}",
+            k["type"].as_str().unwrap_or(""),
+            k["ms"].as_f64().unwrap_or(0.0),
+            k["gb_per_s"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if !out["model"].is_null() {
+        let e = &out["model"];
+        println!(
+            "model: prefill {:.1} tok/s ({} tokens), decode {:.1} tok/s ({} tokens)",
+            e["prefill_tokens_per_s"].as_f64().unwrap_or(0.0),
+            e["prompt_tokens"],
+            e["decode_tokens_per_s"].as_f64().unwrap_or(0.0),
+            e["generated_tokens"]
+        );
+    }
+    Ok(())
 }

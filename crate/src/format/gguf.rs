@@ -372,9 +372,7 @@ impl<'a> Reader<'a> {
                 let at = self.pos;
                 let et_raw = self.u32(key)?;
                 let et = ValueType::from_u32(et_raw).ok_or_else(|| {
-                    Error::Malformed(format!(
-                        "metadata '{key}': unknown array element type {et_raw} at offset {at}"
-                    ))
+                    Error::Malformed(format!("metadata '{key}': unknown array element type {et_raw} at offset {at}"))
                 })?;
                 let n = self.u64(key)?;
                 if n > self.limits.max_array {

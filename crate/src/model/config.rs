@@ -38,10 +38,11 @@ impl LlamaConfig {
         let key = |k: &str| format!("{arch}.{k}");
         let req = |k: &str| -> Result<usize> {
             let v = g.require_u64(&key(k))?;
-            usize::try_from(v)
-                .ok()
-                .filter(|&v| v > 0 && v <= 1 << 24)
-                .ok_or_else(|| Error::Limit { what: key(k), value: v, limit: 1 << 24 })
+            usize::try_from(v).ok().filter(|&v| v > 0 && v <= 1 << 24).ok_or_else(|| Error::Limit {
+                what: key(k),
+                value: v,
+                limit: 1 << 24,
+            })
         };
         let n_layers = req("block_count")?;
         let dim = req("embedding_length")?;

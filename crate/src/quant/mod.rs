@@ -346,8 +346,9 @@ pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
             for b in x.chunks_exact(QK_K) {
                 let (d, id) = ternary_scale(b);
                 let dig = |i: usize| ternary_digit(b[i], id) as u16;
-                let enc = |v: u16| ((v * 256 + 242) / 243) as u8;
+                let enc = |v: u16| (v * 256).div_ceil(243) as u8;
                 let mut blk = [0u8; 52];
+                #[allow(clippy::needless_range_loop)]
                 for m in 0..32 {
                     let mut v = 0u16;
                     for n in 0..5 {
