@@ -1,0 +1,276 @@
+//! The JavaScript boundary: the only `#[wasm_bindgen]` code in the crate.
+//!
+//! These are the low-level classes that `web/tritium.js` (the public ES-module facade) wraps:
+//!
+//! - [`WasmModelLoader`] (`ModelLoader` in JS) receives a model file in chunks, straight into
+//!   wasm memory, so a 100 MB download is never held twice in JS and wasm at the same time.
+//! - [`WasmModel`] (`CoreModel`) owns a loaded [`Model`] behind an `Arc`, so generations keep it
+//!   alive even if JS frees the model first.
+//! - [`WasmGeneration`] (`CoreGeneration`) is a synchronous token stepper. The facade drives it
+//!   from an async iterator and yields to the event loop between tokens; nothing here awaits, so
+//!   no `&mut self` is ever held across an `.await`, and a later Worker can drive the same class.
+//!
+//! Errors: every fallible export returns `Result<_, JsValue>` whose error is a JS `Error` with
+//! `name = "TritiumError"`, `message` = the [`Error`]'s Display text and `code` =
+//! [`Error::code`] (e.g. `"E_BAD_MAGIC"`). A panic (a bug) is logged by
+//! `console_error_panic_hook`; its message is also kept for [`last_panic_message`] so the facade
+//! can turn the resulting `RuntimeError: unreachable` into an `E_PANIC` error with the reason.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Once};
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::error::Error;
+use crate::model::{GenerateOptions, Generation, Model};
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Install the panic hook (console_error_panic_hook plus remembering the message). Runs once;
+/// every constructor calls it, so no explicit init call is needed from JS.
+fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(info.to_string()));
+            console_error_panic_hook::hook(info);
+        }));
+    });
+}
+
+/// Convert a core error into a JS `Error` with a `code` property.
+pub fn to_js_error(e: Error) -> JsValue {
+    error_with_code(e.code(), &e.to_string())
+}
+
+fn error_with_code(code: &str, message: &str) -> JsValue {
+    let err = js_sys::Error::new(message);
+    err.set_name("TritiumError");
+    // Reflect::set only fails on frozen/proxied objects; a fresh Error is neither.
+    let _ = js_sys::Reflect::set(&err, &JsValue::from_str("code"), &JsValue::from_str(code));
+    err.into()
+}
+
+fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
+    let ser = serde_wasm_bindgen::Serializer::json_compatible();
+    value
+        .serialize(&ser)
+        .map_err(|e| to_js_error(Error::InvalidArgument(format!("cannot convert a result to JS: {e}"))))
+}
+
+fn parse_options(opts: JsValue) -> Result<GenerateOptions, JsValue> {
+    if opts.is_undefined() || opts.is_null() {
+        return Ok(GenerateOptions::default());
+    }
+    serde_wasm_bindgen::from_value::<GenerateOptions>(opts)
+        .map_err(|e| to_js_error(Error::InvalidArgument(format!("generate options: {e}"))))
+}
+
+/// The crate version (Cargo.toml).
+#[wasm_bindgen]
+pub fn version() -> String {
+    init();
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// What this build can do: `{ version, backends: ["cpu"], simd128, threads }`.
+#[wasm_bindgen(js_name = buildInfo)]
+pub fn build_info() -> Result<JsValue, JsValue> {
+    init();
+    #[derive(Serialize)]
+    struct BuildInfo {
+        version: &'static str,
+        backends: &'static [&'static str],
+        simd128: bool,
+        threads: bool,
+    }
+    to_js(&BuildInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        backends: &["cpu"],
+        simd128: cfg!(target_feature = "simd128"),
+        threads: cfg!(target_feature = "atomics"),
+    })
+}
+
+/// The message of the last Rust panic, if any (the wasm instance should be considered unusable
+/// after one).
+#[wasm_bindgen(js_name = lastPanicMessage)]
+pub fn last_panic_message() -> Option<String> {
+    LAST_PANIC.with(|p| p.borrow().clone())
+}
+
+/// A tiny random Llama-family GGUF (2 layers, byte-level vocabulary), deterministic per seed.
+/// For tests and smoke checks without downloading a real model.
+#[wasm_bindgen(js_name = syntheticTinyModel)]
+pub fn synthetic_tiny_model(seed: u32) -> Vec<u8> {
+    init();
+    crate::model::synthetic::tiny_llama_gguf(u64::from(seed))
+}
+
+/// Receives a model file chunk by chunk directly into wasm memory.
+#[wasm_bindgen(js_name = ModelLoader)]
+pub struct WasmModelLoader {
+    buf: Vec<u8>,
+}
+
+#[wasm_bindgen(js_class = ModelLoader)]
+impl WasmModelLoader {
+    /// `expectedBytes` (e.g. Content-Length) pre-reserves memory when given.
+    #[wasm_bindgen(constructor)]
+    pub fn new(expected_bytes: Option<f64>) -> Result<WasmModelLoader, JsValue> {
+        init();
+        let mut buf = Vec::new();
+        if let Some(n) = expected_bytes {
+            if n.is_finite() && n > 0.0 {
+                reserve(&mut buf, n as u64)?;
+            }
+        }
+        Ok(WasmModelLoader { buf })
+    }
+
+    /// Append a chunk of the file.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
+        let need = self.buf.len() as u64 + chunk.len() as u64;
+        if need > self.buf.capacity() as u64 {
+            // Grow geometrically, but report failure instead of aborting on out-of-memory.
+            let want = need.max(self.buf.capacity() as u64 * 3 / 2);
+            if reserve(&mut self.buf, want).is_err() {
+                reserve(&mut self.buf, need)?;
+            }
+        }
+        self.buf.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Bytes received so far.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> f64 {
+        self.buf.len() as f64
+    }
+
+    /// Parse the received bytes as a model. Consumes the loader.
+    pub fn finish(self) -> Result<WasmModel, JsValue> {
+        WasmModel::from_vec(self.buf)
+    }
+}
+
+/// Reserve so that `buf.capacity() >= total`, as an error (not an abort) when memory runs out.
+fn reserve(buf: &mut Vec<u8>, total: u64) -> Result<(), JsValue> {
+    let total_usize = usize::try_from(total).map_err(|_| {
+        to_js_error(Error::Limit { what: "model size in bytes".into(), value: total, limit: usize::MAX as u64 })
+    })?;
+    let additional = total_usize.saturating_sub(buf.len());
+    buf.try_reserve_exact(additional).map_err(|_| {
+        to_js_error(Error::Limit {
+            what: "model size in bytes (wasm32 memory could not grow that far)".into(),
+            value: total,
+            limit: buf.capacity() as u64,
+        })
+    })
+}
+
+/// A loaded model.
+#[wasm_bindgen(js_name = CoreModel)]
+pub struct WasmModel {
+    inner: Arc<Model>,
+}
+
+impl WasmModel {
+    fn from_vec(bytes: Vec<u8>) -> Result<WasmModel, JsValue> {
+        init();
+        let model = Model::from_gguf_bytes(bytes).map_err(to_js_error)?;
+        Ok(WasmModel { inner: Arc::new(model) })
+    }
+
+    /// The Rust model (for tests and other Rust code in the same module).
+    pub fn model(&self) -> &Arc<Model> {
+        &self.inner
+    }
+}
+
+#[wasm_bindgen(js_class = CoreModel)]
+impl WasmModel {
+    /// Load a GGUF model from its bytes (copied into wasm memory once).
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<WasmModel, JsValue> {
+        Self::from_vec(bytes)
+    }
+
+    /// Architecture, hyperparameters, tensor table, tokenizer summary, metadata (a plain object;
+    /// Rust field names, snake_case).
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.info())
+    }
+
+    /// Token ids of `text`; `addSpecial` adds BOS/EOS as the model's metadata says.
+    pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>, JsValue> {
+        self.inner.tokenizer().encode(text, add_special).map_err(to_js_error)
+    }
+
+    /// Text of token ids.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, JsValue> {
+        self.inner.tokenizer().decode(ids).map_err(to_js_error)
+    }
+
+    /// Logits of the last position after a fresh prefill of `tokens`.
+    #[wasm_bindgen(js_name = forwardLogits)]
+    pub fn forward_logits(&self, tokens: &[u32]) -> Result<Vec<f32>, JsValue> {
+        self.inner.forward_logits(tokens).map_err(to_js_error)
+    }
+
+    /// Start generating from a prompt string. `opts`: `{ maxTokens, temperature, topK, topP,
+    /// seed, chat, system }` (all optional).
+    pub fn generate(&self, prompt: &str, opts: JsValue) -> Result<WasmGeneration, JsValue> {
+        let opts = parse_options(opts)?;
+        let inner = Generation::new(Arc::clone(&self.inner), prompt, &opts).map_err(to_js_error)?;
+        Ok(WasmGeneration { inner })
+    }
+
+    /// Start generating from prompt token ids (no tokenization, no chat template).
+    #[wasm_bindgen(js_name = generateFromIds)]
+    pub fn generate_from_ids(&self, ids: Vec<u32>, opts: JsValue) -> Result<WasmGeneration, JsValue> {
+        let opts = parse_options(opts)?;
+        let inner = Generation::from_ids(Arc::clone(&self.inner), ids, &opts).map_err(to_js_error)?;
+        Ok(WasmGeneration { inner })
+    }
+}
+
+/// One generation in progress: call `step()` until it returns `undefined`.
+#[wasm_bindgen(js_name = CoreGeneration)]
+pub struct WasmGeneration {
+    inner: Generation,
+}
+
+#[wasm_bindgen(js_class = CoreGeneration)]
+impl WasmGeneration {
+    /// Generate one token: its text piece (may be `""` while a character is incomplete), or
+    /// `undefined` when finished.
+    pub fn step(&mut self) -> Result<Option<String>, JsValue> {
+        self.inner.step().map_err(to_js_error)
+    }
+
+    /// `{ prompt_tokens, generated_tokens, prefill_ms, decode_ms, prefill_tokens_per_s,
+    /// tokens_per_s, kv_bytes }`.
+    pub fn stats(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.stats())
+    }
+
+    #[wasm_bindgen(js_name = promptTokenIds)]
+    pub fn prompt_token_ids(&self) -> Vec<u32> {
+        self.inner.prompt_token_ids().to_vec()
+    }
+
+    /// Generated ids so far (including a final end-of-generation token, if one was produced).
+    #[wasm_bindgen(js_name = tokenIds)]
+    pub fn token_ids(&self) -> Vec<u32> {
+        self.inner.token_ids().to_vec()
+    }
+
+    #[wasm_bindgen(js_name = isFinished)]
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+}

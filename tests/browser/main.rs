@@ -1,0 +1,347 @@
+//! Browser tests: the Rust core compiled to wasm32 and run in headless Chrome by
+//! wasm-bindgen-test-runner (ChromeDriver, options from webdriver.json in the working directory).
+//!
+//!   CHROMEDRIVER=/usr/bin/chromedriver \
+//!     cargo test --target wasm32-unknown-unknown --test browser --no-default-features
+//!
+//! (or `bash pkg-scripts/test-browser`). Natively this target compiles to an empty test binary.
+//!
+//! Covered: GGUF parsing of a synthetic file (every metadata value type, nested arrays, several
+//! tensor types, views not copies), bad input (bad magic, unsupported version, truncation at every
+//! length, out-of-bounds data, unknown tensor type) as typed errors both in Rust and as JS `Error`s
+//! with a `code`, the tokenizer round trip on the tiny synthetic model, the tiny model's forward
+//! pass against the native golden logits (tests/data/tiny_logits.json, |Δ| ≤ 1e-5), and generation
+//! through the JS-facing classes.
+#![cfg(target_arch = "wasm32")]
+
+use std::sync::Arc;
+
+use tritium::format::gguf::{GgufFile, GgufWriter, Value, ValueType};
+use tritium::model::synthetic::tiny_llama_gguf;
+use tritium::model::{GenerateOptions, Generation, Model};
+use tritium::quant::{self, GgmlType};
+use tritium::wasm::{WasmModel, WasmModelLoader};
+use tritium::Error;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+fn synthetic_gguf() -> Vec<u8> {
+    let mut w = GgufWriter::new();
+    let s = |v: &str| Value::String(v.to_string());
+    w.set("general.architecture", s("test"));
+    w.set("general.alignment", Value::U32(64));
+    w.set("t.u8", Value::U8(200));
+    w.set("t.i8", Value::I8(-100));
+    w.set("t.u16", Value::U16(60_000));
+    w.set("t.i16", Value::I16(-30_000));
+    w.set("t.u32", Value::U32(4_000_000_000));
+    w.set("t.i32", Value::I32(-2_000_000_000));
+    w.set("t.f32", Value::F32(1.5));
+    w.set("t.bool", Value::Bool(true));
+    w.set("t.string", s("héllo, wörld 🙂"));
+    w.set("t.u64", Value::U64(u64::MAX - 1));
+    w.set("t.i64", Value::I64(i64::MIN + 1));
+    w.set("t.f64", Value::F64(-2.25e-300));
+    w.set("t.empty", Value::Array(ValueType::U32, vec![]));
+    w.set("t.strings", Value::Array(ValueType::String, vec![s("a"), s(""), s("ccc")]));
+    w.set(
+        "t.nested",
+        Value::Array(
+            ValueType::Array,
+            vec![
+                Value::Array(ValueType::I32, vec![Value::I32(1), Value::I32(-2)]),
+                Value::Array(ValueType::Array, vec![Value::Array(ValueType::F32, vec![Value::F32(0.5)])]),
+                Value::Array(ValueType::String, vec![s("deep")]),
+            ],
+        ),
+    );
+    let x: Vec<f32> = (0..64 * 3).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
+    for (name, ty) in [("w.f32", GgmlType::F32), ("w.f16", GgmlType::F16), ("w.q8_0", GgmlType::Q8_0), ("w.q4_1", GgmlType::Q4_1)]
+    {
+        let data = quant::quantize(ty, &x).expect("quantize");
+        w.add_tensor(name, &[64, 3], ty, data).expect("add_tensor");
+    }
+    w.add_tensor("v.f32", &[5], GgmlType::F32, bytemuck_f32(&[1.0, 2.0, 3.0, 4.0, 5.0])).expect("add_tensor");
+    w.to_bytes()
+}
+
+fn bytemuck_f32(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn golden() -> (u64, Vec<u32>, Vec<f32>) {
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("../data/tiny_logits.json")).expect("tests/data/tiny_logits.json is JSON");
+    let seed = v["seed"].as_u64().expect("seed");
+    let tokens = v["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("token") as u32).collect();
+    let logits = v["logits"].as_array().expect("logits").iter().map(|t| t.as_f64().expect("logit") as f32).collect();
+    (seed, tokens, logits)
+}
+
+/// The `code` and `message` of a JS error value.
+fn js_error_parts(e: &JsValue) -> (String, String) {
+    let err: &js_sys::Error = e.dyn_ref().expect("a JS Error object");
+    let code = js_sys::Reflect::get(e, &JsValue::from_str("code")).expect("code property").as_string().expect("string code");
+    (code, String::from(err.message()))
+}
+
+fn expect_js_code<T>(r: Result<T, JsValue>, code: &str) -> String {
+    match r {
+        Ok(_) => panic!("expected an error with code {code}"),
+        Err(e) => {
+            let (c, msg) = js_error_parts(&e);
+            assert_eq!(c, code, "error message: {msg}");
+            assert!(!msg.is_empty());
+            msg
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GGUF
+
+#[wasm_bindgen_test]
+fn gguf_parses_every_value_type_and_tensor_views() {
+    let bytes = synthetic_gguf();
+    let g = GgufFile::parse(&bytes).expect("parse");
+    assert_eq!(g.version, 3);
+    assert_eq!(g.alignment, 64);
+    assert_eq!(g.data_offset % 64, 0);
+    assert_eq!(g.get("t.u8"), Some(&Value::U8(200)));
+    assert_eq!(g.get("t.i8"), Some(&Value::I8(-100)));
+    assert_eq!(g.get("t.u16"), Some(&Value::U16(60_000)));
+    assert_eq!(g.get("t.i16"), Some(&Value::I16(-30_000)));
+    assert_eq!(g.get("t.u32"), Some(&Value::U32(4_000_000_000)));
+    assert_eq!(g.get("t.i32"), Some(&Value::I32(-2_000_000_000)));
+    assert_eq!(g.get("t.f32"), Some(&Value::F32(1.5)));
+    assert_eq!(g.get("t.bool"), Some(&Value::Bool(true)));
+    assert_eq!(g.get_str("t.string").expect("str"), Some("héllo, wörld 🙂"));
+    assert_eq!(g.get("t.u64"), Some(&Value::U64(u64::MAX - 1)));
+    assert_eq!(g.get("t.i64"), Some(&Value::I64(i64::MIN + 1)));
+    assert_eq!(g.get("t.f64"), Some(&Value::F64(-2.25e-300)));
+    assert_eq!(g.get("t.empty"), Some(&Value::Array(ValueType::U32, vec![])));
+    let strings = g.get_array("t.strings").expect("array").expect("present");
+    assert_eq!(strings.iter().map(|v| v.as_str().unwrap_or("?")).collect::<Vec<_>>(), ["a", "", "ccc"]);
+    let nested = g.get_array("t.nested").expect("array").expect("present");
+    assert_eq!(nested.len(), 3);
+    assert_eq!(nested[0], Value::Array(ValueType::I32, vec![Value::I32(1), Value::I32(-2)]));
+    assert_eq!(nested[1], Value::Array(ValueType::Array, vec![Value::Array(ValueType::F32, vec![Value::F32(0.5)])]));
+    assert_eq!(nested[2].as_array().expect("inner")[0].as_str(), Some("deep"));
+    assert!(g.get("missing.key").is_none());
+    assert!(matches!(g.require("missing.key"), Err(Error::MissingKey { .. })));
+
+    assert_eq!(g.tensors.len(), 5);
+    let base = bytes.as_ptr() as usize;
+    for t in &g.tensors {
+        assert_eq!(t.abs_offset % 64, 0, "{} is aligned", t.name);
+        let view = g.tensor_data(&bytes, t).expect("view");
+        // a view into the same buffer, not a copy
+        assert_eq!(view.as_ptr() as usize, base + t.abs_offset as usize);
+        assert_eq!(view.len() as u64, t.n_bytes);
+    }
+    let w = g.require_tensor("w.q4_1").expect("tensor");
+    assert_eq!(w.ggml_type, GgmlType::Q4_1);
+    assert_eq!(w.shape(), vec![3, 64]);
+    let x: Vec<f32> = (0..64 * 3).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
+    for name in ["w.f32", "w.f16", "w.q8_0", "w.q4_1"] {
+        let t = g.require_tensor(name).expect("tensor");
+        let y = quant::dequantize_vec(t.ggml_type, g.tensor_data(&bytes, t).expect("view"), 64 * 3).expect("dequantize");
+        let tol = match t.ggml_type {
+            GgmlType::F32 => 0.0,
+            GgmlType::F16 => 2e-3,
+            GgmlType::Q8_0 => 0.03,
+            _ => 0.4,
+        };
+        let err = x.iter().zip(&y).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(err <= tol, "{name}: max error {err} > {tol}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn gguf_bad_magic_is_a_typed_error() {
+    let mut bytes = synthetic_gguf();
+    bytes[..4].copy_from_slice(b"GGML");
+    assert!(matches!(GgufFile::parse(&bytes), Err(Error::BadMagic { .. })));
+    assert!(matches!(Model::from_gguf_bytes(bytes.clone()), Err(Error::BadMagic { .. })));
+    let msg = expect_js_code(WasmModel::from_bytes(bytes), "E_BAD_MAGIC");
+    assert!(msg.contains("GGUF"), "{msg}");
+}
+
+#[wasm_bindgen_test]
+fn gguf_unsupported_version_is_a_typed_error() {
+    let mut bytes = synthetic_gguf();
+    bytes[4..8].copy_from_slice(&7u32.to_le_bytes());
+    assert!(matches!(GgufFile::parse(&bytes), Err(Error::UnsupportedVersion { version: 7 })));
+    expect_js_code(WasmModel::from_bytes(bytes), "E_UNSUPPORTED_VERSION");
+}
+
+#[wasm_bindgen_test]
+fn gguf_truncated_at_every_length_is_an_error_never_a_panic() {
+    let bytes = synthetic_gguf();
+    let g = GgufFile::parse(&bytes).expect("parse");
+    let header_end = g.data_offset as usize;
+    for len in 0..bytes.len() {
+        let r = GgufFile::parse(&bytes[..len]);
+        assert!(r.is_err(), "parsing the first {len} of {} bytes must fail", bytes.len());
+        if len < header_end.min(bytes.len()) && len >= 4 {
+            // inside the header: the file ends before a structure it promised
+            match r {
+                Err(Error::Truncated { .. }) | Err(Error::OutOfBounds { .. }) => {}
+                Err(e) => {
+                    // cut inside the magic/version/counts is still "truncated"
+                    assert_eq!(e.code(), "E_TRUNCATED", "len {len}: {e}");
+                }
+                Ok(_) => unreachable!(),
+            }
+        }
+    }
+    expect_js_code(WasmModel::from_bytes(bytes[..10].to_vec()), "E_TRUNCATED");
+    // cut inside the tensor data: the data of the last tensor is out of bounds
+    let r = GgufFile::parse(&bytes[..bytes.len() - 4]);
+    let code = r.err().map(|e| e.code()).unwrap_or("ok");
+    assert!(code == "E_OUT_OF_BOUNDS" || code == "E_TRUNCATED", "got {code}");
+}
+
+#[wasm_bindgen_test]
+fn gguf_unknown_tensor_type_names_tensor_and_type() {
+    let bytes = synthetic_gguf();
+    let g = GgufFile::parse(&bytes).expect("parse");
+    // Find the type field of the first tensor info: it follows name, n_dims, dims.
+    let t = &g.tensors[0];
+    let name = t.name.as_bytes();
+    let pos = bytes.windows(name.len()).position(|w| w == name).expect("tensor name in header");
+    let type_pos = pos + name.len() + 4 + 8 * t.dims.len();
+    let mut bad = bytes.clone();
+    bad[type_pos..type_pos + 4].copy_from_slice(&6u32.to_le_bytes()); // Q5_0: not supported
+    match GgufFile::parse(&bad) {
+        Err(Error::UnsupportedTensorType { tensor, type_id, .. }) => {
+            assert_eq!(tensor, t.name);
+            assert_eq!(type_id, 6);
+        }
+        other => panic!("expected UnsupportedTensorType, got {other:?}"),
+    }
+    let msg = expect_js_code(WasmModel::from_bytes(bad), "E_UNSUPPORTED_TENSOR_TYPE");
+    assert!(msg.contains(&t.name) && msg.contains("Q5_0"), "{msg}");
+}
+
+#[wasm_bindgen_test]
+fn model_loader_streams_chunks_and_reports_errors() {
+    let bytes = tiny_llama_gguf(7);
+    let mut loader = WasmModelLoader::new(Some(bytes.len() as f64)).expect("loader");
+    for chunk in bytes.chunks(1000) {
+        loader.push(chunk).expect("push");
+    }
+    assert_eq!(loader.length(), bytes.len() as f64);
+    let m = loader.finish().expect("tiny model loads");
+    assert_eq!(m.model().config.n_layers, 2);
+    let info = m.info().expect("info");
+    let config = js_sys::Reflect::get(&info, &JsValue::from_str("config")).expect("config");
+    let arch = js_sys::Reflect::get(&config, &JsValue::from_str("architecture")).expect("architecture");
+    assert_eq!(arch.as_string().as_deref(), Some("llama"));
+
+    // a model missing a metadata key it needs
+    let mut loader = WasmModelLoader::new(None).expect("loader");
+    loader.push(&synthetic_gguf()).expect("push");
+    let r = loader.finish();
+    assert!(r.is_err());
+    let (code, msg) = js_error_parts(&r.err().expect("err"));
+    assert!(code.starts_with("E_"), "{code}: {msg}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokenizer and model
+
+#[wasm_bindgen_test]
+fn tokenizer_round_trip_on_the_tiny_model() {
+    let model = Model::from_gguf_bytes(tiny_llama_gguf(1)).expect("tiny model");
+    let tok = model.tokenizer();
+    for text in [
+        "the theater in the attic",
+        "Hello, world! 1234567 + 89 = ?",
+        "  leading and   inner   spaces\n\ttabs\r\n",
+        "Unicode: héllo wörld — ½ ∑ 日本語 🙂👍🏽",
+        "",
+    ] {
+        let ids = tok.encode(text, false).expect("encode");
+        assert_eq!(tok.decode(&ids).expect("decode"), text, "round trip of {text:?} via {ids:?}");
+    }
+    // merges are used: " the" is one token, not four bytes
+    let ids = tok.encode(" the", false).expect("encode");
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    // special tokens in the text become their single ids
+    let ids = tok.encode("<|im_start|>user", false).expect("encode");
+    assert_eq!(Some(ids[0]), tok.token_id("<|im_start|>"));
+    // an out-of-range id is an error, not a panic
+    assert!(matches!(tok.decode(&[1_000_000]), Err(Error::Tokenizer(_))));
+    let js = WasmModel::from_bytes(tiny_llama_gguf(1)).expect("model");
+    let ids = js.encode("the theater", false).expect("encode");
+    assert_eq!(js.decode(&ids).expect("decode"), "the theater");
+    expect_js_code(js.decode(&[u32::MAX]), "E_TOKENIZER");
+}
+
+#[wasm_bindgen_test]
+fn tiny_model_forward_matches_native_golden_logits() {
+    let (seed, tokens, want) = golden();
+    let model = Model::from_gguf_bytes(tiny_llama_gguf(seed)).expect("tiny model");
+    let got = model.forward_logits(&tokens).expect("forward");
+    assert_eq!(got.len(), want.len(), "vocabulary size");
+    let mut worst = (0usize, 0.0f32);
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        let d = (a - b).abs();
+        if d > worst.1 || d.is_nan() {
+            worst = (i, d);
+        }
+    }
+    assert!(worst.1 <= 1e-5, "logit {} differs by {} (wasm {} vs native {})", worst.0, worst.1, got[worst.0], want[worst.0]);
+    // and the same through the JS-facing class
+    let js = WasmModel::from_bytes(tiny_llama_gguf(seed)).expect("model");
+    let got_js = js.forward_logits(&tokens).expect("forward");
+    assert_eq!(got_js, got);
+}
+
+#[wasm_bindgen_test]
+fn generation_is_deterministic_and_stops_at_max_tokens() {
+    let model = Arc::new(Model::from_gguf_bytes(tiny_llama_gguf(3)).expect("tiny model"));
+    let opts = GenerateOptions { max_tokens: 6, temperature: 0.0, ..Default::default() };
+    let run = |opts: &GenerateOptions| {
+        let mut g = Generation::new(Arc::clone(&model), "the theater", opts).expect("generation");
+        let mut text = String::new();
+        while let Some(piece) = g.step().expect("step") {
+            text.push_str(&piece);
+        }
+        (text, g.token_ids().to_vec(), g.stats())
+    };
+    let (t1, ids1, stats) = run(&opts);
+    let (t2, ids2, _) = run(&opts);
+    assert_eq!((&t1, &ids1), (&t2, &ids2), "greedy is deterministic");
+    assert!(!ids1.is_empty() && ids1.len() <= 6);
+    assert_eq!(stats.generated_tokens, ids1.len());
+    assert!(stats.prompt_tokens > 0);
+
+    let sampled = GenerateOptions { max_tokens: 6, temperature: 0.9, top_k: 20, top_p: 0.9, seed: 42, ..Default::default() };
+    assert_eq!(run(&sampled).1, run(&sampled).1, "same seed, same tokens");
+
+    // through the JS-facing classes, with options as a JS object
+    let js = WasmModel::from_bytes(tiny_llama_gguf(3)).expect("model");
+    let o = js_sys::JSON::parse(r#"{"maxTokens":6,"temperature":0}"#).expect("json");
+    let mut g = js.generate("the theater", o).expect("generate");
+    let mut text = String::new();
+    while let Some(piece) = g.step().expect("step") {
+        text.push_str(&piece);
+    }
+    assert_eq!(text, t1);
+    assert_eq!(g.token_ids(), ids1);
+    assert!(g.is_finished());
+    let stats = g.stats().expect("stats");
+    let n = js_sys::Reflect::get(&stats, &JsValue::from_str("generated_tokens")).expect("field").as_f64();
+    assert_eq!(n, Some(ids1.len() as f64));
+
+    let bad = js_sys::JSON::parse(r#"{"maxTokens":"many"}"#).expect("json");
+    expect_js_code(js.generate("x", bad), "E_INVALID_ARGUMENT");
+    expect_js_code(js.generate_from_ids(vec![], JsValue::UNDEFINED), "E_INVALID_ARGUMENT");
+}

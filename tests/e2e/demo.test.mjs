@@ -1,0 +1,142 @@
+// End-to-end: the demo page (index.html + web/demo.js + the built pkg/) in headless Chromium,
+// served by pkg-scripts/serve.mjs on an ephemeral port. Needs `npm run build` and
+// `npm run fetch-model` first (npm test does both). Screenshots go to target/e2e/.
+//
+//   node --test tests/e2e/demo.test.mjs
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, REPO_ROOT } from '../../pkg-scripts/serve.mjs';
+import { launchChromium, watchPage } from '../../pkg-scripts/chromium.mjs';
+
+const SHOTS = join(REPO_ROOT, 'target', 'e2e');
+const MODEL = join(REPO_ROOT, 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
+
+let server;
+let browser;
+let page;
+let pageLog;
+
+before(async () => {
+  assert.ok(existsSync(join(REPO_ROOT, 'pkg', 'tritium_core_bg.wasm')), 'pkg/ is not built: run `npm run build`');
+  assert.ok(existsSync(MODEL), 'the default model is missing: run `npm run fetch-model`');
+  mkdirSync(SHOTS, { recursive: true });
+  server = await startServer({ port: 0 });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) await server.close();
+});
+
+async function waitForState(p, states, timeout) {
+  await p.waitForFunction((s) => s.includes(document.body.dataset.state), states, { timeout });
+  return p.evaluate(() => document.body.dataset.state);
+}
+
+test('demo loads the default model and greedy-generates " Paris"', { timeout: 240_000 }, async () => {
+  page = await browser.context.newPage();
+  pageLog = watchPage(page);
+  await page.goto(server.url, { waitUntil: 'domcontentloaded' });
+  // starting → ready (engine) → loading → ready (model)
+  await page.waitForFunction(() => window.tritiumDemo && (window.tritiumDemo.model || window.tritiumDemo.error), null, {
+    timeout: 180_000,
+  });
+  const err = await page.evaluate(() => window.tritiumDemo.error);
+  assert.equal(err, null, `page error: ${JSON.stringify(err)}\n${pageLog.join('\n')}`);
+  assert.equal(await waitForState(page, ['ready'], 10_000), 'ready');
+
+  // model info is shown
+  const info = await page.locator('#info-list').innerText();
+  assert.match(info, /llama/);
+  assert.match(info, /\b30\b/, 'layers');
+  assert.match(info, /49152/, 'vocabulary');
+  assert.equal(await page.locator('#tensor-count').innerText(), '272');
+  const badge = await page.locator('#backend').innerText();
+  assert.match(badge, /cpu/i);
+
+  // greedy generation
+  await page.fill('#prompt', 'The capital of France is');
+  await page.fill('#max-tokens', '8');
+  await page.fill('#temperature', '0');
+  await page.uncheck('#chat');
+  await page.click('#generate');
+  await page.waitForFunction(() => window.tritiumDemo.finishReason !== null || window.tritiumDemo.error, null, {
+    timeout: 120_000,
+  });
+  const demo = await page.evaluate(() => ({
+    pieces: window.tritiumDemo.pieces,
+    stats: window.tritiumDemo.stats,
+    finishReason: window.tritiumDemo.finishReason,
+    error: window.tritiumDemo.error,
+  }));
+  assert.equal(demo.error, null, JSON.stringify(demo.error));
+  assert.equal(demo.pieces[0], ' Paris', `first piece: ${JSON.stringify(demo.pieces)}`);
+  assert.equal(demo.finishReason, 'length');
+  assert.equal(demo.stats.generatedTokens, 8);
+  assert.equal(demo.stats.promptTokens, 5);
+  assert.ok(demo.stats.tokensPerSecond > 0, 'decode tokens/s measured');
+  const out = await page.locator('#output').innerText();
+  assert.ok(out.startsWith('The capital of France is Paris'), out);
+  assert.match(await page.locator('#stats').innerText(), /tok\/s/);
+  await page.screenshot({ path: join(SHOTS, 'demo.png'), fullPage: true });
+  console.log(`# generated: ${JSON.stringify(demo.pieces.join(''))}; decode ${demo.stats.tokensPerSecond.toFixed(1)} tok/s, prefill ${demo.stats.prefillTokensPerSecond.toFixed(1)} tok/s`);
+});
+
+test('keyboard: Ctrl+Enter generates and Escape stops', { timeout: 120_000 }, async () => {
+  assert.ok(page, 'needs the page of the previous test');
+  await page.fill('#max-tokens', '500');
+  await page.fill('#prompt', '1, 2, 3, 4, 5, 6, 7, 8,');
+  await page.focus('#prompt');
+  await page.keyboard.press('Control+Enter');
+  await waitForState(page, ['generating'], 10_000);
+  await page.waitForFunction(() => window.tritiumDemo.pieces.length >= 2, null, { timeout: 60_000 });
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => window.tritiumDemo.finishReason !== null, null, { timeout: 30_000 });
+  const r = await page.evaluate(() => ({ reason: window.tritiumDemo.finishReason, n: window.tritiumDemo.stats.generatedTokens }));
+  assert.equal(r.reason, 'aborted');
+  assert.ok(r.n < 500, `stopped early (${r.n} tokens)`);
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
+  assert.equal(await page.locator('#generate').isDisabled(), false);
+});
+
+test('a bad file shows an error in the page', { timeout: 60_000 }, async () => {
+  const p = await browser.context.newPage();
+  const log = watchPage(p);
+  await p.goto(`${server.url}?autoload=0`, { waitUntil: 'domcontentloaded' });
+  await waitForState(p, ['ready'], 30_000);
+  await p.setInputFiles('#model-file', {
+    name: 'not-a-model.gguf',
+    mimeType: 'application/octet-stream',
+    buffer: Buffer.from('this is not a GGUF file, just some text that is long enough'),
+  });
+  await p.locator('#error').waitFor({ state: 'visible', timeout: 30_000 });
+  const text = await p.locator('#error').innerText();
+  assert.match(text, /E_BAD_MAGIC/);
+  assert.match(text, /not-a-model\.gguf/);
+  assert.match(text, /not a GGUF file/);
+  assert.equal(await p.evaluate(() => document.body.dataset.state), 'error');
+  assert.equal(await p.locator('#generate').isDisabled(), true);
+  await p.screenshot({ path: join(SHOTS, 'demo-error.png'), fullPage: true });
+
+  // a truncated real header: first 64 KiB of the model
+  const { readFileSync } = await import('node:fs');
+  const fd = readFileSync(MODEL).subarray(0, 65536);
+  await p.setInputFiles('#model-file', { name: 'truncated.gguf', mimeType: 'application/octet-stream', buffer: Buffer.from(fd) });
+  await p.waitForFunction(() => window.tritiumDemo.error && window.tritiumDemo.error.context.includes('truncated.gguf'), null, {
+    timeout: 30_000,
+  });
+  const code = await p.evaluate(() => window.tritiumDemo.error.code);
+  assert.ok(['E_TRUNCATED', 'E_OUT_OF_BOUNDS'].includes(code), code);
+
+  // a URL that does not exist
+  await p.fill('#model-url', 'models/does-not-exist.gguf');
+  await p.click('#load-url');
+  await p.waitForFunction(() => window.tritiumDemo.error && window.tritiumDemo.error.code === 'E_FETCH', null, { timeout: 30_000 });
+  assert.match(await p.locator('#error').innerText(), /404/);
+  assert.ok(!log.some((l) => l.startsWith('pageerror')), log.join('\n'));
+  await p.close();
+});

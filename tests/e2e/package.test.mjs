@@ -1,0 +1,138 @@
+// The built npm package: `npm pack` inside pkg/, install the tarball into a scratch project, then
+//   1. check the tarball's contents and package.json (exports, types, files),
+//   2. import it under Node (exports resolve, Engine is exported) and run the tiny synthetic model
+//      with the wasm bytes passed explicitly,
+//   3. load it in headless Chromium from the scratch project's node_modules (default wasm URL next
+//      to the module) and generate with the tiny model.
+// Needs `npm run build` first.
+//
+//   node --test tests/e2e/package.test.mjs
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, REPO_ROOT } from '../../pkg-scripts/serve.mjs';
+import { launchChromium, watchPage } from '../../pkg-scripts/chromium.mjs';
+
+const PKG = join(REPO_ROOT, 'pkg');
+let scratch;
+let tarball;
+
+function run(cmd, args, cwd) {
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+before(() => {
+  assert.ok(existsSync(join(PKG, 'package.json')), 'pkg/ is not built: run `npm run build`');
+  scratch = mkdtempSync(join(tmpdir(), 'tritium-scratch-'));
+  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', scratch], PKG));
+  tarball = join(scratch, packed[0].filename);
+  writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'scratch', private: true, type: 'module' }, null, 2));
+  run('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball], scratch);
+});
+
+after(() => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+test('the tarball holds the package files and a complete package.json', () => {
+  const files = run('tar', ['-tzf', tarball], scratch).trim().split('\n').sort();
+  for (const f of ['package.json', 'README.md', 'tritium.js', 'tritium.d.ts', 'tritium_core.js', 'tritium_core.d.ts', 'tritium_core_bg.wasm']) {
+    assert.ok(files.includes(`package/${f}`), `package/${f} in ${files.join(', ')}`);
+  }
+  const pkg = JSON.parse(readFileSync(join(scratch, 'node_modules', 'tritium', 'package.json'), 'utf8'));
+  const cargo = readFileSync(join(REPO_ROOT, 'Cargo.toml'), 'utf8');
+  assert.equal(pkg.name, 'tritium');
+  assert.equal(pkg.version, /^version\s*=\s*"([^"]+)"/m.exec(cargo)[1]);
+  assert.equal(pkg.type, 'module');
+  assert.equal(pkg.types, './tritium.d.ts');
+  assert.equal(pkg.exports['.'].default, './tritium.js');
+  assert.equal(pkg.exports['.'].types, './tritium.d.ts');
+  assert.ok(Array.isArray(pkg.files) && pkg.files.includes('tritium_core_bg.wasm'));
+  const dts = readFileSync(join(scratch, 'node_modules', 'tritium', 'tritium.d.ts'), 'utf8');
+  for (const name of ['class Engine', 'class Model', 'class Generation', 'class TritiumError', 'interface GenerateOptions']) {
+    assert.ok(dts.includes(name), `typings declare ${name}`);
+  }
+});
+
+test('node imports the installed package and runs the tiny model', () => {
+  const script = `
+    import { Engine, Model, Generation, TritiumError } from 'tritium';
+    import { readFileSync } from 'node:fs';
+    import { fileURLToPath } from 'node:url';
+    const out = { exports: [typeof Engine, typeof Model, typeof Generation, typeof TritiumError] };
+    const wasm = readFileSync(fileURLToPath(import.meta.resolve('tritium/tritium_core_bg.wasm')));
+    const engine = await Engine.create({ wasm });
+    out.backend = engine.backend;
+    out.reason = engine.backendReason;
+    const model = await engine.load(engine.tinyTestModel(3));
+    out.info = model.info().config;
+    const gen = model.generate('the theater', { maxTokens: 5, temperature: 0 });
+    out.pieces = [];
+    for await (const p of gen) out.pieces.push(p);
+    out.tokenIds = gen.tokenIds;
+    out.finishReason = gen.finishReason;
+    out.stats = gen.stats;
+    try { await engine.load(new Uint8Array(64)); } catch (e) {
+      out.error = { isTritium: e instanceof TritiumError, isError: e instanceof Error, code: e.code, message: e.message };
+    }
+    try { await Engine.create({ backend: 'webgpu' }); } catch (e) { out.webgpu = e.code; }
+    model.free();
+    try { model.info(); } catch (e) { out.freed = e.code; }
+    console.log(JSON.stringify(out));
+  `;
+  writeFileSync(join(scratch, 'smoke.mjs'), script);
+  const out = JSON.parse(run(process.execPath, ['smoke.mjs'], scratch).trim().split('\n').pop());
+  assert.deepEqual(out.exports, ['function', 'function', 'function', 'function']);
+  assert.equal(out.backend, 'cpu');
+  assert.match(out.reason, /CPU/);
+  assert.equal(out.info.architecture, 'llama');
+  assert.equal(out.info.nLayers, 2);
+  assert.equal(out.tokenIds.length, 5);
+  assert.equal(out.finishReason, 'length');
+  assert.equal(out.stats.generatedTokens, 5);
+  assert.deepEqual(
+    { isTritium: out.error.isTritium, isError: out.error.isError, code: out.error.code },
+    { isTritium: true, isError: true, code: 'E_BAD_MAGIC' },
+  );
+  assert.match(out.error.message, /GGUF/);
+  assert.equal(out.webgpu, 'E_BACKEND_UNAVAILABLE');
+  assert.equal(out.freed, 'E_FREED');
+});
+
+test('chromium loads the installed package from a scratch project', { timeout: 120_000 }, async () => {
+  writeFileSync(
+    join(scratch, 'index.html'),
+    `<!doctype html><meta charset="utf-8"><title>scratch</title>
+<script type="module">
+  import { Engine } from './node_modules/tritium/tritium.js';
+  try {
+    const engine = await Engine.create();
+    const model = await engine.load(new Blob([engine.tinyTestModel(3)]));
+    const result = await model.generate('the theater', { maxTokens: 5 }).complete();
+    window.result = { ok: true, backend: engine.backend, webgpu: engine.capabilities().webgpuInBrowser, n: result.tokenIds.length, finishReason: result.finishReason };
+  } catch (e) {
+    window.result = { ok: false, code: e.code, message: String(e.message || e) };
+  }
+</script>`,
+  );
+  const server = await startServer({ root: scratch, port: 0, hidden: [] });
+  const browser = await launchChromium();
+  try {
+    const page = await browser.context.newPage();
+    const log = watchPage(page);
+    await page.goto(server.url, { waitUntil: 'domcontentloaded' });
+    await page.waitForFunction(() => window.result, null, { timeout: 60_000 });
+    const r = await page.evaluate(() => window.result);
+    assert.equal(r.ok, true, `${JSON.stringify(r)}\n${log.join('\n')}`);
+    assert.equal(r.backend, 'cpu');
+    assert.equal(r.n, 5);
+    assert.equal(r.finishReason, 'length');
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});

@@ -1,0 +1,252 @@
+// Type definitions for tritium (the ES-module facade, tritium.js).
+
+/** Stable error codes. Core (Rust) codes and facade codes. */
+export type TritiumErrorCode =
+  | 'E_TRUNCATED'
+  | 'E_BAD_MAGIC'
+  | 'E_UNSUPPORTED_VERSION'
+  | 'E_LIMIT'
+  | 'E_OUT_OF_BOUNDS'
+  | 'E_OVERFLOW'
+  | 'E_UNSUPPORTED_TENSOR_TYPE'
+  | 'E_MALFORMED'
+  | 'E_MISSING_KEY'
+  | 'E_WRONG_KEY_TYPE'
+  | 'E_MISSING_TENSOR'
+  | 'E_BAD_TENSOR'
+  | 'E_UNSUPPORTED_MODEL'
+  | 'E_TOKENIZER'
+  | 'E_TEMPLATE'
+  | 'E_INVALID_ARGUMENT'
+  | 'E_IO'
+  | 'E_FETCH'
+  | 'E_ABORTED'
+  | 'E_BACKEND_UNAVAILABLE'
+  | 'E_FREED'
+  | 'E_WASM_INIT'
+  | 'E_PANIC'
+  | 'E_INTERNAL'
+  | (string & {});
+
+/** Every error tritium throws; `code` is stable, `message` says what is wrong and where. */
+export class TritiumError extends Error {
+  constructor(code: TritiumErrorCode, message: string, options?: { cause?: unknown });
+  readonly name: 'TritiumError';
+  readonly code: TritiumErrorCode;
+}
+
+export type BackendName = 'auto' | 'cpu' | 'webgpu';
+
+export interface EngineOptions {
+  /** 'auto' (default) or 'cpu'. 'webgpu' throws E_BACKEND_UNAVAILABLE in this build. */
+  backend?: BackendName;
+  /**
+   * Where to get the wasm core: a URL, Response, BufferSource or WebAssembly.Module (or a promise
+   * of one). Default: tritium_core_bg.wasm next to tritium.js. In Node.js pass the file's bytes.
+   */
+  wasm?: unknown;
+}
+
+export interface Capabilities {
+  version: string;
+  backend: 'cpu';
+  requestedBackend: BackendName | 'gpu';
+  backendReason: string;
+  backends: string[];
+  simd128: boolean;
+  threads: boolean;
+  /** navigator.gpu exists in this browser (WebGPU kernels are not in this build yet). */
+  webgpuInBrowser: boolean;
+  worker: boolean;
+}
+
+export interface LoadProgress {
+  phase: 'download' | 'parse' | 'ready';
+  loaded: number;
+  /** Total bytes when known (Content-Length, Blob size), else null. */
+  total: number | null;
+  /** loaded / total when the total is known, else null. */
+  fraction: number | null;
+}
+
+export interface LoadOptions {
+  onProgress?: (progress: LoadProgress) => void;
+  signal?: AbortSignal;
+  /** Extra fetch() options when the source is a URL. */
+  fetchOptions?: RequestInit;
+}
+
+export type ModelSource =
+  | string
+  | URL
+  | Response
+  | Blob
+  | ArrayBuffer
+  | ArrayBufferView
+  | ReadableStream<Uint8Array>;
+
+export declare class Engine {
+  private constructor();
+  static create(options?: EngineOptions): Promise<Engine>;
+  /** The backend in use. */
+  readonly backend: 'cpu';
+  /** Why this backend was chosen (e.g. WebGPU kernels not in this build yet). */
+  readonly backendReason: string;
+  readonly version: string;
+  capabilities(): Capabilities;
+  /** Load a GGUF model (F32, F16, BF16, Q8_0, Q4_0, Q4_1, TQ1_0, TQ2_0 tensors; Llama family). */
+  load(source: ModelSource, options?: LoadOptions): Promise<Model>;
+  /** A tiny random Llama GGUF (2 layers, byte-level vocabulary), for tests and smoke checks. */
+  tinyTestModel(seed?: number): Uint8Array;
+}
+
+export interface LlamaConfig {
+  architecture: string;
+  name: string | null;
+  nLayers: number;
+  dim: number;
+  ffnDim: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  ropeDim: number;
+  ropeBase: number;
+  rmsEps: number;
+  contextLength: number;
+  vocabSize: number;
+  [key: string]: unknown;
+}
+
+export interface TensorRow {
+  name: string;
+  /** GGML type name, e.g. "Q4_1". */
+  type: string;
+  /** Row-major shape, outermost first. */
+  shape: number[];
+  bytes: number;
+  /** Absolute offset of the data in the file. */
+  offset: number;
+}
+
+export interface TokenizerSummary {
+  model: string;
+  pre: string;
+  vocabSize: number;
+  merges: number;
+  addedTokens: number;
+  bosId: number | null;
+  bosText: string | null;
+  eosId: number | null;
+  eosText: string | null;
+  addBos: boolean;
+  addEos: boolean;
+  eogIds: number[];
+  hasChatTemplate: boolean;
+  [key: string]: unknown;
+}
+
+export interface ModelInfo {
+  config: LlamaConfig;
+  ggufVersion: number;
+  fileBytes: number;
+  nParams: number;
+  weightBytes: number;
+  bitsPerWeight: number;
+  tiedOutput: boolean;
+  /** Tensor count per GGML type name. */
+  tensorTypes: Record<string, number>;
+  tensors: TensorRow[];
+  tokenizer: TokenizerSummary;
+  /** GGUF metadata (tokenizer arrays left out): key → short text. */
+  metadata: Record<string, string>;
+  [key: string]: unknown;
+}
+
+export interface GenerateOptions {
+  /** Most tokens to generate (default 64). */
+  maxTokens?: number;
+  /** 0 = greedy (default 0). */
+  temperature?: number;
+  /** Keep the k most likely tokens (0 = all; default 40). */
+  topK?: number;
+  /** Nucleus sampling mass in (0, 1] (default 0.95). */
+  topP?: number;
+  /** Sampling seed; the same seed gives the same text (default 0). */
+  seed?: number;
+  /** Wrap the prompt in the model's chat template as a user message (default false). */
+  chat?: boolean;
+  /** System message in chat mode. */
+  system?: string;
+  /** Stop generating when aborted (the iteration ends; finishReason 'aborted'). */
+  signal?: AbortSignal;
+}
+
+export interface GenerationStats {
+  promptTokens: number;
+  generatedTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  prefillTokensPerSecond: number;
+  /** Decode speed: generated tokens after the first, per second of decoding. */
+  tokensPerSecond: number;
+  kvBytes: number;
+  /** Wall time from the first next() to the end, including event-loop yields (at the end). */
+  wallMs?: number;
+  finishReason?: FinishReason;
+  [key: string]: unknown;
+}
+
+export type FinishReason = 'stop' | 'length' | 'aborted' | 'error';
+
+export interface GenerationResult {
+  text: string;
+  tokenIds: number[];
+  promptTokenIds: number[];
+  stats: GenerationStats;
+  finishReason: FinishReason | null;
+}
+
+/** One generation: an async iterator of (non-empty) text pieces. */
+export declare class Generation implements AsyncIterableIterator<string> {
+  private constructor();
+  /** Text generated so far. */
+  text: string;
+  /** Prompt token ids (after the chat template, if any). */
+  promptTokenIds: number[];
+  /** Generated ids (including a final end-of-generation token, if one was produced). */
+  tokenIds: number[];
+  /** Updated after every token; complete when the iteration ends. */
+  stats: GenerationStats;
+  /** Why generation ended, or null while it runs. */
+  finishReason: FinishReason | null;
+  readonly done: boolean;
+  /** Stop before the next token. */
+  stop(): void;
+  next(): Promise<IteratorResult<string, undefined>>;
+  return(value?: unknown): Promise<IteratorResult<string, undefined>>;
+  [Symbol.asyncIterator](): Generation;
+  /** Run to the end. */
+  complete(): Promise<GenerationResult>;
+}
+
+export declare class Model {
+  private constructor();
+  /** URL or file name the model came from. */
+  readonly name: string;
+  readonly sizeBytes: number;
+  readonly freed: boolean;
+  info(): ModelInfo;
+  tokenize(text: string, options?: { addSpecial?: boolean }): number[];
+  detokenize(ids: ArrayLike<number>): string;
+  /** Logits of the last position after a fresh prefill of `ids` (low level). */
+  forwardLogits(ids: ArrayLike<number>): Float32Array;
+  /** Generate from a prompt string, or from token ids (no template applied). */
+  generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Generation;
+  /** Release the model's memory (generations in progress keep it until they end). */
+  free(): void;
+}
+
+export declare const DEFAULT_GENERATE_OPTIONS: Readonly<Required<Omit<GenerateOptions, 'system' | 'signal'>>>;
+
+/** Resolve after letting the event loop run. */
+export declare function yieldToEventLoop(): Promise<void>;
