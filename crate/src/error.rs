@@ -60,6 +60,10 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A WebGPU failure: no adapter, device lost, out of memory, validation.
+    #[error("{message}")]
+    Gpu { code: &'static str, message: String },
+
     #[error("I/O error on {path}: {source}")]
     Io { path: String, source: std::io::Error },
 }
@@ -84,6 +88,7 @@ impl Error {
             Error::Tokenizer(_) => "E_TOKENIZER",
             Error::Template(_) => "E_TEMPLATE",
             Error::InvalidArgument(_) => "E_INVALID_ARGUMENT",
+            Error::Gpu { code, .. } => code,
             Error::Io { .. } => "E_IO",
         }
     }

@@ -4,9 +4,10 @@
 //! [`model::Model`] (config + typed quantized tensors) → [`backend`] (CPU reference now, GPU later)
 //! → tokens out. The tokenizer ([`tokenizer`]) is built from GGUF metadata or a tokenizer.json.
 
+pub mod analysis;
 pub mod backend;
-pub mod eval;
 pub mod error;
+pub mod eval;
 pub mod format;
 pub mod model;
 pub mod quant;

@@ -6,3 +6,6 @@ mod common;
 mod dequant;
 mod forward;
 mod gguf;
+mod gpu;
+mod spectra;
+mod tokenizer;

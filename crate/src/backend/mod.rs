@@ -2,3 +2,4 @@
 //! with the WebGPU engine work.
 
 pub mod cpu;
+pub mod gpu;

@@ -23,7 +23,11 @@ struct Cli {
 enum Cmd {
     /// Architecture, hyperparameters, tensor table and tokenizer of a model.
     Info {
-        model: PathBuf,
+        /// A model file (optional with --gpu).
+        model: Option<PathBuf>,
+        /// Report the GPU adapter, features and limits.
+        #[arg(long)]
+        gpu: bool,
         #[arg(long)]
         json: bool,
     },
@@ -48,6 +52,12 @@ enum Cmd {
         chat: bool,
         #[arg(long)]
         system: Option<String>,
+        /// cpu, gpu (WebGPU via wgpu: Vulkan/Metal/DX12) or auto (GPU when an adapter exists).
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        /// Force the f32 / no-subgroup GPU path.
+        #[arg(long)]
+        force_f32: bool,
         #[arg(long)]
         json: bool,
     },
@@ -77,6 +87,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Weight spectra of every linear layer: ESD of WᵀW (raw σ², WeightWatcher's convention),
+    /// power-law alpha / xmin / D (WeightWatcher fit), alpha-hat, spectral norm, stable rank,
+    /// Marchenko–Pastur bulk edge and spikes; FARMS alpha with --farms.
+    Spectra {
+        model: PathBuf,
+        /// Also fit FARMS (pooled ESD of 100×200 windows, 10 starts per dimension, xmin_mid).
+        #[arg(long)]
+        farms: bool,
+        /// Comma-separated layer indices (default: all).
+        #[arg(long, value_delimiter = ',')]
+        layers: Option<Vec<usize>>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -102,7 +126,22 @@ fn print_json(v: &serde_json::Value) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Info { model, json } => {
+        Cmd::Info { model, gpu, json } => {
+            if gpu {
+                let ctx = tritium::backend::gpu::GpuContext::new_blocking(&Default::default())?;
+                let caps = serde_json::to_value(&ctx.caps).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                if json {
+                    print_json(&json!({ "gpu": caps }))?;
+                } else {
+                    for (k, v) in caps.as_object().into_iter().flatten() {
+                        println!("{k:<40} {v}");
+                    }
+                }
+                if model.is_none() {
+                    return Ok(());
+                }
+            }
+            let model = model.ok_or_else(|| Error::InvalidArgument("info: give a MODEL (or --gpu)".into()))?;
             let m = load(&model)?;
             let info = m.info();
             if json {
@@ -133,10 +172,42 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Generate { model, prompt, max_tokens, temperature, top_k, top_p, seed, chat, system, json } => {
+        Cmd::Generate {
+            model,
+            prompt,
+            max_tokens,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            chat,
+            system,
+            backend,
+            force_f32,
+            json,
+        } => {
             let m = Arc::new(load(&model)?);
             let opts = GenerateOptions { max_tokens, temperature, top_k, top_p, seed, chat, system };
             let mut g = Generation::new(m.clone(), &prompt, &opts)?;
+            let want_gpu = match backend.as_str() {
+                "cpu" => false,
+                "gpu" | "webgpu" | "auto" => true,
+                other => {
+                    return Err(Error::InvalidArgument(format!("--backend must be cpu, gpu or auto, got '{other}'")))
+                }
+            };
+            if want_gpu {
+                let gopts = tritium::backend::gpu::GpuOptions { force_f32, ..Default::default() };
+                match tritium::backend::gpu::GpuContext::new_blocking(&gopts) {
+                    Ok(ctx) => {
+                        let ctx_len = (g.prompt_token_ids().len() + max_tokens + 1).min(m.config.context_length);
+                        let gm = pollster::block_on(tritium::backend::gpu::model::GpuModel::upload(ctx, &m, ctx_len))?;
+                        g = g.with_gpu(gm);
+                    }
+                    Err(e) if backend == "auto" => eprintln!("[auto: using the CPU: {e}]"),
+                    Err(e) => return Err(e),
+                }
+            }
             let mut text = String::new();
             let mut out = std::io::stdout();
             while let Some(piece) = g.step()? {
@@ -156,7 +227,7 @@ fn run(cli: Cli) -> Result<()> {
                     "tokens_per_s": stats.tokens_per_s,
                     "prefill_tokens_per_s": stats.prefill_tokens_per_s,
                     "stats": stats,
-                    "backend": "cpu",
+                    "backend": g.backend_name(),
                 }))
             } else {
                 println!();
@@ -168,6 +239,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Bench { model, shape, iters, tokens, json } => bench(model, &shape, iters, tokens, json),
+        Cmd::Spectra { model, farms, layers, json } => spectra(&model, farms, layers, json),
         Cmd::Score { model, text_file, ctx, json } => {
             let m = load(&model)?;
             let text = std::fs::read_to_string(&text_file)
@@ -188,6 +260,58 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+fn spectra(path: &std::path::Path, farms: bool, layers: Option<Vec<usize>>, json: bool) -> Result<()> {
+    use std::io::IsTerminal;
+    use tritium::analysis::{model_spectra, SpectraOptions};
+    use tritium::model::generate::now_ms;
+    let t0 = now_ms();
+    let m = load(path)?;
+    let load_s = (now_ms() - t0) / 1000.0;
+    let opts = SpectraOptions { farms, layers, ..Default::default() };
+    let show = !json && std::io::stderr().is_terminal();
+    let t1 = now_ms();
+    let s = model_spectra(&m, &opts, &mut |done, total| {
+        if show {
+            eprint!("\rspectra {done}/{total}");
+        }
+    })?;
+    let secs = (now_ms() - t1) / 1000.0;
+    if show {
+        eprintln!();
+    }
+    let threads = rayon::current_num_threads();
+    if json {
+        return print_json(&json!({
+            "model": path.display().to_string(), "farms": farms, "options": opts, "threads": threads,
+            "n_matrices": s.len(), "seconds": secs, "load_seconds": load_s, "matrices": s,
+        }));
+    }
+    print!(
+        "{:>5} {:<5} {:>9} {:>8} {:>9} {:>7} {:>10} {:>11} {:>8} {:>10} {:>6}",
+        "layer", "kind", "shape", "alpha", "alpha_hat", "D", "xmin", "spec_norm", "st_rank", "mp_edge", "spikes"
+    );
+    println!("{}", if farms { format!(" {:>11}", "farms_alpha") } else { String::new() });
+    for x in &s {
+        print!(
+            "{:>5} {:<5} {:>9} {:>8.3} {:>9.3} {:>7.4} {:>10.4} {:>11.3} {:>8.2} {:>10.3} {:>6}",
+            x.layer,
+            x.kind.name(),
+            format!("{}x{}", x.shape[0], x.shape[1]),
+            x.alpha,
+            x.alpha_hat,
+            x.d,
+            x.xmin,
+            x.spectral_norm,
+            x.stable_rank,
+            x.mp_edge,
+            x.spikes
+        );
+        println!("{}", x.farms.as_ref().map_or(String::new(), |f| format!(" {:>11.3}", f.alpha)));
+    }
+    println!("{} matrices in {secs:.2} s ({threads} threads; model load {load_s:.2} s)", s.len());
+    Ok(())
 }
 
 fn bench(model: Option<PathBuf>, shape: &str, iters: usize, tokens: usize, json: bool) -> Result<()> {

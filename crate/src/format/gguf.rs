@@ -207,9 +207,9 @@ impl Value {
             Value::String(s) => {
                 if s.chars().count() > 80 {
                     let head: String = s.chars().take(77).collect();
-                    format!("{head:?}…")
+                    format!("{head}…")
                 } else {
-                    format!("{s:?}")
+                    s.clone()
                 }
             }
             Value::Array(t, v) => {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::gpu::model::GpuModel;
 use crate::error::{Error, Result};
 use crate::model::forward::{self, KvCache};
 use crate::model::sampler::{Sampler, SamplerOptions};
@@ -74,8 +75,17 @@ pub fn now_ms() -> f64 {
     }
 }
 
+/// Where the forward pass runs.
+pub enum Engine {
+    Cpu,
+    /// The WebGPU model (its own KV caches); greedy tokens are chosen on the GPU, sampled ones
+    /// from logits read back.
+    Gpu(Box<GpuModel>),
+}
+
 pub struct Generation {
     model: Arc<Model>,
+    engine: Engine,
     cache: KvCache,
     sampler: Sampler,
     decoder: StreamDecoder,
@@ -117,6 +127,7 @@ impl Generation {
         let stats = GenerationStats { prompt_tokens: prompt_ids.len(), ..Default::default() };
         Ok(Generation {
             model,
+            engine: Engine::Cpu,
             cache,
             sampler,
             decoder: StreamDecoder::new(),
@@ -130,21 +141,84 @@ impl Generation {
         })
     }
 
+    /// Run on the GPU model `gpu` (uploaded from the same model) instead of the CPU.
+    pub fn with_gpu(mut self, mut gpu: GpuModel) -> Self {
+        gpu.reset();
+        self.engine = Engine::Gpu(Box::new(gpu));
+        self
+    }
+
+    /// Take the GPU model back (to reuse it for the next generation).
+    pub fn into_gpu(self) -> Option<GpuModel> {
+        match self.engine {
+            Engine::Gpu(g) => Some(*g),
+            Engine::Cpu => None,
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.engine {
+            Engine::Cpu => "cpu",
+            Engine::Gpu(_) => "webgpu",
+        }
+    }
+
     /// Generate one token. Returns its text piece (possibly empty while a multi-byte character
     /// is incomplete), or None when generation has finished.
-    pub fn step(&mut self) -> Result<Option<String>> {
+    pub async fn step_async(&mut self) -> Result<Option<String>> {
         if self.finished || self.generated.len() >= self.max_tokens {
             return self.finish();
         }
         let t0 = now_ms();
-        let hidden = match self.next {
-            None => forward::forward(&self.model, &mut self.cache, &self.prompt_ids)?,
-            Some(tok) => forward::forward(&self.model, &mut self.cache, &[tok])?,
+        let feed: Vec<u32> = match self.next {
+            None => self.prompt_ids.clone(),
+            Some(tok) => vec![tok],
         };
-        let d = self.model.config.dim;
-        let logits = forward::logits(&self.model, &hidden[hidden.len() - d..], 1)?;
-        let tok = self.sampler.sample(&logits);
-        let dt = now_ms() - t0;
+        let tok = match &mut self.engine {
+            Engine::Cpu => {
+                let hidden = forward::forward(&self.model, &mut self.cache, &feed)?;
+                let d = self.model.config.dim;
+                let logits = forward::logits(&self.model, &hidden[hidden.len() - d..], 1)?;
+                self.sampler.sample(&logits)
+            }
+            Engine::Gpu(g) => {
+                if self.sampler.opts.temperature == 0.0 {
+                    g.next_token(&feed).await?
+                } else {
+                    let logits = g.logits(&feed).await?;
+                    self.sampler.sample(&logits)
+                }
+            }
+        };
+        self.after_token(tok, now_ms() - t0)
+    }
+
+    /// Blocking [`Generation::step_async`] (natively; in wasm only the CPU engine is synchronous).
+    pub fn step(&mut self) -> Result<Option<String>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            pollster::block_on(self.step_async())
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            if matches!(self.engine, Engine::Gpu(_)) {
+                return Err(Error::InvalidArgument(
+                    "the WebGPU engine is asynchronous in the browser: use step_async".into(),
+                ));
+            }
+            // The CPU engine never awaits: poll the future once.
+            let fut = self.step_async();
+            let mut fut = std::pin::pin!(fut);
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            match fut.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(r) => r,
+                std::task::Poll::Pending => Err(Error::InvalidArgument("CPU step unexpectedly pending".into())),
+            }
+        }
+    }
+
+    fn after_token(&mut self, tok: u32, dt: f64) -> Result<Option<String>> {
         if self.next.is_none() {
             self.stats.prefill_ms = dt;
         } else {
@@ -178,7 +252,10 @@ impl Generation {
     fn update_stats(&mut self) {
         let s = &mut self.stats;
         s.generated_tokens = self.generated.len();
-        s.kv_bytes = self.cache.bytes();
+        s.kv_bytes = match &self.engine {
+            Engine::Cpu => self.cache.bytes(),
+            Engine::Gpu(g) => g.kv_bytes(),
+        };
         if s.prefill_ms > 0.0 {
             s.prefill_tokens_per_s = s.prompt_tokens as f64 / (s.prefill_ms / 1000.0);
         }

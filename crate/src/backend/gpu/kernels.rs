@@ -1,0 +1,164 @@
+//! The shader registry and the pipeline cache.
+//!
+//! Every kernel is a file in shaders/ (one per variant, `include_str!`-ed here; no WGSL inside
+//! Rust logic). The weight-format kernels are composed: `matmul_<format>.wgsl` defines
+//! `load_sub` and is prepended to the format-independent body (`matmul.wgsl` or `embed.wgsl`).
+//! A pipeline is keyed by its kernel name (the label is the same snake_case name).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::quant::GgmlType;
+
+/// (name, source) of every standalone shader file.
+pub const SHADERS: &[(&str, &str)] = &[
+    ("matmul", include_str!("../../../../shaders/matmul.wgsl")),
+    ("embed", include_str!("../../../../shaders/embed.wgsl")),
+    ("matmul_f32", include_str!("../../../../shaders/matmul_f32.wgsl")),
+    ("matmul_f16", include_str!("../../../../shaders/matmul_f16.wgsl")),
+    ("matmul_bf16", include_str!("../../../../shaders/matmul_bf16.wgsl")),
+    ("matmul_q8_0", include_str!("../../../../shaders/matmul_q8_0.wgsl")),
+    ("matmul_q4_0", include_str!("../../../../shaders/matmul_q4_0.wgsl")),
+    ("matmul_q4_1", include_str!("../../../../shaders/matmul_q4_1.wgsl")),
+    ("matmul_tq2_0", include_str!("../../../../shaders/matmul_tq2_0.wgsl")),
+    ("matmul_tq1_0", include_str!("../../../../shaders/matmul_tq1_0.wgsl")),
+    ("rmsnorm", include_str!("../../../../shaders/rmsnorm.wgsl")),
+    ("rope", include_str!("../../../../shaders/rope.wgsl")),
+    ("attention", include_str!("../../../../shaders/attention.wgsl")),
+    ("swiglu", include_str!("../../../../shaders/swiglu.wgsl")),
+    ("add", include_str!("../../../../shaders/add.wgsl")),
+    ("argmax", include_str!("../../../../shaders/argmax.wgsl")),
+];
+
+fn source(name: &str) -> Option<&'static str> {
+    SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// The format part of a weight kernel's name (`q4_1` for Q4_1).
+pub fn format_suffix(ty: GgmlType) -> String {
+    ty.name().to_ascii_lowercase()
+}
+
+/// A kernel: either a standalone file or a format-specialized matmul / embed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    Plain(&'static str),
+    Matmul(GgmlType),
+    Embed(GgmlType),
+}
+
+impl Kernel {
+    pub fn name(&self) -> String {
+        match self {
+            Kernel::Plain(n) => n.to_string(),
+            Kernel::Matmul(t) => format!("matmul_{}", format_suffix(*t)),
+            Kernel::Embed(t) => format!("embed_{}", format_suffix(*t)),
+        }
+    }
+
+    /// The full WGSL source.
+    pub fn source(&self) -> String {
+        match self {
+            Kernel::Plain(n) => source(n).unwrap_or_default().to_string(),
+            Kernel::Matmul(t) | Kernel::Embed(t) => {
+                let body = if matches!(self, Kernel::Matmul(_)) { "matmul" } else { "embed" };
+                let fmt = source(&format!("matmul_{}", format_suffix(*t))).unwrap_or_default();
+                // The body declares the bindings the format file uses; put it first.
+                format!("{}\n{}", source(body).unwrap_or_default(), fmt)
+            }
+        }
+    }
+
+    /// The binding list of group 0 (explicit, so bindings a variant does not read — the scales
+    /// of f32 weights, the step of argmax — keep their slots and one bind-group shape serves all).
+    pub fn bindings(&self) -> &'static [Binding] {
+        use Binding::*;
+        match self {
+            Kernel::Matmul(_) | Kernel::Embed(_) => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
+            Kernel::Plain("rmsnorm") => &[Uniform, Uniform, Read, Read, ReadWrite],
+            Kernel::Plain("attention") => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
+            Kernel::Plain(_) => &[Uniform, Uniform, Read, ReadWrite],
+        }
+    }
+
+    /// Every kernel variant the backend can build (for validation tests).
+    pub fn all() -> Vec<Kernel> {
+        let mut v: Vec<Kernel> =
+            ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax"].iter().map(|n| Kernel::Plain(n)).collect();
+        for t in crate::quant::ALL_TYPES {
+            v.push(Kernel::Matmul(t));
+            v.push(Kernel::Embed(t));
+        }
+        v
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+#[derive(Default)]
+pub struct KernelCache {
+    pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+}
+
+impl KernelCache {
+    pub fn get(&self, device: &wgpu::Device, k: &Kernel) -> Arc<wgpu::ComputePipeline> {
+        let mut map = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = map.get(k) {
+            return p.clone();
+        }
+        let name = k.name();
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(&name),
+            source: wgpu::ShaderSource::Wgsl(k.source().into()),
+        });
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = k
+            .bindings()
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match b {
+                        Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                        Binding::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                        Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let bgl =
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&name), entries: &entries });
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(&name),
+            bind_group_layouts: &[Some(&bgl)],
+            immediate_size: 0,
+        });
+        let p = Arc::new(device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&name),
+            layout: Some(&layout),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        }));
+        map.insert(k.clone(), p.clone());
+        p
+    }
+
+    pub fn len(&self) -> usize {
+        self.pipelines.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

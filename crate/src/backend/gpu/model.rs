@@ -1,0 +1,566 @@
+//! The Llama forward pass on the GPU.
+//!
+//! Everything is built once at upload: weight shards, activation buffers sized for
+//! `max_batch` tokens, per-layer KV caches for `max_ctx` positions, the RoPE table, uniform
+//! parameter buffers and every bind group. A step writes the token ids and a 16-byte `Step`
+//! uniform (`n_tok`, `start`), records the op list into one command encoder (KV writes are
+//! buffer copies at offsets known on the CPU), and reads back only the argmax token id — or, on
+//! request (tests, sampling), the last position's logits.
+
+use std::sync::Arc;
+
+use wgpu::util::DeviceExt;
+
+use super::kernels::Kernel;
+use super::weights::{self, GpuWeight};
+use super::GpuContext;
+use crate::error::{Error, Result};
+use crate::model::{LlamaConfig, Model};
+
+/// Tokens per forward call; longer prompts are prefilled in chunks of this size.
+pub const MAX_BATCH: usize = 64;
+/// Rows of one matmul workgroup (`ROWS` in shaders/matmul.wgsl).
+const MATMUL_ROWS: u32 = 8;
+
+#[derive(Clone, Copy, Debug)]
+enum Grid {
+    /// Workgroups (fold_x, ceil(groups / fold_x), n) with groups = ceil(rows / ROWS).
+    Matmul {
+        rows: u32,
+        fold_x: u32,
+    },
+    /// One workgroup per token.
+    PerToken,
+    /// One thread per (token, item), 64 per workgroup, 1-D.
+    Threads {
+        per_token: u32,
+    },
+    /// One thread per element, 64 per workgroup, folded 2-D.
+    Elementwise {
+        per_token: u32,
+    },
+    /// (heads, n, 1).
+    Attention {
+        heads: u32,
+    },
+    Single,
+}
+
+enum Op {
+    Dispatch {
+        pipeline: Arc<wgpu::ComputePipeline>,
+        bind_group: wgpu::BindGroup,
+        grid: Grid,
+        one: bool,
+    },
+    /// Append this step's K and V to layer `layer`'s caches.
+    StoreKv {
+        layer: usize,
+    },
+    /// Copy the last token's residual row into `last_x`.
+    CopyLast,
+}
+
+struct Acts {
+    x: wgpu::Buffer,
+    xn: wgpu::Buffer,
+    q: wgpu::Buffer,
+    k: wgpu::Buffer,
+    v: wgpu::Buffer,
+    att: wgpu::Buffer,
+    proj: wgpu::Buffer,
+    gate: wgpu::Buffer,
+    up: wgpu::Buffer,
+    last_x: wgpu::Buffer,
+    last: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    argmax: wgpu::Buffer,
+    tokens: wgpu::Buffer,
+    step: wgpu::Buffer,
+    step_one: wgpu::Buffer,
+    read_token: wgpu::Buffer,
+    read_logits: wgpu::Buffer,
+}
+
+pub struct GpuModel {
+    ctx: Arc<GpuContext>,
+    cfg: LlamaConfig,
+    ops: Vec<Op>,
+    acts: Acts,
+    k_cache: Vec<wgpu::Buffer>,
+    v_cache: Vec<wgpu::Buffer>,
+    pub max_ctx: usize,
+    /// Positions already in the caches.
+    pub pos: usize,
+    pub weight_bytes: u64,
+}
+
+fn storage(device: &wgpu::Device, label: &str, floats: usize) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (floats.max(1) * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+fn uniform(device: &wgpu::Device, label: &str, words: &[u32]) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::cast_slice(words),
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
+fn readback(device: &wgpu::Device, label: &str, bytes: usize) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes as u64,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// Builds bind groups and ops against one context.
+pub struct OpBuilder<'a> {
+    pub ctx: &'a GpuContext,
+}
+
+impl OpBuilder<'_> {
+    fn bind(&self, kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> (Arc<wgpu::ComputePipeline>, wgpu::BindGroup) {
+        let pipeline = self.ctx.kernels.get(&self.ctx.device, kernel);
+        let layout = pipeline.get_bind_group_layout(0);
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .collect();
+        let bind_group = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&kernel.name()),
+            layout: &layout,
+            entries: &entries,
+        });
+        (pipeline, bind_group)
+    }
+
+    fn max_wg(&self) -> u32 {
+        self.ctx.caps.max_compute_workgroups_per_dimension.max(1)
+    }
+
+    /// Matmul ops (one per shard) of `w` from `input` into `output`.
+    fn matmul(
+        &self,
+        w: &GpuWeight,
+        step: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+        one: bool,
+    ) -> Vec<Op> {
+        w.shards
+            .iter()
+            .map(|s| {
+                let rows = s.rows as u32;
+                let fold_x = rows.div_ceil(MATMUL_ROWS).min(self.max_wg());
+                let params = uniform(
+                    &self.ctx.device,
+                    "matmul params",
+                    &[rows, w.cols as u32, w.row_words as u32, fold_x, s.row_offset as u32, w.rows as u32, 0, 0],
+                );
+                let (pipeline, bind_group) =
+                    self.bind(&Kernel::Matmul(w.ty), &[step, &params, &s.weights, &s.scales, input, output]);
+                Op::Dispatch { pipeline, bind_group, grid: Grid::Matmul { rows, fold_x }, one }
+            })
+            .collect()
+    }
+
+    fn embed(&self, w: &GpuWeight, step: &wgpu::Buffer, tokens: &wgpu::Buffer, output: &wgpu::Buffer) -> Vec<Op> {
+        w.shards
+            .iter()
+            .map(|s| {
+                let params = uniform(
+                    &self.ctx.device,
+                    "embed params",
+                    &[s.rows as u32, w.cols as u32, w.row_words as u32, 1, s.row_offset as u32, w.rows as u32, 0, 0],
+                );
+                let (pipeline, bind_group) =
+                    self.bind(&Kernel::Embed(w.ty), &[step, &params, &s.weights, &s.scales, tokens, output]);
+                Op::Dispatch { pipeline, bind_group, grid: Grid::PerToken, one: false }
+            })
+            .collect()
+    }
+
+    fn rmsnorm(
+        &self,
+        dim: usize,
+        eps: f32,
+        weight: &wgpu::Buffer,
+        step: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        one: bool,
+    ) -> Op {
+        let params = uniform(&self.ctx.device, "rmsnorm params", &[dim as u32, eps.to_bits(), 0, 0]);
+        let (pipeline, bind_group) = self.bind(&Kernel::Plain("rmsnorm"), &[step, &params, weight, x, out]);
+        Op::Dispatch { pipeline, bind_group, grid: Grid::PerToken, one }
+    }
+
+    fn elementwise(
+        &self,
+        name: &'static str,
+        width: usize,
+        step: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        b: &wgpu::Buffer,
+    ) -> Op {
+        let params = uniform(&self.ctx.device, name, &[width as u32, 0, 0, 0]);
+        let (pipeline, bind_group) = self.bind(&Kernel::Plain(name), &[step, &params, a, b]);
+        Op::Dispatch { pipeline, bind_group, grid: Grid::Elementwise { per_token: width as u32 }, one: false }
+    }
+}
+
+/// RoPE (cos, sin) table for positions `0..max_ctx`, with the CPU backend's f32 formula.
+pub fn rope_table(cfg: &LlamaConfig, max_ctx: usize) -> Vec<f32> {
+    let half = cfg.rope_dim / 2;
+    let mut t = Vec::with_capacity(max_ctx * half * 2);
+    for pos in 0..max_ctx {
+        for i in 0..half {
+            let theta = pos as f32 * cfg.rope_base.powf(-2.0 * i as f32 / cfg.rope_dim as f32);
+            let (s, c) = theta.sin_cos();
+            t.push(c);
+            t.push(s);
+        }
+    }
+    t
+}
+
+impl GpuModel {
+    /// Upload `model` for sequences of up to `max_ctx` positions.
+    pub async fn upload(ctx: Arc<GpuContext>, model: &Model, max_ctx: usize) -> Result<GpuModel> {
+        let c = model.config.clone();
+        if c.head_dim > 128 {
+            return Err(Error::UnsupportedModel(format!(
+                "head_dim {} > 128 is not supported by the GPU attention kernel",
+                c.head_dim
+            )));
+        }
+        let max_ctx = max_ctx.min(c.context_length).max(1);
+        let dev = ctx.device.clone();
+        let max_binding = ctx.caps.max_storage_buffer_binding_size;
+        let b = OpBuilder { ctx: &ctx };
+        let (d, qd, kvd, f, vocab) = (c.dim, c.n_heads * c.head_dim, c.kv_dim(), c.ffn_dim, c.vocab_size);
+        let mb = MAX_BATCH;
+        let kv_bytes = (max_ctx * kvd * 4) as u64;
+        if kv_bytes > max_binding {
+            return Err(Error::Limit {
+                what: "KV cache of one layer in bytes (maxStorageBufferBindingSize)".into(),
+                value: kv_bytes,
+                limit: max_binding,
+            });
+        }
+
+        let result = ctx
+            .scoped("uploading the model to the GPU", || -> Result<GpuModel> {
+                let acts = Acts {
+                    x: storage(&dev, "x", mb * d),
+                    xn: storage(&dev, "xn", mb * d),
+                    q: storage(&dev, "q", mb * qd),
+                    k: storage(&dev, "k", mb * kvd),
+                    v: storage(&dev, "v", mb * kvd),
+                    att: storage(&dev, "att", mb * qd),
+                    proj: storage(&dev, "proj", mb * d),
+                    gate: storage(&dev, "gate", mb * f),
+                    up: storage(&dev, "up", mb * f),
+                    last_x: storage(&dev, "last_x", d),
+                    last: storage(&dev, "last", d),
+                    logits: storage(&dev, "logits", vocab),
+                    argmax: storage(&dev, "argmax", 1),
+                    tokens: storage(&dev, "tokens", mb),
+                    step: uniform(&dev, "step", &[0, 0, 0, 0]),
+                    step_one: uniform(&dev, "step_one", &[1, 0, 0, 0]),
+                    read_token: readback(&dev, "read_token", 4),
+                    read_logits: readback(&dev, "read_logits", vocab * 4),
+                };
+                let up = |w: &crate::model::Weight| weights::upload(&dev, &w.name, &model.matrix(w), max_binding);
+                let vec_buf = |label: &str, v: &[f32]| {
+                    dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(label),
+                        contents: bytemuck::cast_slice(v),
+                        usage: wgpu::BufferUsages::STORAGE,
+                    })
+                };
+                let rope = vec_buf("rope_table", &rope_table(&c, max_ctx));
+                let mut weight_bytes = 0u64;
+                let mut ops = Vec::new();
+                let embd = up(&model.token_embd)?;
+                weight_bytes += embd.bytes();
+                let a = &acts;
+                ops.extend(b.embed(&embd, &a.step, &a.tokens, &a.x));
+                let mut k_cache = Vec::new();
+                let mut v_cache = Vec::new();
+                let half = (c.rope_dim / 2) as u32;
+                let rope_q = uniform(&dev, "rope q", &[c.n_heads as u32, c.head_dim as u32, half, 0]);
+                let rope_k = uniform(&dev, "rope k", &[c.n_kv_heads as u32, c.head_dim as u32, half, 0]);
+                let scale = 1.0 / (c.head_dim as f32).sqrt();
+                let attn_params = uniform(
+                    &dev,
+                    "attention params",
+                    &[
+                        c.n_heads as u32,
+                        (c.n_heads / c.n_kv_heads) as u32,
+                        c.head_dim as u32,
+                        kvd as u32,
+                        scale.to_bits(),
+                        0,
+                        0,
+                        0,
+                    ],
+                );
+                for (l, lw) in model.layers.iter().enumerate() {
+                    let kc = storage(&dev, "k_cache", max_ctx * kvd);
+                    let vc = storage(&dev, "v_cache", max_ctx * kvd);
+                    let attn_norm = vec_buf("attn_norm", &lw.attn_norm);
+                    let ffn_norm = vec_buf("ffn_norm", &lw.ffn_norm);
+                    let (wq, wk, wv, wo) = (up(&lw.wq)?, up(&lw.wk)?, up(&lw.wv)?, up(&lw.wo)?);
+                    let (wg, wu, wd) = (up(&lw.w_gate)?, up(&lw.w_up)?, up(&lw.w_down)?);
+                    for w in [&wq, &wk, &wv, &wo, &wg, &wu, &wd] {
+                        weight_bytes += w.bytes();
+                    }
+                    ops.push(b.rmsnorm(d, c.rms_eps, &attn_norm, &a.step, &a.x, &a.xn, false));
+                    ops.extend(b.matmul(&wq, &a.step, &a.xn, &a.q, false));
+                    ops.extend(b.matmul(&wk, &a.step, &a.xn, &a.k, false));
+                    ops.extend(b.matmul(&wv, &a.step, &a.xn, &a.v, false));
+                    for (params, buf, heads) in [(&rope_q, &a.q, c.n_heads), (&rope_k, &a.k, c.n_kv_heads)] {
+                        let (pipeline, bind_group) = b.bind(&Kernel::Plain("rope"), &[&a.step, params, &rope, buf]);
+                        ops.push(Op::Dispatch {
+                            pipeline,
+                            bind_group,
+                            grid: Grid::Threads { per_token: heads as u32 * half },
+                            one: false,
+                        });
+                    }
+                    ops.push(Op::StoreKv { layer: l });
+                    let (pipeline, bind_group) =
+                        b.bind(&Kernel::Plain("attention"), &[&a.step, &attn_params, &a.q, &kc, &vc, &a.att]);
+                    ops.push(Op::Dispatch {
+                        pipeline,
+                        bind_group,
+                        grid: Grid::Attention { heads: c.n_heads as u32 },
+                        one: false,
+                    });
+                    ops.extend(b.matmul(&wo, &a.step, &a.att, &a.proj, false));
+                    ops.push(b.elementwise("add", d, &a.step, &a.proj, &a.x));
+                    ops.push(b.rmsnorm(d, c.rms_eps, &ffn_norm, &a.step, &a.x, &a.xn, false));
+                    ops.extend(b.matmul(&wg, &a.step, &a.xn, &a.gate, false));
+                    ops.extend(b.matmul(&wu, &a.step, &a.xn, &a.up, false));
+                    ops.push(b.elementwise("swiglu", f, &a.step, &a.up, &a.gate));
+                    ops.extend(b.matmul(&wd, &a.step, &a.gate, &a.proj, false));
+                    ops.push(b.elementwise("add", d, &a.step, &a.proj, &a.x));
+                    k_cache.push(kc);
+                    v_cache.push(vc);
+                }
+                ops.push(Op::CopyLast);
+                let out_norm = vec_buf("output_norm", &model.output_norm);
+                ops.push(b.rmsnorm(d, c.rms_eps, &out_norm, &a.step_one, &a.last_x, &a.last, true));
+                let out_w = if model.tied_output { None } else { Some(up(&model.output)?) };
+                let out_w_ref = out_w.as_ref().unwrap_or(&embd);
+                if out_w.is_some() {
+                    weight_bytes += out_w_ref.bytes();
+                }
+                ops.extend(b.matmul(out_w_ref, &a.step_one, &a.last, &a.logits, true));
+                let argmax_params = uniform(&dev, "argmax params", &[vocab as u32, 0, 0, 0]);
+                let (pipeline, bind_group) =
+                    b.bind(&Kernel::Plain("argmax"), &[&a.step_one, &argmax_params, &a.logits, &a.argmax]);
+                ops.push(Op::Dispatch { pipeline, bind_group, grid: Grid::Single, one: true });
+                Ok(GpuModel {
+                    ctx: ctx.clone(),
+                    cfg: c.clone(),
+                    ops,
+                    acts,
+                    k_cache,
+                    v_cache,
+                    max_ctx,
+                    pos: 0,
+                    weight_bytes,
+                })
+            })
+            .await?;
+        result
+    }
+
+    /// Bytes of keys and values held for the positions so far (f32).
+    pub fn kv_bytes(&self) -> usize {
+        2 * self.cfg.n_layers * self.pos * self.cfg.kv_dim() * 4
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    /// Forget the sequence (the caches are overwritten by the next one).
+    pub fn reset(&mut self) {
+        self.pos = 0;
+    }
+
+    fn grid(&self, g: Grid, n: u32) -> (u32, u32, u32) {
+        let max = self.ctx.caps.max_compute_workgroups_per_dimension.max(1);
+        let fold = |groups: u32| {
+            if groups <= max {
+                (groups.max(1), 1)
+            } else {
+                (max, groups.div_ceil(max))
+            }
+        };
+        match g {
+            Grid::Matmul { rows, fold_x } => (fold_x, rows.div_ceil(MATMUL_ROWS).div_ceil(fold_x), n),
+            Grid::PerToken => (n, 1, 1),
+            Grid::Threads { per_token } => (n * per_token).div_ceil(64).min(max).max(1).pipe(|x| (x, 1, 1)),
+            Grid::Elementwise { per_token } => {
+                // Shaders index i = gid.x + gid.y · 65535 · 64.
+                let groups = (n * per_token).div_ceil(64);
+                if groups <= 65535 {
+                    (groups.max(1), 1, 1)
+                } else {
+                    (65535, groups.div_ceil(65535), 1)
+                }
+            }
+            Grid::Attention { heads } => (heads, n, 1),
+            Grid::Single => fold(1).pipe(|(x, y)| (x, y, 1)),
+        }
+    }
+
+    /// Record and submit one forward step over `tokens` (≤ MAX_BATCH) at positions `pos..`.
+    fn encode_step(&mut self, tokens: &[u32], read_logits: bool) -> Result<()> {
+        let n = tokens.len();
+        if n == 0 || n > MAX_BATCH {
+            return Err(Error::InvalidArgument(format!("GPU step of {n} tokens (1..={MAX_BATCH})")));
+        }
+        if self.pos + n > self.max_ctx {
+            return Err(Error::Limit {
+                what: "sequence length on the GPU (positions)".into(),
+                value: (self.pos + n) as u64,
+                limit: self.max_ctx as u64,
+            });
+        }
+        if let Some((i, &t)) = tokens.iter().enumerate().find(|(_, &t)| t as usize >= self.cfg.vocab_size) {
+            return Err(Error::InvalidArgument(format!(
+                "token id {t} at index {i} is outside the vocabulary of {} tokens",
+                self.cfg.vocab_size
+            )));
+        }
+        let q = &self.ctx.queue;
+        q.write_buffer(&self.acts.tokens, 0, bytemuck::cast_slice(tokens));
+        q.write_buffer(&self.acts.step, 0, bytemuck::cast_slice(&[n as u32, self.pos as u32, 0, 0]));
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+        let kvd = self.cfg.kv_dim();
+        let d = self.cfg.dim;
+        let mut i = 0;
+        while i < self.ops.len() {
+            match &self.ops[i] {
+                Op::StoreKv { layer } => {
+                    let off = (self.pos * kvd * 4) as u64;
+                    let len = (n * kvd * 4) as u64;
+                    enc.copy_buffer_to_buffer(&self.acts.k, 0, &self.k_cache[*layer], off, len);
+                    enc.copy_buffer_to_buffer(&self.acts.v, 0, &self.v_cache[*layer], off, len);
+                    i += 1;
+                }
+                Op::CopyLast => {
+                    enc.copy_buffer_to_buffer(
+                        &self.acts.x,
+                        ((n - 1) * d * 4) as u64,
+                        &self.acts.last_x,
+                        0,
+                        (d * 4) as u64,
+                    );
+                    i += 1;
+                }
+                Op::Dispatch { .. } => {
+                    // One compute pass for the run of dispatches up to the next copy.
+                    let mut pass =
+                        enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                    while let Some(Op::Dispatch { pipeline, bind_group, grid, one }) = self.ops.get(i) {
+                        let (x, y, z) = self.grid(*grid, if *one { 1 } else { n as u32 });
+                        pass.set_pipeline(pipeline);
+                        pass.set_bind_group(0, bind_group, &[]);
+                        pass.dispatch_workgroups(x, y, z);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        enc.copy_buffer_to_buffer(&self.acts.argmax, 0, &self.acts.read_token, 0, 4);
+        if read_logits {
+            let bytes = (self.cfg.vocab_size * 4) as u64;
+            enc.copy_buffer_to_buffer(&self.acts.logits, 0, &self.acts.read_logits, 0, bytes);
+        }
+        q.submit(Some(enc.finish()));
+        self.pos += n;
+        Ok(())
+    }
+
+    /// Run `tokens` (any length; chunked) and return the greedy next token, computed on the GPU.
+    pub async fn next_token(&mut self, tokens: &[u32]) -> Result<u32> {
+        for chunk in tokens.chunks(MAX_BATCH) {
+            self.encode_step(chunk, false)?;
+        }
+        let bytes = self.ctx.read_buffer(&self.acts.read_token).await?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    /// Run `tokens` and read back the last position's logits (for tests and CPU-side sampling).
+    pub async fn logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let chunks: Vec<&[u32]> = tokens.chunks(MAX_BATCH).collect();
+        for (ci, chunk) in chunks.iter().enumerate() {
+            self.encode_step(chunk, ci + 1 == chunks.len())?;
+        }
+        let bytes = self.ctx.read_buffer(&self.acts.read_logits).await?;
+        Ok(bytemuck::cast_slice(&bytes).to_vec())
+    }
+}
+
+trait Pipe: Sized {
+    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
+        f(self)
+    }
+}
+impl<T> Pipe for T {}
+
+/// One-off matmul on the GPU (kernel tests and benchmarks): `y = W · x` for `n` tokens.
+pub async fn matmul_once(
+    ctx: &Arc<GpuContext>,
+    m: &crate::backend::cpu::QMatrix<'_>,
+    x: &[f32],
+    n: usize,
+    sentinel: f32,
+) -> Result<Vec<f32>> {
+    let dev = &ctx.device;
+    let w = weights::upload(dev, "matmul_once", m, ctx.caps.max_storage_buffer_binding_size)?;
+    let input = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("input"),
+        contents: bytemuck::cast_slice(x),
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    let out = storage(dev, "output", n * m.rows);
+    ctx.queue.write_buffer(&out, 0, bytemuck::cast_slice(&vec![sentinel; n * m.rows]));
+    let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
+    let read = readback(dev, "read", n * m.rows * 4);
+    let b = OpBuilder { ctx };
+    let ops = b.matmul(&w, &step, &input, &out, false);
+    ctx.scoped("matmul", || {
+        let mut enc = dev.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for op in &ops {
+                if let Op::Dispatch { pipeline, bind_group, grid: Grid::Matmul { rows, fold_x }, .. } = op {
+                    pass.set_pipeline(pipeline);
+                    pass.set_bind_group(0, bind_group, &[]);
+                    pass.dispatch_workgroups(*fold_x, rows.div_ceil(MATMUL_ROWS).div_ceil(*fold_x), n as u32);
+                }
+            }
+        }
+        enc.copy_buffer_to_buffer(&out, 0, &read, 0, (n * m.rows * 4) as u64);
+        ctx.queue.submit(Some(enc.finish()));
+    })
+    .await?;
+    let bytes = ctx.read_buffer(&read).await?;
+    Ok(bytemuck::cast_slice(&bytes).to_vec())
+}

@@ -1,0 +1,138 @@
+//! Weight upload: ggml blocks repacked into 4-byte-aligned segments (quants as `u32` words, scales
+//! as `f32`), split into shards of whole rows so no binding exceeds `maxStorageBufferBindingSize`.
+//! The per-format layouts are documented in each shaders/matmul_<format>.wgsl header.
+
+use wgpu::util::DeviceExt;
+
+use crate::backend::cpu::QMatrix;
+use crate::error::{Error, Result};
+use crate::quant::GgmlType;
+
+/// One shard: rows `row_offset .. row_offset + rows` of a weight matrix.
+pub struct Shard {
+    pub row_offset: usize,
+    pub rows: usize,
+    pub weights: wgpu::Buffer,
+    pub scales: wgpu::Buffer,
+}
+
+pub struct GpuWeight {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub row_words: usize,
+    pub shards: Vec<Shard>,
+}
+
+impl GpuWeight {
+    pub fn bytes(&self) -> u64 {
+        self.shards.iter().map(|s| s.weights.size() + s.scales.size()).sum()
+    }
+}
+
+/// u32 words and f32 scales per row of a `cols`-wide row in format `ty`.
+pub fn row_layout(ty: GgmlType, cols: usize) -> (usize, usize) {
+    let pad32 = cols.div_ceil(32) * 32;
+    match ty {
+        GgmlType::F32 => (pad32, 0),
+        GgmlType::F16 | GgmlType::BF16 => (pad32 / 2, 0),
+        GgmlType::Q8_0 => (cols / 32 * 8, cols / 32),
+        GgmlType::Q4_0 => (cols / 32 * 4, cols / 32),
+        GgmlType::Q4_1 => (cols / 32 * 4, cols / 32 * 2),
+        GgmlType::TQ2_0 => (cols / 256 * 16, cols / 256),
+        GgmlType::TQ1_0 => (cols / 256 * 13, cols / 256),
+    }
+}
+
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+fn words(bytes: &[u8], out: &mut Vec<u32>) {
+    out.extend(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+}
+
+/// Repack one row of ggml blocks into (words, scales).
+pub fn repack_row(ty: GgmlType, cols: usize, row: &[u8], w: &mut Vec<u32>, s: &mut Vec<f32>) {
+    let (row_words, _) = row_layout(ty, cols);
+    let start = w.len();
+    match ty {
+        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {
+            let mut padded = row.to_vec();
+            padded.resize(row_words * 4, 0);
+            words(&padded, w);
+        }
+        GgmlType::Q8_0 => {
+            for b in row.chunks_exact(34) {
+                s.push(f16_at(b, 0));
+                words(&b[2..34], w);
+            }
+        }
+        GgmlType::Q4_0 => {
+            for b in row.chunks_exact(18) {
+                s.push(f16_at(b, 0));
+                words(&b[2..18], w);
+            }
+        }
+        GgmlType::Q4_1 => {
+            for b in row.chunks_exact(20) {
+                s.push(f16_at(b, 0));
+                s.push(f16_at(b, 2));
+                words(&b[4..20], w);
+            }
+        }
+        GgmlType::TQ2_0 => {
+            for b in row.chunks_exact(66) {
+                s.push(f16_at(b, 64));
+                words(&b[0..64], w);
+            }
+        }
+        GgmlType::TQ1_0 => {
+            for b in row.chunks_exact(54) {
+                s.push(f16_at(b, 52));
+                words(&b[0..52], w);
+            }
+        }
+    }
+    debug_assert_eq!(w.len() - start, row_words);
+}
+
+/// Upload `m`, split into shards of at most `max_binding` bytes per buffer.
+pub fn upload(device: &wgpu::Device, name: &str, m: &QMatrix, max_binding: u64) -> Result<GpuWeight> {
+    let (row_words, row_scales) = row_layout(m.ty, m.cols);
+    let row_bytes = (row_words.max(row_scales) * 4) as u64;
+    if row_bytes > max_binding {
+        return Err(Error::Limit {
+            what: format!("one row of tensor '{name}' in bytes (maxStorageBufferBindingSize)"),
+            value: row_bytes,
+            limit: max_binding,
+        });
+    }
+    let rows_per_shard = ((max_binding / row_bytes) as usize).min(m.rows).max(1);
+    let mut shards = Vec::new();
+    let mut r0 = 0;
+    while r0 < m.rows {
+        let rows = rows_per_shard.min(m.rows - r0);
+        let mut w = Vec::with_capacity(rows * row_words);
+        let mut s = Vec::with_capacity(rows * row_scales.max(1));
+        for r in r0..r0 + rows {
+            repack_row(m.ty, m.cols, m.row(r), &mut w, &mut s);
+        }
+        if s.is_empty() {
+            s.push(0.0); // bindings may not be empty
+        }
+        let weights = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(name),
+            contents: bytemuck::cast_slice(&w),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let scales = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(name),
+            contents: bytemuck::cast_slice(&s),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        shards.push(Shard { row_offset: r0, rows, weights, scales });
+        r0 += rows;
+    }
+    Ok(GpuWeight { ty: m.ty, rows: m.rows, cols: m.cols, row_words, shards })
+}

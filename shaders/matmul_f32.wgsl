@@ -1,0 +1,18 @@
+// matmul_f32: weights in f32, rows padded to a multiple of 32 elements.
+//   weights: row r, column c at word r·row_words + c (f32 bits); scales: unused (one dummy word).
+fn load_sub(row: u32, sb: u32, v: ptr<function, array<f32, 32>>) {
+    let base = row * p.row_words + sb * 32u;
+    for (var j = 0u; j < 32u; j++) {
+        (*v)[j] = bitcast<f32>(weights[base + j]);
+    }
+}
+
+fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
+    let base = row * p.row_words + sb * 32u;
+    let n = min(32u, p.cols - sb * 32u);
+    var s = 0.0;
+    for (var j = 0u; j < n; j++) {
+        s += bitcast<f32>(weights[base + j]) * input[xbase + j];
+    }
+    return s;
+}

@@ -1,0 +1,26 @@
+// matmul_q8_0: ggml Q8_0 repacked at upload into aligned segments.
+//   weights: 8 words per 32-block (int8 codes, element 4i+k in byte k of word i), row_words = 8·blocks
+//   scales:  one f32 d per block, [rows, blocks]              w = d · q
+fn load_sub(row: u32, sb: u32, v: ptr<function, array<f32, 32>>) {
+    let base = row * p.row_words + sb * 8u;
+    let d = scales[row * (p.cols / 32u) + sb];
+    for (var i = 0u; i < 8u; i++) {
+        let w = weights[base + i];
+        for (var k = 0u; k < 4u; k++) {
+            let q = bitcast<i32>(w << (24u - 8u * k)) >> 24u;
+            (*v)[4u * i + k] = f32(q) * d;
+        }
+    }
+}
+
+fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
+    let base = row * p.row_words + sb * 8u;
+    var s = 0.0;
+    for (var i = 0u; i < 8u; i++) {
+        let w = weights[base + i];
+        let x = vec4<f32>(input[xbase + 4u * i], input[xbase + 4u * i + 1u], input[xbase + 4u * i + 2u], input[xbase + 4u * i + 3u]);
+        let q = vec4<f32>(vec4<i32>(bitcast<i32>(w << 24u) >> 24u, bitcast<i32>(w << 16u) >> 24u, bitcast<i32>(w << 8u) >> 24u, bitcast<i32>(w) >> 24u));
+        s += dot(q, x);
+    }
+    return s * scales[row * (p.cols / 32u) + sb];
+}
