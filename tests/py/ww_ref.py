@@ -17,7 +17,8 @@ np.linalg.svd singular values pooled, xmin_mid Hill estimate) under "farms": {al
 Usage: python ww_ref.py MODEL.gguf [--farms=NAMES] TENSOR_NAME [TENSOR_NAME ...]
 Prints one JSON object: {"matrices": [{name, rows, cols, alpha, xmin, D, sigma, num_pl_spikes,
   alpha_weighted, spectral_norm, log_norm, stable_rank, entropy, num_spikes, bulk_max, sigma_mp,
-  num_evals, evals (numpy eigvalsh of W^T W, ascending)}]}
+  num_evals, evals (numpy eigvalsh of W^T W, ascending), mp_eigvalsh (WeightWatcher's MP fit run
+  on those eigvalsh eigenvalues: sigma_mp, bulk_max, num_spikes)}]}
 """
 import contextlib
 import json
@@ -43,6 +44,21 @@ def load_weightwatcher():
 
     wwmod.torch = types.SimpleNamespace(Tensor=_StubTensor)
     return weightwatcher
+
+
+def mp_fit_on(evals, n, m):
+    """WeightWatcher's mp_fit glue (weightwatcher.py) around its RMT_Util.fit_density_with_range,
+    on given eigenvalues: lets the test compare the MP procedure on identical inputs (WeightWatcher's
+    KDE peak can tie between grid points, so eigenvalues that differ by 1e-13 may pick another σ)."""
+    from weightwatcher import RMT_Util
+    q = n / m
+    wscale = np.sqrt(len(evals)) / np.sqrt(np.sum(evals))
+    to_plot = wscale * wscale * evals
+    s1, _ = RMT_Util.fit_density_with_range(to_plot, q, bw=0.1)
+    bulk_max = (s1 * (1 + 1 / np.sqrt(q))) ** 2
+    tw = 1 / np.sqrt(q) * np.power(bulk_max, 2 / 3) * np.power(m, -2 / 3)
+    spikes = int(np.sum(to_plot > bulk_max + np.sqrt(tw)))
+    return {"sigma_mp": float(s1), "bulk_max": float(bulk_max / wscale ** 2), "num_spikes": spikes}
 
 
 def farms_numpy(w, num_row_samples=100, q_ratio=2.0, ops=10):
@@ -95,6 +111,7 @@ def main():
         gram = w64.T @ w64 if rows >= cols else w64 @ w64.T
         evals = np.linalg.eigvalsh(gram)
         rec = {"name": name, "rows": rows, "cols": cols, "evals": evals.tolist()}
+        rec["mp_eigvalsh"] = mp_fit_on(np.clip(evals, 0, None), max(rows, cols), min(rows, cols))
         if name in farms:
             rec["farms"] = farms_numpy(w)
         for k in ["alpha", "xmin", "D", "sigma", "num_pl_spikes", "alpha_weighted", "spectral_norm",

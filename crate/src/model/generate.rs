@@ -211,7 +211,7 @@ impl Generation {
             let mut fut = std::pin::pin!(fut);
             let waker = std::task::Waker::noop();
             let mut cx = std::task::Context::from_waker(waker);
-            match fut.as_mut().poll(&mut cx) {
+            match std::future::Future::poll(fut.as_mut(), &mut cx) {
                 std::task::Poll::Ready(r) => r,
                 std::task::Poll::Pending => Err(Error::InvalidArgument("CPU step unexpectedly pending".into())),
             }
