@@ -170,6 +170,8 @@ async function loadModel(source, label) {
             els.progress.max = 1;
             els.progress.value = 1;
             els.progressText.textContent = `Parsing ${label} (${fmtBytes(loaded)})…`;
+          } else if (phase === 'upload') {
+            els.progressText.textContent = `Uploading ${label} to the GPU…`;
           }
         });
       },
@@ -178,7 +180,7 @@ async function loadModel(source, label) {
     demo.model = model;
     els.progress.max = 1;
     els.progress.value = 1;
-    els.progressText.textContent = `Loaded ${label} (${fmtBytes(model.sizeBytes)}) in ${((performance.now() - t0) / 1000).toFixed(1)} s.`;
+    els.progressText.textContent = `Loaded ${label} (${fmtBytes(model.sizeBytes)}) in ${((performance.now() - t0) / 1000).toFixed(1)} s (${model.backend}).`;
     renderInfo(model);
     setState('ready');
   } catch (e) {
@@ -281,7 +283,7 @@ async function main() {
   if (params.has('model')) els.url.value = params.get('model');
   if (params.has('prompt')) els.prompt.value = params.get('prompt');
   try {
-    demo.engine = await Engine.create({ backend: 'auto' });
+    demo.engine = await Engine.create({ backend: params.get('backend') || 'auto' });
   } catch (e) {
     els.backend.textContent = 'engine failed to start';
     showError(e, 'Could not start the engine');

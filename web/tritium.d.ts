@@ -38,8 +38,13 @@ export class TritiumError extends Error {
 export type BackendName = 'auto' | 'cpu' | 'webgpu';
 
 export interface EngineOptions {
-  /** 'auto' (default) or 'cpu'. 'webgpu' throws E_BACKEND_UNAVAILABLE in this build. */
+  /**
+   * 'auto' (default: WebGPU when an adapter is available, else the CPU path), 'webgpu' (rejects
+   * with E_BACKEND_UNAVAILABLE / E_NO_ADAPTER when it cannot start) or 'cpu'.
+   */
   backend?: BackendName;
+  /** Use only the f32 / no-subgroup WebGPU paths. */
+  forceF32?: boolean;
   /**
    * Where to get the wasm core: a URL, Response, BufferSource or WebAssembly.Module (or a promise
    * of one). Default: tritium_core_bg.wasm next to tritium.js. In Node.js pass the file's bytes.
@@ -49,19 +54,37 @@ export interface EngineOptions {
 
 export interface Capabilities {
   version: string;
-  backend: 'cpu';
+  backend: 'cpu' | 'webgpu';
   requestedBackend: BackendName | 'gpu';
   backendReason: string;
   backends: string[];
   simd128: boolean;
   threads: boolean;
-  /** navigator.gpu exists in this browser (WebGPU kernels are not in this build yet). */
+  /** navigator.gpu exists in this browser. */
   webgpuInBrowser: boolean;
+  /** The negotiated adapter, features and limits, when the backend is WebGPU. */
+  gpu: GpuCapabilities | null;
   worker: boolean;
 }
 
+export interface GpuCapabilities {
+  adapter: string;
+  backend: string;
+  device_type: string;
+  driver: string;
+  shader_f16: boolean;
+  subgroups: boolean;
+  timestamp_query: boolean;
+  forced_f32: boolean;
+  max_storage_buffer_binding_size: number;
+  max_buffer_size: number;
+  max_compute_workgroup_storage_size: number;
+  max_compute_workgroups_per_dimension: number;
+  max_storage_buffers_per_shader_stage: number;
+}
+
 export interface LoadProgress {
-  phase: 'download' | 'parse' | 'ready';
+  phase: 'download' | 'parse' | 'upload' | 'ready';
   loaded: number;
   /** Total bytes when known (Content-Length, Blob size), else null. */
   total: number | null;
@@ -74,6 +97,8 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Extra fetch() options when the source is a URL. */
   fetchOptions?: RequestInit;
+  /** Positions the GPU KV caches hold (default 2048, at most the model's context). */
+  maxContext?: number;
 }
 
 export type ModelSource =
@@ -89,8 +114,8 @@ export declare class Engine {
   private constructor();
   static create(options?: EngineOptions): Promise<Engine>;
   /** The backend in use. */
-  readonly backend: 'cpu';
-  /** Why this backend was chosen (e.g. WebGPU kernels not in this build yet). */
+  readonly backend: 'cpu' | 'webgpu';
+  /** Why this backend was chosen (the adapter, or why WebGPU was not used). */
   readonly backendReason: string;
   readonly version: string;
   capabilities(): Capabilities;
@@ -235,6 +260,8 @@ export declare class Model {
   readonly name: string;
   readonly sizeBytes: number;
   readonly freed: boolean;
+  /** 'webgpu' when the weights were uploaded to the GPU, else 'cpu'. */
+  readonly backend: 'cpu' | 'webgpu';
   info(): ModelInfo;
   tokenize(text: string, options?: { addSpecial?: boolean }): number[];
   detokenize(ids: ArrayLike<number>): string;

@@ -102,6 +102,16 @@ function call(fn) {
   }
 }
 
+/** `call` for core methods that return a Promise. */
+async function callAsync(fn) {
+  checkCore();
+  try {
+    return await fn();
+  } catch (e) {
+    throw toError(e);
+  }
+}
+
 /**
  * Resolve after letting the event loop run (rendering, input, abort clicks). A plain task
  * (setImmediate in Node, a MessageChannel message in browsers), not `scheduler.yield()`: its
@@ -183,9 +193,9 @@ function describeSource(source) {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * The entry point. `Engine.create({ backend })` picks a backend: 'auto' (default) or 'cpu'.
- * WebGPU kernels are not in this build yet, so 'auto' resolves to 'cpu' and says why in
- * `engine.backendReason`.
+ * The entry point. `Engine.create({ backend })` picks a backend: 'auto' (default: WebGPU when
+ * the browser has an adapter, else the CPU path, saying why in `engine.backendReason`),
+ * 'webgpu' (fails with E_NO_ADAPTER / E_BACKEND_UNAVAILABLE when it can't) or 'cpu'.
  */
 export class Engine {
   #backend;
@@ -193,6 +203,7 @@ export class Engine {
   #reason;
   #buildInfo;
   #webgpu;
+  #gpu;
 
   constructor(token, fields) {
     if (token !== ENGINE_TOKEN) throw new TypeError('use `await Engine.create()` to make an Engine');
@@ -201,38 +212,63 @@ export class Engine {
     this.#reason = fields.reason;
     this.#buildInfo = fields.buildInfo;
     this.#webgpu = fields.webgpu;
+    this.#gpu = fields.gpu || null;
   }
 
   /**
-   * @param {{ backend?: 'auto'|'cpu'|'webgpu', wasm?: any }} [options]
+   * @param {{ backend?: 'auto'|'cpu'|'webgpu', forceF32?: boolean, wasm?: any }} [options]
+   *   forceF32: use only the f32 / no-subgroup WebGPU paths.
    *   wasm: where to get the core's .wasm (URL, Response, BufferSource or WebAssembly.Module);
    *   default: tritium_core_bg.wasm next to this module.
    */
   static async create(options = {}) {
-    const { backend = 'auto', wasm } = options || {};
+    const { backend = 'auto', wasm, forceF32 = false } = options || {};
     if (!['auto', 'cpu', 'webgpu', 'gpu'].includes(backend)) {
-      throw new TritiumError('E_INVALID_ARGUMENT', `unknown backend '${backend}': use 'auto' or 'cpu'`);
+      throw new TritiumError('E_INVALID_ARGUMENT', `unknown backend '${backend}': use 'auto', 'webgpu' or 'cpu'`);
     }
     const webgpu = typeof navigator !== 'undefined' && !!navigator.gpu;
-    if (backend === 'webgpu' || backend === 'gpu') {
+    const wantGpu = backend === 'webgpu' || backend === 'gpu';
+    if (wantGpu && !webgpu) {
       throw new TritiumError(
         'E_BACKEND_UNAVAILABLE',
-        `the WebGPU backend is not in this build of tritium yet (navigator.gpu is ${webgpu ? 'available' : 'missing'}); use backend 'cpu' or 'auto'`,
+        'WebGPU is not available here (navigator.gpu is missing): use a WebGPU browser, or backend \'cpu\' or \'auto\'',
       );
     }
     await loadCore(wasm);
     const buildInfo = call(() => core.buildInfo());
     const simd = buildInfo.simd128 ? 'wasm SIMD128' : 'wasm';
-    const reason =
-      backend === 'cpu'
-        ? `CPU backend requested (${simd}, single thread)`
-        : webgpu
-          ? `WebGPU is available in this browser, but this build has no WebGPU kernels yet: using the CPU reference path (${simd}, single thread)`
-          : `WebGPU is not available here (navigator.gpu is missing): using the CPU reference path (${simd}, single thread)`;
-    return new Engine(ENGINE_TOKEN, { backend: 'cpu', requested: backend, reason, buildInfo, webgpu });
+    let gpu = null;
+    let gpuError = null;
+    if (backend !== 'cpu' && webgpu) {
+      try {
+        gpu = await callAsync(() => core.CoreGpu.create(!!forceF32));
+      } catch (e) {
+        if (wantGpu) throw e;
+        gpuError = e;
+      }
+    }
+    let reason;
+    if (gpu) {
+      const caps = gpu.capabilities();
+      reason = `${wantGpu ? 'WebGPU requested' : 'WebGPU available'}: ${caps.adapter || 'adapter'} (${caps.backend})`;
+    } else if (backend === 'cpu') {
+      reason = `CPU backend requested (${simd}, single thread)`;
+    } else if (gpuError) {
+      reason = `WebGPU failed to start (${gpuError.message}): using the CPU reference path (${simd}, single thread)`;
+    } else {
+      reason = `WebGPU is not available here (navigator.gpu is missing): using the CPU reference path (${simd}, single thread)`;
+    }
+    return new Engine(ENGINE_TOKEN, {
+      backend: gpu ? 'webgpu' : 'cpu',
+      requested: backend,
+      reason,
+      buildInfo,
+      webgpu,
+      gpu,
+    });
   }
 
-  /** The backend in use: 'cpu'. */
+  /** The backend in use: 'webgpu' or 'cpu'. */
   get backend() {
     return this.#backend;
   }
@@ -258,6 +294,7 @@ export class Engine {
       simd128: this.#buildInfo.simd128,
       threads: this.#buildInfo.threads,
       webgpuInBrowser: this.#webgpu,
+      gpu: this.#gpu ? this.#gpu.capabilities() : null,
       worker: false,
     };
   }
@@ -266,10 +303,11 @@ export class Engine {
    * Load a GGUF model.
    * @param {string|URL|Response|Blob|File|ArrayBuffer|ArrayBufferView|ReadableStream} source
    * @param {{ onProgress?: (p: {phase: string, loaded: number, total: number|null}) => void,
-   *           signal?: AbortSignal, fetchOptions?: RequestInit }} [options]
+   *           signal?: AbortSignal, fetchOptions?: RequestInit, maxContext?: number }} [options]
+   *   maxContext: positions the GPU KV caches hold (default 2048, at most the model's).
    */
   async load(source, options = {}) {
-    const { onProgress, signal, fetchOptions } = options || {};
+    const { onProgress, signal, fetchOptions, maxContext = 2048 } = options || {};
     checkCore();
     const name = describeSource(source);
     const progress = (phase, loaded, total) => {
@@ -368,8 +406,19 @@ export class Engine {
       const l = loader;
       loader = null; // finish() consumes the loader, even when it throws
       const coreModel = call(() => l.finish());
+      let gpuModel = null;
+      if (this.#gpu) {
+        progress('upload', loaded, total);
+        await yieldToEventLoop();
+        try {
+          gpuModel = await callAsync(() => coreModel.uploadGpu(this.#gpu, maxContext >>> 0));
+        } catch (e) {
+          coreModel.free();
+          throw e;
+        }
+      }
       progress('ready', loaded, total);
-      return new Model(MODEL_TOKEN, coreModel, { name, bytes: loaded });
+      return new Model(MODEL_TOKEN, coreModel, { name, bytes: loaded, gpuModel });
     } finally {
       if (loader) {
         try {
@@ -395,13 +444,15 @@ const GENERATION_TOKEN = Symbol('Generation');
 /** A loaded model. Generations keep the weights alive until they finish, even after free(). */
 export class Model {
   #core;
+  #gpu;
   #info = null;
   #name;
   #bytes;
 
-  constructor(token, coreModel, { name, bytes }) {
+  constructor(token, coreModel, { name, bytes, gpuModel }) {
     if (token !== MODEL_TOKEN) throw new TypeError('models come from `engine.load()`');
     this.#core = coreModel;
+    this.#gpu = gpuModel || null;
     this.#name = name;
     this.#bytes = bytes;
   }
@@ -423,6 +474,11 @@ export class Model {
 
   get freed() {
     return this.#core === null;
+  }
+
+  /** 'webgpu' when the weights are on the GPU, else 'cpu'. */
+  get backend() {
+    return this.#gpu ? 'webgpu' : 'cpu';
   }
 
   /**
@@ -477,12 +533,18 @@ export class Model {
     const m = this.#live();
     const coreGen = Array.isArray(prompt) || ArrayBuffer.isView(prompt)
       ? call(() => m.generateFromIds(Uint32Array.from(prompt), opts))
-      : call(() => m.generate(String(prompt), opts));
+      : this.#gpu
+        ? call(() => m.generateGpu(this.#gpu, String(prompt), opts))
+        : call(() => m.generate(String(prompt), opts));
     return new Generation(GENERATION_TOKEN, coreGen, opts, options && options.signal);
   }
 
   /** Release the model's memory (generations in progress keep it until they end). */
   free() {
+    if (this.#gpu && this.#gpu.isIdle()) {
+      this.#gpu.free();
+      this.#gpu = null;
+    }
     if (this.#core) {
       this.#core.free();
       this.#core = null;
@@ -547,7 +609,7 @@ export class Generation {
         }
         let piece;
         try {
-          piece = call(() => this.#core.step());
+          piece = await callAsync(() => this.#core.stepAsync());
         } catch (e) {
           this.#finish('error');
           throw e;
@@ -603,6 +665,11 @@ export class Generation {
       }
       this.stats.wallMs = this.#started ? now() - this.#started : 0;
       this.stats.finishReason = reason;
+      try {
+        this.#core.release(); // hands a GPU model back for the next generation
+      } catch {
+        /* a step is still in flight */
+      }
       try {
         this.#core.free();
       } catch {

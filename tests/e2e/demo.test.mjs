@@ -37,10 +37,10 @@ async function waitForState(p, states, timeout) {
   return p.evaluate(() => document.body.dataset.state);
 }
 
-test('demo loads the default model and greedy-generates " Paris"', { timeout: 240_000 }, async () => {
+test('demo loads the default model and greedy-generates " Paris" on the CPU path', { timeout: 240_000 }, async () => {
   page = await browser.context.newPage();
   pageLog = watchPage(page);
-  await page.goto(server.url, { waitUntil: 'domcontentloaded' });
+  await page.goto(`${server.url}?backend=cpu`, { waitUntil: 'domcontentloaded' });
   // starting → ready (engine) → loading → ready (model)
   await page.waitForFunction(() => window.tritiumDemo && (window.tritiumDemo.model || window.tritiumDemo.error), null, {
     timeout: 180_000,
@@ -84,6 +84,40 @@ test('demo loads the default model and greedy-generates " Paris"', { timeout: 24
   assert.match(await page.locator('#stats').innerText(), /tok\/s/);
   await page.screenshot({ path: join(SHOTS, 'demo.png'), fullPage: true });
   console.log(`# generated: ${JSON.stringify(demo.pieces.join(''))}; decode ${demo.stats.tokensPerSecond.toFixed(1)} tok/s, prefill ${demo.stats.prefillTokensPerSecond.toFixed(1)} tok/s`);
+});
+
+test('demo generates " Paris" with WebGPU (SwiftShader in headless Chromium)', { timeout: 300_000 }, async () => {
+  const p = await browser.context.newPage();
+  const log = watchPage(p);
+  await p.goto(`${server.url}?backend=webgpu&prompt=${encodeURIComponent('The capital of France is')}`, {
+    waitUntil: 'domcontentloaded',
+  });
+  await p.waitForFunction(() => window.tritiumDemo && (window.tritiumDemo.model || window.tritiumDemo.error), null, {
+    timeout: 240_000,
+  });
+  const err = await p.evaluate(() => window.tritiumDemo.error);
+  assert.equal(err, null, `page error: ${JSON.stringify(err)}\n${log.join('\n')}`);
+  const caps = await p.evaluate(() => window.tritiumDemo.engine.capabilities());
+  assert.equal(caps.backend, 'webgpu', JSON.stringify(caps));
+  assert.match(await p.locator('#backend').innerText(), /webgpu/i);
+  await p.fill('#max-tokens', '4');
+  await p.fill('#temperature', '0');
+  await p.uncheck('#chat');
+  await p.click('#generate');
+  await p.waitForFunction(() => window.tritiumDemo.finishReason !== null || window.tritiumDemo.error, null, {
+    timeout: 240_000,
+  });
+  const demo = await p.evaluate(() => ({
+    pieces: window.tritiumDemo.pieces,
+    stats: window.tritiumDemo.stats,
+    error: window.tritiumDemo.error,
+  }));
+  assert.equal(demo.error, null, JSON.stringify(demo.error));
+  assert.equal(demo.pieces[0], ' Paris', `first piece: ${JSON.stringify(demo.pieces)}`);
+  assert.equal(demo.stats.generatedTokens, 4);
+  await p.screenshot({ path: join(SHOTS, 'demo-webgpu.png'), fullPage: true });
+  console.log(`# WebGPU (${caps.gpu && caps.gpu.adapter}): ${JSON.stringify(demo.pieces.join(''))}; decode ${demo.stats.tokensPerSecond.toFixed(2)} tok/s, prefill ${demo.stats.prefillTokensPerSecond.toFixed(2)} tok/s`);
+  await p.close();
 });
 
 test('keyboard: Ctrl+Enter generates and Escape stops', { timeout: 120_000 }, async () => {

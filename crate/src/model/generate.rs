@@ -156,6 +156,17 @@ impl Generation {
         }
     }
 
+    /// Take the GPU model out (ending the generation), e.g. to hand it to the next one.
+    pub fn take_gpu(&mut self) -> Option<GpuModel> {
+        match std::mem::replace(&mut self.engine, Engine::Cpu) {
+            Engine::Gpu(g) => {
+                self.finished = true;
+                Some(*g)
+            }
+            Engine::Cpu => None,
+        }
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self.engine {
             Engine::Cpu => "cpu",

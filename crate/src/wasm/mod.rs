@@ -17,11 +17,14 @@
 //! can turn the resulting `RuntimeError: unreachable` into an `E_PANIC` error with the reason.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::{Arc, Once};
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use crate::backend::gpu::model::GpuModel;
+use crate::backend::gpu::{GpuContext, GpuOptions};
 use crate::error::Error;
 use crate::model::{GenerateOptions, Generation, Model};
 
@@ -76,7 +79,7 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-/// What this build can do: `{ version, backends: ["cpu"], simd128, threads }`.
+/// What this build can do: `{ version, backends: ["cpu", "webgpu"], simd128, threads }`.
 #[wasm_bindgen(js_name = buildInfo)]
 pub fn build_info() -> Result<JsValue, JsValue> {
     init();
@@ -89,7 +92,7 @@ pub fn build_info() -> Result<JsValue, JsValue> {
     }
     to_js(&BuildInfo {
         version: env!("CARGO_PKG_VERSION"),
-        backends: &["cpu"],
+        backends: &["cpu", "webgpu"],
         simd128: cfg!(target_feature = "simd128"),
         threads: cfg!(target_feature = "atomics"),
     })
@@ -226,7 +229,31 @@ impl WasmModel {
     pub fn generate(&self, prompt: &str, opts: JsValue) -> Result<WasmGeneration, JsValue> {
         let opts = parse_options(opts)?;
         let inner = Generation::new(Arc::clone(&self.inner), prompt, &opts).map_err(to_js_error)?;
-        Ok(WasmGeneration { inner })
+        Ok(WasmGeneration::cpu(inner))
+    }
+
+    /// Start generating on the GPU model `gpu` (uploaded from this model with `uploadGpu`). The
+    /// generation borrows the GPU model until it finishes or is released; drive it with
+    /// `stepAsync()`.
+    #[wasm_bindgen(js_name = generateGpu)]
+    pub fn generate_gpu(&self, gpu: &WasmGpuModel, prompt: &str, opts: JsValue) -> Result<WasmGeneration, JsValue> {
+        let opts = parse_options(opts)?;
+        let g = Generation::new(Arc::clone(&self.inner), prompt, &opts).map_err(to_js_error)?;
+        let gm = gpu.slot.borrow_mut().take().ok_or_else(|| {
+            error_with_code("E_BUSY", "the GPU model is in use by another generation: wait for it or stop it")
+        })?;
+        Ok(WasmGeneration { inner: Rc::new(RefCell::new(Some(g.with_gpu(gm)))), home: Some(gpu.slot.clone()) })
+    }
+
+    /// Upload the weights to the GPU for sequences of up to `maxCtx` positions.
+    #[wasm_bindgen(js_name = uploadGpu)]
+    pub fn upload_gpu(&self, gpu: &WasmGpu, max_ctx: u32) -> js_sys::Promise {
+        let ctx = gpu.ctx.clone();
+        let model = Arc::clone(&self.inner);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let gm = GpuModel::upload(ctx, &model, max_ctx as usize).await.map_err(to_js_error)?;
+            Ok(WasmGpuModel { slot: Rc::new(RefCell::new(Some(gm))) }.into())
+        })
     }
 
     /// Start generating from prompt token ids (no tokenization, no chat template).
@@ -234,43 +261,146 @@ impl WasmModel {
     pub fn generate_from_ids(&self, ids: Vec<u32>, opts: JsValue) -> Result<WasmGeneration, JsValue> {
         let opts = parse_options(opts)?;
         let inner = Generation::from_ids(Arc::clone(&self.inner), ids, &opts).map_err(to_js_error)?;
-        Ok(WasmGeneration { inner })
+        Ok(WasmGeneration::cpu(inner))
     }
 }
 
-/// One generation in progress: call `step()` until it returns `undefined`.
+/// The WebGPU device (`CoreGpu.create()`), shared by the models uploaded to it.
+#[wasm_bindgen(js_name = CoreGpu)]
+pub struct WasmGpu {
+    ctx: Arc<GpuContext>,
+}
+
+#[wasm_bindgen(js_class = CoreGpu)]
+impl WasmGpu {
+    /// Negotiate an adapter and a device (`forceF32`: skip shader-f16 and subgroups). Rejects
+    /// with `E_NO_ADAPTER` when the browser has no WebGPU adapter.
+    pub fn create(force_f32: bool) -> js_sys::Promise {
+        init();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let ctx = GpuContext::new(&GpuOptions { force_f32, ..Default::default() }).await.map_err(to_js_error)?;
+            Ok(WasmGpu { ctx }.into())
+        })
+    }
+
+    /// Adapter name, backend, granted features and limits.
+    pub fn capabilities(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.ctx.caps)
+    }
+}
+
+/// A model's weights on the GPU.
+#[wasm_bindgen(js_name = CoreGpuModel)]
+pub struct WasmGpuModel {
+    slot: Rc<RefCell<Option<GpuModel>>>,
+}
+
+#[wasm_bindgen(js_class = CoreGpuModel)]
+impl WasmGpuModel {
+    /// Whether no generation is using it.
+    #[wasm_bindgen(js_name = isIdle)]
+    pub fn is_idle(&self) -> bool {
+        self.slot.borrow().is_some()
+    }
+
+    /// Bytes of weights uploaded.
+    #[wasm_bindgen(js_name = weightBytes)]
+    pub fn weight_bytes(&self) -> f64 {
+        self.slot.borrow().as_ref().map(|g| g.weight_bytes as f64).unwrap_or(0.0)
+    }
+}
+
+/// One generation in progress: call `step()` (CPU) or `await stepAsync()` (either backend) until
+/// it returns `undefined`.
 #[wasm_bindgen(js_name = CoreGeneration)]
 pub struct WasmGeneration {
-    inner: Generation,
+    /// Taken out while a `stepAsync` is in flight, so no borrow is held across an await.
+    inner: Rc<RefCell<Option<Generation>>>,
+    /// Where a GPU generation returns its GPU model when it ends.
+    home: Option<Rc<RefCell<Option<GpuModel>>>>,
+}
+
+impl WasmGeneration {
+    fn cpu(g: Generation) -> WasmGeneration {
+        WasmGeneration { inner: Rc::new(RefCell::new(Some(g))), home: None }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Generation) -> T) -> Result<T, JsValue> {
+        let mut b = self.inner.borrow_mut();
+        let g = b.as_mut().ok_or_else(|| error_with_code("E_BUSY", "a step of this generation is still running"))?;
+        Ok(f(g))
+    }
+}
+
+/// Move a generation's GPU model back to its home slot (ending the generation).
+fn give_back(gen: &mut Generation, home: &Option<Rc<RefCell<Option<GpuModel>>>>) {
+    if let (Some(h), Some(gm)) = (home, gen.take_gpu()) {
+        *h.borrow_mut() = Some(gm);
+    }
 }
 
 #[wasm_bindgen(js_class = CoreGeneration)]
 impl WasmGeneration {
-    /// Generate one token: its text piece (may be `""` while a character is incomplete), or
-    /// `undefined` when finished.
+    /// Generate one token (CPU backend): its text piece (may be `""` while a character is
+    /// incomplete), or `undefined` when finished.
     pub fn step(&mut self) -> Result<Option<String>, JsValue> {
-        self.inner.step().map_err(to_js_error)
+        self.with(|g| g.step())?.map_err(to_js_error)
+    }
+
+    /// Generate one token on either backend: a Promise of the text piece or `undefined`.
+    #[wasm_bindgen(js_name = stepAsync)]
+    pub fn step_async(&self) -> js_sys::Promise {
+        let cell = self.inner.clone();
+        let home = self.home.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut g = cell
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| error_with_code("E_BUSY", "a step of this generation is still running"))?;
+            let r = g.step_async().await;
+            if r.is_err() || g.is_finished() {
+                // Finished or failed: hand the GPU model back for the next generation.
+                give_back(&mut g, &home);
+            }
+            *cell.borrow_mut() = Some(g);
+            match r {
+                Ok(Some(s)) => Ok(JsValue::from_str(&s)),
+                Ok(None) => Ok(JsValue::UNDEFINED),
+                Err(e) => Err(to_js_error(e)),
+            }
+        })
+    }
+
+    /// End the generation now and return its GPU model (if any) for the next one.
+    pub fn release(&self) -> Result<(), JsValue> {
+        let home = self.home.clone();
+        self.with(|g| give_back(g, &home))
+    }
+
+    /// `"cpu"` or `"webgpu"`.
+    pub fn backend(&self) -> Result<String, JsValue> {
+        self.with(|g| g.backend_name().to_string())
     }
 
     /// `{ prompt_tokens, generated_tokens, prefill_ms, decode_ms, prefill_tokens_per_s,
     /// tokens_per_s, kv_bytes }`.
     pub fn stats(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.inner.stats())
+        to_js(&self.with(|g| g.stats())?)
     }
 
     #[wasm_bindgen(js_name = promptTokenIds)]
-    pub fn prompt_token_ids(&self) -> Vec<u32> {
-        self.inner.prompt_token_ids().to_vec()
+    pub fn prompt_token_ids(&self) -> Result<Vec<u32>, JsValue> {
+        self.with(|g| g.prompt_token_ids().to_vec())
     }
 
     /// Generated ids so far (including a final end-of-generation token, if one was produced).
     #[wasm_bindgen(js_name = tokenIds)]
-    pub fn token_ids(&self) -> Vec<u32> {
-        self.inner.token_ids().to_vec()
+    pub fn token_ids(&self) -> Result<Vec<u32>, JsValue> {
+        self.with(|g| g.token_ids().to_vec())
     }
 
     #[wasm_bindgen(js_name = isFinished)]
-    pub fn is_finished(&self) -> bool {
-        self.inner.is_finished()
+    pub fn is_finished(&self) -> Result<bool, JsValue> {
+        self.with(|g| g.is_finished())
     }
 }
