@@ -215,7 +215,7 @@ pub fn fit_power_law_small_n(data: &[f64]) -> Result<PowerLawFit> {
         }
         let d = ks_or_one(&logs, i, a, f64::INFINITY);
         let j = d - 0.868 / n.sqrt();
-        if best.map_or(true, |b| j < b.3) {
+        if best.is_none_or(|b| j < b.3) {
             best = Some((i, a, d, j));
         }
     }

@@ -64,13 +64,23 @@ enum Cmd {
     /// CPU kernel and decode benchmarks: effective GB/s of matrix-vector products per weight
     /// format (fused and plain reference), and the model's prefill/decode tokens/s.
     Bench {
-        /// A model for the end-to-end figures (optional).
+        /// A model for the end-to-end prefill/decode figures (optional).
         model: Option<PathBuf>,
-        /// Rows × cols of the synthetic matrices.
-        #[arg(long, default_value = "1536x768")]
-        shape: String,
-        #[arg(long, default_value_t = 20)]
+        /// cpu or gpu.
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        /// Matrix shapes ROWSxCOLS (outputs × inputs), comma-separated.
+        #[arg(long, default_value = "576x1536,1536x576,4096x4096,4096x11008,11008x4096")]
+        shapes: String,
+        /// Batch sizes (tokens per matmul), comma-separated.
+        #[arg(long, default_value = "1,16")]
+        batch: String,
+        /// Weight types, comma-separated.
+        #[arg(long, default_value = "F32,F16,Q8_0,Q4_1,TQ2_0,TQ1_0")]
+        types: String,
+        #[arg(long, default_value_t = 5)]
         iters: usize,
+        /// Tokens to decode for the model figures.
         #[arg(long, default_value_t = 32)]
         tokens: usize,
         #[arg(long)]
@@ -238,7 +248,9 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
         }
-        Cmd::Bench { model, shape, iters, tokens, json } => bench(model, &shape, iters, tokens, json),
+        Cmd::Bench { model, backend, shapes, batch, types, iters, tokens, json } => {
+            bench(model, &backend, &shapes, &batch, &types, iters, tokens, json)
+        }
         Cmd::Spectra { model, farms, layers, json } => spectra(&model, farms, layers, json),
         Cmd::Score { model, text_file, ctx, json } => {
             let m = load(&model)?;
@@ -314,33 +326,73 @@ fn spectra(path: &std::path::Path, farms: bool, layers: Option<Vec<usize>>, json
     Ok(())
 }
 
-fn bench(model: Option<PathBuf>, shape: &str, iters: usize, tokens: usize, json: bool) -> Result<()> {
+fn parse_list<T>(what: &str, s: &str, f: impl Fn(&str) -> Option<T>) -> Result<Vec<T>> {
+    s.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| f(x.trim()).ok_or_else(|| Error::InvalidArgument(format!("{what}: cannot parse '{x}'"))))
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bench(
+    model: Option<PathBuf>,
+    backend: &str,
+    shapes: &str,
+    batch: &str,
+    types: &str,
+    iters: usize,
+    tokens: usize,
+    json: bool,
+) -> Result<()> {
     use tritium::backend::cpu::{matmul, QMatrix};
+    use tritium::backend::gpu::{model::time_matmul, GpuContext};
     use tritium::model::generate::now_ms;
-    use tritium::quant::{self, ALL_TYPES};
-    let (rows, cols) = shape
-        .split_once('x')
-        .and_then(|(r, c)| Some((r.parse::<usize>().ok()?, c.parse::<usize>().ok()?)))
-        .ok_or_else(|| Error::InvalidArgument(format!("--shape must be ROWSxCOLS, got '{shape}'")))?;
-    if cols % 256 != 0 || rows == 0 {
-        return Err(Error::InvalidArgument(format!("--shape: cols must be a positive multiple of 256, got {cols}")));
-    }
+    use tritium::quant::{self, GgmlType};
+    let shapes = parse_list("--shapes", shapes, |x| {
+        let (r, c) = x.split_once('x')?;
+        Some((r.parse::<usize>().ok()?, c.parse::<usize>().ok()?))
+    })?;
+    let batches = parse_list("--batch", batch, |x| x.parse::<usize>().ok().filter(|&b| b > 0))?;
+    let types = parse_list("--types", types, GgmlType::from_name)?;
+    let gpu = match backend {
+        "cpu" => None,
+        "gpu" | "webgpu" => Some(GpuContext::new_blocking(&Default::default())?),
+        other => return Err(Error::InvalidArgument(format!("--backend must be cpu or gpu, got '{other}'"))),
+    };
+    let adapter = match &gpu {
+        Some(c) => format!("{} ({}, {})", c.caps.adapter, c.caps.backend, c.caps.driver),
+        None => format!("CPU, {} threads", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+    };
     let mut rng = tritium::model::sampler::SplitMix64::new(1);
-    let w: Vec<f32> = (0..rows * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
-    let x: Vec<f32> = (0..cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
-    let mut y = vec![0f32; rows];
     let mut kernels = Vec::new();
-    for ty in ALL_TYPES {
-        let data = quant::quantize(ty, &w)?;
-        let m = QMatrix { ty, rows, cols, data: &data };
-        matmul(&m, &x, 1, &mut y)?;
-        let t0 = now_ms();
-        for _ in 0..iters {
-            matmul(&m, &x, 1, &mut y)?;
+    for &(rows, cols) in &shapes {
+        let w: Vec<f32> = (0..rows * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
+        for &ty in &types {
+            if cols % ty.block_size() != 0 {
+                kernels.push(json!({"type": ty.name(), "rows": rows, "cols": cols,
+                    "skipped": format!("{cols} columns are not a multiple of the {}-element block", ty.block_size())}));
+                continue;
+            }
+            let data = quant::quantize(ty, &w)?;
+            let m = QMatrix { ty, rows, cols, data: &data };
+            for &n in &batches {
+                let x: Vec<f32> = (0..n * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
+                let (ms, bytes) = match &gpu {
+                    Some(ctx) => pollster::block_on(time_matmul(ctx, &m, n, iters))?,
+                    None => {
+                        let mut y = vec![0f32; n * rows];
+                        matmul(&m, &x, n, &mut y)?;
+                        let t0 = now_ms();
+                        for _ in 0..iters.max(1) {
+                            matmul(&m, &x, n, &mut y)?;
+                        }
+                        ((now_ms() - t0) / iters.max(1) as f64, (data.len() + x.len() * 4) as u64)
+                    }
+                };
+                kernels.push(json!({"type": ty.name(), "rows": rows, "cols": cols, "batch": n,
+                    "ms": ms, "bytes": bytes, "gb_per_s": bytes as f64 / (ms / 1000.0) / 1e9}));
+            }
         }
-        let ms = (now_ms() - t0) / iters as f64;
-        kernels.push(json!({"type": ty.name(), "rows": rows, "cols": cols,
-            "ms": ms, "gb_per_s": data.len() as f64 / (ms / 1000.0) / 1e9}));
     }
     let mut e2e = serde_json::Value::Null;
     if let Some(p) = model {
@@ -348,6 +400,11 @@ fn bench(model: Option<PathBuf>, shape: &str, iters: usize, tokens: usize, json:
         let prompt = "The history of the printing press begins in the fifteenth century, when";
         let opts = GenerateOptions { max_tokens: tokens, ..Default::default() };
         let mut g = Generation::new(m.clone(), prompt, &opts)?;
+        if let Some(ctx) = &gpu {
+            let ctx_len = g.prompt_token_ids().len() + tokens + 1;
+            let gm = pollster::block_on(tritium::backend::gpu::model::GpuModel::upload(ctx.clone(), &m, ctx_len))?;
+            g = g.with_gpu(gm);
+        }
         while g.step()?.is_some() {}
         let s = g.stats();
         e2e = json!({"model": p.display().to_string(), "prompt_tokens": s.prompt_tokens,
@@ -355,17 +412,23 @@ fn bench(model: Option<PathBuf>, shape: &str, iters: usize, tokens: usize, json:
             "decode_tokens_per_s": s.tokens_per_s,
             "weight_gb_per_s": m.info().weight_bytes as f64 * s.tokens_per_s / 1e9});
     }
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let out = json!({"backend": "cpu", "threads": threads, "kernels": kernels, "model": e2e});
+    let out = json!({"backend": backend, "adapter": adapter, "iters": iters, "kernels": kernels, "model": e2e});
     if json {
         return print_json(&out);
     }
-    println!("CPU backend, {threads} threads, matrix-vector {rows}x{cols}");
-    println!("{:<6} {:>10} {:>10}", "type", "ms", "GB/s");
+    println!("{backend} backend on {adapter}; matmul y = W·x, mean of {iters} runs");
+    println!("{:<6} {:>12} {:>6} {:>10} {:>10}", "type", "shape", "batch", "ms", "GB/s");
     for k in out["kernels"].as_array().into_iter().flatten() {
+        let shape = format!("{}x{}", k["rows"], k["cols"]);
+        if let Some(why) = k["skipped"].as_str() {
+            println!("{:<6} {:>12} {:>6} {why}", k["type"].as_str().unwrap_or(""), shape, "-");
+            continue;
+        }
         println!(
-            "{:<6} {:>10.3} {:>10.2}",
+            "{:<6} {:>12} {:>6} {:>10.3} {:>10.2}",
             k["type"].as_str().unwrap_or(""),
+            shape,
+            k["batch"],
             k["ms"].as_f64().unwrap_or(0.0),
             k["gb_per_s"].as_f64().unwrap_or(0.0)
         );
@@ -373,7 +436,7 @@ fn bench(model: Option<PathBuf>, shape: &str, iters: usize, tokens: usize, json:
     if !out["model"].is_null() {
         let e = &out["model"];
         println!(
-            "model: prefill {:.1} tok/s ({} tokens), decode {:.1} tok/s ({} tokens)",
+            "model: prefill {:.1} tok/s ({} tokens), decode {:.2} tok/s ({} tokens)",
             e["prefill_tokens_per_s"].as_f64().unwrap_or(0.0),
             e["prompt_tokens"],
             e["decode_tokens_per_s"].as_f64().unwrap_or(0.0),

@@ -564,3 +564,48 @@ pub async fn matmul_once(
     let bytes = ctx.read_buffer(&read).await?;
     Ok(bytemuck::cast_slice(&bytes).to_vec())
 }
+
+/// Benchmark one matmul on the GPU: mean milliseconds per dispatch (of all shards) over `iters`
+/// dispatches recorded in one submit (wall clock from submit to completion; no timestamp
+/// queries), and the bytes the kernel reads per dispatch (repacked weights + activations).
+pub async fn time_matmul(
+    ctx: &Arc<GpuContext>,
+    m: &crate::backend::cpu::QMatrix<'_>,
+    n: usize,
+    iters: usize,
+) -> Result<(f64, u64)> {
+    let dev = &ctx.device;
+    let w = weights::upload(dev, "bench", m, ctx.caps.max_storage_buffer_binding_size)?;
+    let input = storage(dev, "input", n * m.cols);
+    let out = storage(dev, "output", n * m.rows);
+    let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
+    let read = readback(dev, "read", 4);
+    let b = OpBuilder { ctx };
+    let ops = b.matmul(&w, &step, &input, &out, false);
+    let run = |count: usize| {
+        let mut enc = dev.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..count {
+                for op in &ops {
+                    if let Op::Dispatch { pipeline, bind_group, grid: Grid::Matmul { rows, fold_x }, .. } = op {
+                        pass.set_pipeline(pipeline);
+                        pass.set_bind_group(0, bind_group, &[]);
+                        pass.dispatch_workgroups(*fold_x, rows.div_ceil(MATMUL_ROWS).div_ceil(*fold_x), n as u32);
+                    }
+                }
+            }
+        }
+        enc.copy_buffer_to_buffer(&out, 0, &read, 0, 4);
+        ctx.queue.submit(Some(enc.finish()));
+    };
+    // Warm up (pipeline creation, first-use costs).
+    ctx.scoped("bench warm-up", || run(1)).await?;
+    ctx.read_buffer(&read).await?;
+    let t0 = crate::model::generate::now_ms();
+    run(iters.max(1));
+    ctx.read_buffer(&read).await?;
+    let ms = (crate::model::generate::now_ms() - t0) / iters.max(1) as f64;
+    let bytes = w.bytes() + (n * m.cols * 4) as u64;
+    Ok((ms, bytes))
+}
