@@ -61,7 +61,8 @@ fn synthetic_gguf() -> Vec<u8> {
         ),
     );
     let x: Vec<f32> = (0..64 * 3).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
-    for (name, ty) in [("w.f32", GgmlType::F32), ("w.f16", GgmlType::F16), ("w.q8_0", GgmlType::Q8_0), ("w.q4_1", GgmlType::Q4_1)]
+    for (name, ty) in
+        [("w.f32", GgmlType::F32), ("w.f16", GgmlType::F16), ("w.q8_0", GgmlType::Q8_0), ("w.q4_1", GgmlType::Q4_1)]
     {
         let data = quant::quantize(ty, &x).expect("quantize");
         w.add_tensor(name, &[64, 3], ty, data).expect("add_tensor");
@@ -86,7 +87,8 @@ fn golden() -> (u64, Vec<u32>, Vec<f32>) {
 /// The `code` and `message` of a JS error value.
 fn js_error_parts(e: &JsValue) -> (String, String) {
     let err: &js_sys::Error = e.dyn_ref().expect("a JS Error object");
-    let code = js_sys::Reflect::get(e, &JsValue::from_str("code")).expect("code property").as_string().expect("string code");
+    let code =
+        js_sys::Reflect::get(e, &JsValue::from_str("code")).expect("code property").as_string().expect("string code");
     (code, String::from(err.message()))
 }
 
@@ -150,7 +152,8 @@ fn gguf_parses_every_value_type_and_tensor_views() {
     let x: Vec<f32> = (0..64 * 3).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
     for name in ["w.f32", "w.f16", "w.q8_0", "w.q4_1"] {
         let t = g.require_tensor(name).expect("tensor");
-        let y = quant::dequantize_vec(t.ggml_type, g.tensor_data(&bytes, t).expect("view"), 64 * 3).expect("dequantize");
+        let y =
+            quant::dequantize_vec(t.ggml_type, g.tensor_data(&bytes, t).expect("view"), 64 * 3).expect("dequantize");
         let tol = match t.ggml_type {
             GgmlType::F32 => 0.0,
             GgmlType::F16 => 2e-3,
@@ -297,7 +300,14 @@ fn tiny_model_forward_matches_native_golden_logits() {
             worst = (i, d);
         }
     }
-    assert!(worst.1 <= 1e-5, "logit {} differs by {} (wasm {} vs native {})", worst.0, worst.1, got[worst.0], want[worst.0]);
+    assert!(
+        worst.1 <= 1e-5,
+        "logit {} differs by {} (wasm {} vs native {})",
+        worst.0,
+        worst.1,
+        got[worst.0],
+        want[worst.0]
+    );
     // and the same through the JS-facing class
     let js = WasmModel::from_bytes(tiny_llama_gguf(seed)).expect("model");
     let got_js = js.forward_logits(&tokens).expect("forward");
@@ -323,7 +333,8 @@ fn generation_is_deterministic_and_stops_at_max_tokens() {
     assert_eq!(stats.generated_tokens, ids1.len());
     assert!(stats.prompt_tokens > 0);
 
-    let sampled = GenerateOptions { max_tokens: 6, temperature: 0.9, top_k: 20, top_p: 0.9, seed: 42, ..Default::default() };
+    let sampled =
+        GenerateOptions { max_tokens: 6, temperature: 0.9, top_k: 20, top_p: 0.9, seed: 42, ..Default::default() };
     assert_eq!(run(&sampled).1, run(&sampled).1, "same seed, same tokens");
 
     // through the JS-facing classes, with options as a JS object
@@ -344,4 +355,30 @@ fn generation_is_deterministic_and_stops_at_max_tokens() {
     let bad = js_sys::JSON::parse(r#"{"maxTokens":"many"}"#).expect("json");
     expect_js_code(js.generate("x", bad), "E_INVALID_ARGUMENT");
     expect_js_code(js.generate_from_ids(vec![], JsValue::UNDEFINED), "E_INVALID_ARGUMENT");
+}
+
+/// The WebGPU kernels in the browser (SwiftShader in headless Chrome): the same checks the native
+/// tests run on lavapipe (tritium::backend::gpu::selftest).
+#[wasm_bindgen_test]
+async fn webgpu_matmul_every_format_matches_cpu() {
+    use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
+    let ctx = GpuContext::new(&GpuOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("headless Chrome runs with --enable-unsafe-webgpu, so an adapter is required: {e}"));
+    let report = selftest::check_matmul_formats(&ctx, 5).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.len(), tritium::quant::ALL_TYPES.len());
+    for c in &report {
+        web_sys::console::log_1(&format!("webgpu {}: max rel vs cpu {:.1e}", c.format, c.max_rel_vs_cpu).into());
+    }
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_tiny_model_forward_matches_cpu() {
+    use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
+    let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
+    let (seed, tokens, _) = golden();
+    let m = Model::from_gguf_bytes(tiny_llama_gguf(seed)).unwrap();
+    let (prefill, decode) = selftest::check_forward(&ctx, &m, &tokens, 5).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(prefill < 1e-3, "prefill: max |gpu - cpu| logit = {prefill}");
+    assert!(decode < 1e-3, "decode: max |gpu - cpu| logit = {decode}");
 }

@@ -405,7 +405,7 @@ fn damage_map_requantized() {
         let q = quant::quantize(ty, &src).unwrap();
         let back = quant::dequantize_vec(ty, &q, src.len()).unwrap();
         let b = matrix_spectrum(&w.name, 7, MatrixKind::Up, &back, w.rows, w.cols, &opts).unwrap();
-        let d = compare_spectra(&[a.clone()], &[b.clone()]);
+        let d = compare_spectra(std::slice::from_ref(&a), std::slice::from_ref(&b));
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].delta_alpha, b.alpha - a.alpha);
         assert_eq!(d[0].farms_delta_alpha, Some(b.farms.as_ref().unwrap().alpha - a.farms.as_ref().unwrap().alpha));

@@ -10,6 +10,7 @@
 
 pub mod kernels;
 pub mod model;
+pub mod selftest;
 pub mod weights;
 
 use std::sync::Arc;

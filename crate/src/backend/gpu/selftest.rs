@@ -1,0 +1,118 @@
+//! Kernel checks shared by the native tests (lavapipe) and the browser tests (SwiftShader in
+//! headless Chrome): the same bodies, run on whatever adapter the context has.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::model::{matmul_once, GpuModel};
+use super::GpuContext;
+use crate::backend::cpu::{matmul, QMatrix};
+use crate::error::{Error, Result};
+use crate::model::sampler::SplitMix64;
+use crate::model::Model;
+use crate::quant::{self, GgmlType, ALL_TYPES};
+
+/// Tolerance of GPU vs CPU on the same quantized inputs, relative to Σ|w·x| (only the summation
+/// order differs).
+pub const GPU_VS_CPU_REL: f32 = 1e-5;
+
+/// Per-format error budget of the quantized product against the f32 product of the original
+/// weights (relative to Σ|w·x|), for weights uniform in [-0.5, 0.5].
+pub fn f32_budget(ty: GgmlType) -> f32 {
+    match ty {
+        GgmlType::F32 => 1e-6,
+        GgmlType::F16 => 1e-3,
+        GgmlType::BF16 => 8e-3,
+        GgmlType::Q8_0 => 1e-2,
+        GgmlType::Q4_0 | GgmlType::Q4_1 => 0.12,
+        GgmlType::TQ1_0 | GgmlType::TQ2_0 => 1.0,
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MatmulCheck {
+    pub format: String,
+    pub cases: usize,
+    /// Largest |gpu − cpu| / Σ|w·x| seen.
+    pub max_rel_vs_cpu: f32,
+    /// Largest |gpu − f32| / Σ|w·x| seen.
+    pub max_rel_vs_f32: f32,
+}
+
+fn fail(msg: String) -> Error {
+    Error::Gpu { code: "E_GPU_MISMATCH", message: msg }
+}
+
+/// Every weight format on seeded random odd shapes (rows and columns not multiples of 32, 128
+/// or 256 where the format allows), batches 1, 3 and 16, outputs pre-filled with a NaN sentinel.
+pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Vec<MatmulCheck>> {
+    let mut rng = SplitMix64::new(seed);
+    let mut out = Vec::new();
+    for ty in ALL_TYPES {
+        let bs = ty.block_size().max(32);
+        let shapes: Vec<(usize, usize, usize)> = if ty.block_size() == 1 {
+            vec![(1, 1, 1), (37, 45, 1), (129, 77, 3), (70, 300, 16)]
+        } else {
+            vec![(1, bs, 1), (37, bs * 3, 1), (129, bs * 2, 3), (70, bs * 5, 16)]
+        };
+        let mut check = MatmulCheck { format: ty.name().into(), cases: 0, max_rel_vs_cpu: 0.0, max_rel_vs_f32: 0.0 };
+        for (rows, cols, n) in shapes {
+            let w: Vec<f32> = (0..rows * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
+            let x: Vec<f32> = (0..n * cols).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect();
+            let data = quant::quantize(ty, &w)?;
+            let m = QMatrix { ty, rows, cols, data: &data };
+            let gpu = matmul_once(ctx, &m, &x, n, f32::NAN).await?;
+            let mut cpu = vec![0f32; n * rows];
+            matmul(&m, &x, n, &mut cpu)?;
+            let fm = QMatrix { ty: GgmlType::F32, rows, cols, data: bytemuck::cast_slice(&w) };
+            let mut exact = vec![0f32; n * rows];
+            matmul(&fm, &x, n, &mut exact)?;
+            for t in 0..n {
+                for r in 0..rows {
+                    let i = t * rows + r;
+                    let scale: f32 =
+                        (0..cols).map(|c| (w[r * cols + c] * x[t * cols + c]).abs()).sum::<f32>().max(1e-6);
+                    let (g, c, e) = (gpu[i], cpu[i], exact[i]);
+                    let what = format!("{} {rows}x{cols} batch {n}, output [{t}][{r}]", ty.name());
+                    if g.is_nan() {
+                        return Err(fail(format!("{what}: never written (NaN sentinel left)")));
+                    }
+                    let rel = (g - c).abs() / scale;
+                    if rel > GPU_VS_CPU_REL {
+                        return Err(fail(format!(
+                            "{what}: gpu {g} vs cpu {c}: relative error {rel:e} > {GPU_VS_CPU_REL:e}"
+                        )));
+                    }
+                    let rel_f32 = (g - e).abs() / scale;
+                    if rel_f32 > f32_budget(ty) {
+                        return Err(fail(format!(
+                            "{what}: gpu {g} vs f32 {e}: relative error {rel_f32} > budget {}",
+                            f32_budget(ty)
+                        )));
+                    }
+                    check.max_rel_vs_cpu = check.max_rel_vs_cpu.max(rel);
+                    check.max_rel_vs_f32 = check.max_rel_vs_f32.max(rel_f32);
+                }
+            }
+            check.cases += 1;
+        }
+        out.push(check);
+    }
+    Ok(out)
+}
+
+/// The whole forward of `model` on the GPU vs the CPU: max |logit difference| after a prefill
+/// of `tokens` and after one more decoded token.
+pub async fn check_forward(ctx: &Arc<GpuContext>, model: &Model, tokens: &[u32], next: u32) -> Result<(f32, f32)> {
+    let cpu = model.forward_logits(tokens)?;
+    let mut g = GpuModel::upload(ctx.clone(), model, tokens.len() + 8).await?;
+    let gpu = g.logits(tokens).await?;
+    let d1 = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let gpu2 = g.logits(&[next]).await?;
+    let mut all = tokens.to_vec();
+    all.push(next);
+    let cpu2 = model.forward_logits(&all)?;
+    let d2 = cpu2.iter().zip(&gpu2).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    Ok((d1, d2))
+}
