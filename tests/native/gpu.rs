@@ -132,3 +132,21 @@ fn sharded_weights_under_a_4_mib_binding_limit() {
     assert!(max < 2e-2, "4 MiB shards: max |gpu - cpu| logit = {max}");
     assert_eq!(argmax(&gpu), 7042);
 }
+
+#[test]
+fn device_loss_is_a_typed_error_and_a_new_context_works() {
+    let m = Model::from_gguf_bytes(tiny_llama_gguf(2024)).unwrap();
+    let ctx = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
+    let mut g = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 32)).unwrap();
+    assert!(pollster::block_on(g.next_token(&[1, 2, 3])).is_ok());
+    ctx.device.destroy();
+    let _ = ctx.device.poll(wgpu::PollType::wait_indefinitely());
+    let e = pollster::block_on(g.next_token(&[4])).unwrap_err();
+    assert_eq!(e.code(), "E_GPU_LOST", "{e}");
+    assert!(e.to_string().contains("load the model again"), "{e}");
+    // Loading again on a fresh context works.
+    let ctx2 = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
+    let mut g2 = pollster::block_on(GpuModel::upload(ctx2, &m, 32)).unwrap();
+    let cpu = tritium::model::sampler::argmax(&m.forward_logits(&[1, 2, 3]).unwrap()) as u32;
+    assert_eq!(pollster::block_on(g2.next_token(&[1, 2, 3])).unwrap(), cpu);
+}

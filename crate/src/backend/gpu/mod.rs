@@ -55,6 +55,10 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub caps: Capabilities,
     pub kernels: kernels::KernelCache,
+    /// Set by the device-lost callback: every later step fails with `E_GPU_LOST`.
+    lost: Arc<std::sync::Mutex<Option<String>>>,
+    /// The first error no error scope caught (wgpu would otherwise panic natively).
+    uncaptured: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl GpuContext {
@@ -129,7 +133,21 @@ impl GpuContext {
             max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
         };
-        Ok(Arc::new(GpuContext { device, queue, caps, kernels: kernels::KernelCache::default() }))
+        let lost = Arc::new(std::sync::Mutex::new(None));
+        let l2 = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut g) = l2.lock() {
+                *g = Some(format!("{reason:?}: {msg}"));
+            }
+        });
+        let uncaptured = Arc::new(std::sync::Mutex::new(None));
+        let u2 = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut g) = u2.lock() {
+                g.get_or_insert_with(|| e.to_string());
+            }
+        }));
+        Ok(Arc::new(GpuContext { device, queue, caps, kernels: kernels::KernelCache::default(), lost, uncaptured }))
     }
 
     /// Native convenience: block on [`GpuContext::new`].
@@ -154,8 +172,24 @@ impl GpuContext {
         Ok(out)
     }
 
+    /// A typed error if the device was lost or a GPU error escaped the error scopes; results
+    /// read after such an error would be stale, so they are never returned.
+    pub fn check(&self) -> Result<()> {
+        if let Some(m) = self.lost.lock().ok().and_then(|g| g.clone()) {
+            return Err(Error::Gpu {
+                code: "E_GPU_LOST",
+                message: format!("the GPU device was lost ({m}); load the model again"),
+            });
+        }
+        if let Some(m) = self.uncaptured.lock().ok().and_then(|g| g.clone()) {
+            return Err(Error::Gpu { code: "E_GPU_VALIDATION", message: format!("GPU error: {m}") });
+        }
+        Ok(())
+    }
+
     /// Read back a small buffer (a MAP_READ staging buffer) as bytes.
     pub async fn read_buffer(&self, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
+        self.check()?;
         let slice = buf.slice(..);
         let (tx, rx) = futures_channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -168,6 +202,7 @@ impl GpuContext {
         rx.recv()
             .await
             .map_err(|e| Error::Gpu { code: "E_GPU_READBACK", message: format!("buffer map failed: {e}") })?;
+        self.check()?;
         let data = slice
             .get_mapped_range()
             .map_err(|e| Error::Gpu { code: "E_GPU_READBACK", message: format!("buffer view failed: {e}") })?

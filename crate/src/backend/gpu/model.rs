@@ -430,6 +430,7 @@ impl GpuModel {
 
     /// Record and submit one forward step over `tokens` (≤ MAX_BATCH) at positions `pos..`.
     fn encode_step(&mut self, tokens: &[u32], read_logits: bool) -> Result<()> {
+        self.ctx.check()?;
         let n = tokens.len();
         if n == 0 || n > MAX_BATCH {
             return Err(Error::InvalidArgument(format!("GPU step of {n} tokens (1..={MAX_BATCH})")));
