@@ -62,6 +62,8 @@ pub struct GpuContext {
 }
 
 impl GpuContext {
+    // In wasm, wgpu's handles are not Send/Sync; the context is still shared through an Arc.
+    #[allow(clippy::arc_with_non_send_sync)]
     pub async fn new(opts: &GpuOptions) -> Result<Arc<GpuContext>> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends: wgpu::Backends::PRIMARY,

@@ -189,6 +189,7 @@ impl OpBuilder<'_> {
             .collect()
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn rmsnorm(
         &self,
         dim: usize,
