@@ -16,50 +16,39 @@ fn tq1_trit(b: u32, n: u32) -> f32 {
     return f32(i32((t * 3u) >> 8u) - 1);
 }
 
+// Weight m (0..31) of sub-block s (0..7) of the 256-block at word `base`, as −1, 0 or +1.
+fn tq1_weight(base: u32, s: u32, m: u32) -> f32 {
+    var byte_index: u32;
+    var n: u32;
+    if (s < 5u) {
+        byte_index = m;
+        n = s;
+    } else if (s < 7u || m < 16u) {
+        byte_index = 32u + m % 16u;
+        n = 2u * (s - 5u) + m / 16u;
+    } else {
+        byte_index = 48u + (m - 16u) % 4u;
+        n = (m - 16u) / 4u;
+    }
+    return tq1_trit(tq1_byte(base, byte_index), n);
+}
+
 fn load_sub(row: u32, sb: u32, v: ptr<function, array<f32, 32>>) {
-    let blk = sb / 8u;
-    let s = sb % 8u;
-    let base = row * p.row_words + blk * 13u;
-    let d = scales[row * (p.cols / 256u) + blk];
+    let base = row * p.row_words + (sb / 8u) * 13u;
+    let d = scales[row * (p.cols / 256u) + sb / 8u];
     for (var m = 0u; m < 32u; m++) {
-        var byte_index: u32;
-        var n: u32;
-        if (s < 5u) {
-            byte_index = m;
-            n = s;
-        } else if (s < 7u || m < 16u) {
-            byte_index = 32u + m % 16u;
-            n = 2u * (s - 5u) + m / 16u;
-        } else {
-            byte_index = 48u + (m - 16u) % 4u;
-            n = (m - 16u) / 4u;
-        }
-        (*v)[m] = tq1_trit(tq1_byte(base, byte_index), n) * d;
+        (*v)[m] = tq1_weight(base, sb % 8u, m) * d;
     }
 }
 
 // Multiplication-free in the weights: each trit adds, subtracts or skips its input.
 fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
-    let blk = sb / 8u;
-    let s = sb % 8u;
-    let base = row * p.row_words + blk * 13u;
+    let base = row * p.row_words + (sb / 8u) * 13u;
     var acc = 0.0;
     for (var m = 0u; m < 32u; m++) {
-        var byte_index: u32;
-        var n: u32;
-        if (s < 5u) {
-            byte_index = m;
-            n = s;
-        } else if (s < 7u || m < 16u) {
-            byte_index = 32u + m % 16u;
-            n = 2u * (s - 5u) + m / 16u;
-        } else {
-            byte_index = 48u + (m - 16u) % 4u;
-            n = (m - 16u) / 4u;
-        }
-        let t = tq1_trit(tq1_byte(base, byte_index), n);
+        let t = tq1_weight(base, sb % 8u, m);
         let x = input[xbase + m];
         acc += select(select(0.0, x, t > 0.0), -x, t < 0.0);
     }
-    return acc * scales[row * (p.cols / 256u) + blk];
+    return acc * scales[row * (p.cols / 256u) + sb / 8u];
 }
