@@ -43,11 +43,19 @@ export async function runBench(options = {}) {
     promptTokens = 32,
     decodeTokens = 32,
     runs = 3,
+    backend = 'cpu',
+    kernels = [],
+    iters = 3,
     onStatus = () => {},
   } = options;
   onStatus('starting the engine');
-  const engine = await Engine.create({ backend: 'auto' });
+  const engine = await Engine.create({ backend });
   const caps = engine.capabilities();
+  const kernelResults = [];
+  for (const k of kernels) {
+    onStatus(`kernel ${k.type} ${k.rows}x${k.cols} batch ${k.batch || 1}`);
+    kernelResults.push(await engine.benchMatmul({ ...k, iters }));
+  }
   onStatus(`loading ${modelUrl}`);
   const t0 = performance.now();
   const model = await engine.load(modelUrl);
@@ -96,6 +104,8 @@ export async function runBench(options = {}) {
     runs: results,
     prefillTokensPerSecond: median(results.map((x) => x.prefillTokensPerSecond)),
     decodeTokensPerSecond: median(results.map((x) => x.decodeTokensPerSecond)),
+    kernels: kernelResults,
+    gpu: caps.gpu,
   };
   onStatus('done');
   return summary;

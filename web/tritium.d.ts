@@ -120,6 +120,16 @@ export declare class Engine {
   readonly version: string;
   capabilities(): Capabilities;
   /** Load a GGUF model (F32, F16, BF16, Q8_0, Q4_0, Q4_1, TQ1_0, TQ2_0 tensors; Llama family). */
+  /** Time one WebGPU matmul kernel on random weights (WebGPU backend only). */
+  benchMatmul(spec: { type: string; rows: number; cols: number; batch?: number; iters?: number }): Promise<{
+    type: string;
+    rows: number;
+    cols: number;
+    batch: number;
+    ms: number;
+    bytes: number;
+    gb_per_s: number;
+  }>;
   load(source: ModelSource, options?: LoadOptions): Promise<Model>;
   /** A tiny random Llama GGUF (2 layers, byte-level vocabulary), for tests and smoke checks. */
   tinyTestModel(seed?: number): Uint8Array;

@@ -430,6 +430,16 @@ export class Engine {
     }
   }
 
+  /**
+   * Time one WebGPU matmul kernel on random weights (WebGPU backend only).
+   * @param {{type: string, rows: number, cols: number, batch?: number, iters?: number}} spec
+   * @returns {Promise<{type: string, rows: number, cols: number, batch: number, ms: number, bytes: number, gb_per_s: number}>}
+   */
+  async benchMatmul({ type, rows, cols, batch = 1, iters = 5 }) {
+    if (!this.#gpu) throw new TritiumError('E_BACKEND_UNAVAILABLE', 'benchMatmul needs the WebGPU backend');
+    return callAsync(() => this.#gpu.benchMatmul(String(type), rows >>> 0, cols >>> 0, batch >>> 0, iters >>> 0));
+  }
+
   /** A tiny random Llama GGUF (2 layers, byte-level vocabulary), for tests and smoke checks. */
   tinyTestModel(seed = 1) {
     return call(() => core.syntheticTinyModel(seed >>> 0));
@@ -531,11 +541,11 @@ export class Model {
       }
     }
     const m = this.#live();
-    const coreGen = Array.isArray(prompt) || ArrayBuffer.isView(prompt)
-      ? call(() => m.generateFromIds(Uint32Array.from(prompt), opts))
-      : this.#gpu
-        ? call(() => m.generateGpu(this.#gpu, String(prompt), opts))
-        : call(() => m.generate(String(prompt), opts));
+    const ids = Array.isArray(prompt) || ArrayBuffer.isView(prompt) ? Uint32Array.from(prompt) : null;
+    const gpu = this.#gpu;
+    const coreGen = ids
+      ? call(() => (gpu ? m.generateGpuFromIds(gpu, ids, opts) : m.generateFromIds(ids, opts)))
+      : call(() => (gpu ? m.generateGpu(gpu, String(prompt), opts) : m.generate(String(prompt), opts)));
     return new Generation(GENERATION_TOKEN, coreGen, opts, options && options.signal);
   }
 

@@ -239,10 +239,20 @@ impl WasmModel {
     pub fn generate_gpu(&self, gpu: &WasmGpuModel, prompt: &str, opts: JsValue) -> Result<WasmGeneration, JsValue> {
         let opts = parse_options(opts)?;
         let g = Generation::new(Arc::clone(&self.inner), prompt, &opts).map_err(to_js_error)?;
-        let gm = gpu.slot.borrow_mut().take().ok_or_else(|| {
-            error_with_code("E_BUSY", "the GPU model is in use by another generation: wait for it or stop it")
-        })?;
-        Ok(WasmGeneration { inner: Rc::new(RefCell::new(Some(g.with_gpu(gm)))), home: Some(gpu.slot.clone()) })
+        WasmGeneration::on_gpu(g, gpu)
+    }
+
+    /// `generateGpu` from prompt token ids (no tokenization, no chat template).
+    #[wasm_bindgen(js_name = generateGpuFromIds)]
+    pub fn generate_gpu_from_ids(
+        &self,
+        gpu: &WasmGpuModel,
+        ids: Vec<u32>,
+        opts: JsValue,
+    ) -> Result<WasmGeneration, JsValue> {
+        let opts = parse_options(opts)?;
+        let g = Generation::from_ids(Arc::clone(&self.inner), ids, &opts).map_err(to_js_error)?;
+        WasmGeneration::on_gpu(g, gpu)
     }
 
     /// Upload the weights to the GPU for sequences of up to `maxCtx` positions.
@@ -287,6 +297,35 @@ impl WasmGpu {
     pub fn capabilities(&self) -> Result<JsValue, JsValue> {
         to_js(&self.ctx.caps)
     }
+
+    /// Benchmark one matmul kernel on random weights of type `ty` (e.g. "Q4_1"): a Promise of
+    /// `{ type, rows, cols, batch, ms, bytes, gb_per_s }` (mean over `iters` dispatches in one
+    /// submit, wall clock).
+    #[wasm_bindgen(js_name = benchMatmul)]
+    pub fn bench_matmul(&self, ty: &str, rows: u32, cols: u32, batch: u32, iters: u32) -> js_sys::Promise {
+        let ctx = self.ctx.clone();
+        let ty_name = ty.to_string();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let ty = crate::quant::GgmlType::from_name(&ty_name)
+                .ok_or_else(|| to_js_error(Error::InvalidArgument(format!("unknown weight type '{ty_name}'"))))?;
+            let (rows, cols, batch) = (rows as usize, cols as usize, batch.max(1) as usize);
+            if rows == 0 || cols % ty.block_size() != 0 {
+                return Err(to_js_error(Error::InvalidArgument(format!(
+                    "{rows}x{cols}: columns must be a multiple of the {}-element block of {}",
+                    ty.block_size(),
+                    ty.name()
+                ))));
+            }
+            let mut rng = crate::model::sampler::SplitMix64::new(1);
+            let w: Vec<f32> = (0..rows * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
+            let data = crate::quant::quantize(ty, &w).map_err(to_js_error)?;
+            let m = crate::backend::cpu::QMatrix { ty, rows, cols, data: &data };
+            let (ms, bytes) =
+                crate::backend::gpu::model::time_matmul(&ctx, &m, batch, iters as usize).await.map_err(to_js_error)?;
+            to_js(&serde_json::json!({"type": ty.name(), "rows": rows, "cols": cols, "batch": batch,
+                "ms": ms, "bytes": bytes, "gb_per_s": bytes as f64 / (ms / 1000.0) / 1e9}))
+        })
+    }
 }
 
 /// A model's weights on the GPU.
@@ -323,6 +362,13 @@ pub struct WasmGeneration {
 impl WasmGeneration {
     fn cpu(g: Generation) -> WasmGeneration {
         WasmGeneration { inner: Rc::new(RefCell::new(Some(g))), home: None }
+    }
+
+    fn on_gpu(g: Generation, gpu: &WasmGpuModel) -> Result<WasmGeneration, JsValue> {
+        let gm = gpu.slot.borrow_mut().take().ok_or_else(|| {
+            error_with_code("E_BUSY", "the GPU model is in use by another generation: wait for it or stop it")
+        })?;
+        Ok(WasmGeneration { inner: Rc::new(RefCell::new(Some(g.with_gpu(gm)))), home: Some(gpu.slot.clone()) })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Generation) -> T) -> Result<T, JsValue> {
