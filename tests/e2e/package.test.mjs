@@ -128,7 +128,9 @@ test('chromium loads the installed package from a scratch project', { timeout: 1
     await page.waitForFunction(() => window.result, null, { timeout: 60_000 });
     const r = await page.evaluate(() => window.result);
     assert.equal(r.ok, true, `${JSON.stringify(r)}\n${log.join('\n')}`);
-    assert.equal(r.backend, 'cpu');
+    // 'auto' picks WebGPU when the browser offers it (headless Chromium here runs with
+    // --enable-unsafe-webgpu, SwiftShader), else the CPU path.
+    assert.equal(r.backend, r.webgpu ? 'webgpu' : 'cpu', JSON.stringify(r));
     assert.equal(r.n, 5);
     assert.equal(r.finishReason, 'length');
   } finally {
