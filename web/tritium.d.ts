@@ -280,6 +280,18 @@ export declare class Model {
   /** Generate from a prompt string, or from token ids (no template applied). */
   generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Generation;
   /** Release the model's memory (generations in progress keep it until they end). */
+  /** Eigen-spectra of every linear weight, layer by layer (see README). */
+  spectra(options?: {
+    farms?: boolean;
+    layers?: number[];
+    onProgress?: (p: { done: number; total: number }) => void;
+    signal?: AbortSignal;
+  }): Promise<Array<Record<string, any>>>;
+  /** Per-matrix change of the power-law alpha between this model and `other`. */
+  compareSpectra(
+    other: Model,
+    options?: { farms?: boolean; layers?: number[] },
+  ): Promise<Array<{ name: string; layer: number; kind: string; alpha: number; otherAlpha: number; deltaAlpha: number }>>;
   free(): void;
 }
 

@@ -522,6 +522,51 @@ export class Model {
   }
 
   /**
+   * Eigen-spectra of every linear weight (dequantized): per matrix `name`, `layer`, `kind`,
+   * `shape`, `histogram` of log10 eigenvalues, power-law `alpha`, `xmin`, `d`, `sigma`,
+   * `alphaHat`, `spectralNorm`, `stableRank`, MP bulk edge and spikes (and `farms` on request).
+   * Runs layer by layer, yielding to the event loop between layers.
+   * @param {{farms?: boolean, layers?: number[], onProgress?: (p: {done: number, total: number}) => void,
+   *          signal?: AbortSignal}} [options]
+   */
+  async spectra(options = {}) {
+    const { farms = false, layers, onProgress, signal } = options || {};
+    const m = this.#live();
+    const nLayers = this.info().config.nLayers;
+    const list = layers ? Array.from(layers) : [...Array(nLayers).keys()];
+    const out = [];
+    for (let i = 0; i < list.length; i++) {
+      if (signal && signal.aborted) throw abortError(signal);
+      const recs = call(() => m.spectra({ farms: !!farms, layers: [list[i] >>> 0] }));
+      out.push(...camelize(recs, new Set()));
+      if (onProgress) onProgress({ done: i + 1, total: list.length });
+      await yieldToEventLoop();
+    }
+    return out;
+  }
+
+  /**
+   * Quantization damage map: the spectra of this model and `other` (e.g. its quantized
+   * version) matched by matrix name, with the change of alpha.
+   * @returns {Promise<Array<{name: string, layer: number, kind: string, alpha: number,
+   *           otherAlpha: number, deltaAlpha: number}>>}
+   */
+  async compareSpectra(other, options = {}) {
+    const a = await this.spectra(options);
+    const b = new Map((await other.spectra(options)).map((r) => [r.name, r]));
+    return a
+      .filter((r) => b.has(r.name))
+      .map((r) => ({
+        name: r.name,
+        layer: r.layer,
+        kind: r.kind,
+        alpha: r.alpha,
+        otherAlpha: b.get(r.name).alpha,
+        deltaAlpha: b.get(r.name).alpha - r.alpha,
+      }));
+  }
+
+  /**
    * Generate from a prompt: an async iterator of text pieces, with `stats` at the end.
    * @param {string|number[]} prompt text, or token ids (no template is applied to ids)
    * @param {{maxTokens?: number, temperature?: number, topK?: number, topP?: number,

@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startServer, REPO_ROOT } from '../../pkg-scripts/serve.mjs';
 import { launchChromium, watchPage } from '../../pkg-scripts/chromium.mjs';
@@ -118,6 +119,33 @@ test('demo generates " Paris" with WebGPU (SwiftShader in headless Chromium)', {
   await p.screenshot({ path: join(SHOTS, 'demo-webgpu.png'), fullPage: true });
   console.log(`# WebGPU (${caps.gpu && caps.gpu.adapter}): ${JSON.stringify(demo.pieces.join(''))}; decode ${demo.stats.tokensPerSecond.toFixed(2)} tok/s, prefill ${demo.stats.prefillTokensPerSecond.toFixed(2)} tok/s`);
   await p.close();
+});
+
+test('model.spectra() in the browser matches the native CLI, with progress', { timeout: 300_000 }, async () => {
+  assert.ok(page, 'needs the page of the first test');
+  const layers = [0, 29];
+  const r = await page.evaluate(async (layers) => {
+    const progress = [];
+    const t0 = performance.now();
+    const recs = await window.tritiumDemo.model.spectra({ layers, onProgress: (p) => progress.push(p) });
+    return { recs, progress, ms: performance.now() - t0 };
+  }, layers);
+  assert.equal(r.recs.length, 14, 'seven matrices per layer');
+  assert.deepEqual(r.progress.at(-1), { done: 2, total: 2 });
+  const cli = join(REPO_ROOT, 'target', 'release', 'tritium');
+  assert.ok(existsSync(cli), 'target/release/tritium is built by the native tests (cargo test --release)');
+  const native = JSON.parse(
+    execFileSync(cli, ['spectra', MODEL, '--layers', layers.join(','), '--json'], { maxBuffer: 64 << 20 }).toString(),
+  ).matrices;
+  const byName = new Map(native.map((m) => [m.name, m]));
+  for (const m of r.recs) {
+    const n = byName.get(m.name);
+    assert.ok(n, `native has ${m.name}`);
+    assert.ok(Math.abs(m.alpha - n.alpha) <= 1e-6 * n.alpha, `${m.name}: alpha ${m.alpha} (wasm) vs ${n.alpha} (native)`);
+    assert.ok(Math.abs(m.spectralNorm - n.spectral_norm) <= 1e-6 * n.spectral_norm, `${m.name}: spectral norm`);
+    assert.equal(m.histogram.counts.reduce((a, b) => a + b, 0) > 0, true, `${m.name}: histogram`);
+  }
+  console.log(`# spectra of ${r.recs.length} matrices in ${(r.ms / 1000).toFixed(1)} s in the browser (wasm, 1 thread)`);
 });
 
 test('keyboard: Ctrl+Enter generates and Escape stops', { timeout: 120_000 }, async () => {

@@ -224,6 +224,20 @@ impl WasmModel {
         self.inner.forward_logits(tokens).map_err(to_js_error)
     }
 
+    /// Weight spectra (ESD, power-law fit, MP edge; FARMS on request) of the linear weights.
+    /// `opts`: `{ farms, layers, kinds, bins, keep_evals, ... }` (snake_case, all optional). The
+    /// facade calls it one layer at a time so it can report progress and keep the page live.
+    pub fn spectra(&self, opts: JsValue) -> Result<JsValue, JsValue> {
+        let o: crate::analysis::SpectraOptions = if opts.is_undefined() || opts.is_null() {
+            Default::default()
+        } else {
+            serde_wasm_bindgen::from_value(opts)
+                .map_err(|e| to_js_error(Error::InvalidArgument(format!("spectra options: {e}"))))?
+        };
+        let r = crate::analysis::model_spectra(&self.inner, &o, &mut |_, _| {}).map_err(to_js_error)?;
+        to_js(&r)
+    }
+
     /// Start generating from a prompt string. `opts`: `{ maxTokens, temperature, topK, topP,
     /// seed, chat, system }` (all optional).
     pub fn generate(&self, prompt: &str, opts: JsValue) -> Result<WasmGeneration, JsValue> {
