@@ -1,6 +1,6 @@
 //! Shared helpers of the native tests: the default model's path and the Python reference venv.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
@@ -59,9 +59,4 @@ pub fn write_tmp(name: &str, bytes: &[u8]) -> PathBuf {
     let p = tmp_dir("files").join(name);
     std::fs::write(&p, bytes).expect("write tmp file");
     p
-}
-
-#[allow(dead_code)]
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }

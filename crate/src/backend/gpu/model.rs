@@ -402,33 +402,6 @@ impl GpuModel {
         self.pos = 0;
     }
 
-    fn grid(&self, g: Grid, n: u32) -> (u32, u32, u32) {
-        let max = self.ctx.caps.max_compute_workgroups_per_dimension.max(1);
-        let fold = |groups: u32| {
-            if groups <= max {
-                (groups.max(1), 1)
-            } else {
-                (max, groups.div_ceil(max))
-            }
-        };
-        match g {
-            Grid::Matmul { rows, fold_x } => (fold_x, rows.div_ceil(MATMUL_ROWS).div_ceil(fold_x), n),
-            Grid::PerToken => (n, 1, 1),
-            Grid::Threads { per_token } => (n * per_token).div_ceil(64).min(max).max(1).pipe(|x| (x, 1, 1)),
-            Grid::Elementwise { per_token } => {
-                // Shaders index i = gid.x + gid.y · 65535 · 64.
-                let groups = (n * per_token).div_ceil(64);
-                if groups <= 65535 {
-                    (groups.max(1), 1, 1)
-                } else {
-                    (65535, groups.div_ceil(65535), 1)
-                }
-            }
-            Grid::Attention { heads } => (heads, n, 1),
-            Grid::Single => fold(1).pipe(|(x, y)| (x, y, 1)),
-        }
-    }
-
     /// Record and submit one forward step over `tokens` (≤ MAX_BATCH) at positions `pos..`.
     fn encode_step(&mut self, tokens: &[u32], read_logits: bool) -> Result<()> {
         self.ctx.check()?;
@@ -477,15 +450,13 @@ impl GpuModel {
                 }
                 Op::Dispatch { .. } => {
                     // One compute pass for the run of dispatches up to the next copy.
-                    let mut pass =
-                        enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                    while let Some(Op::Dispatch { pipeline, bind_group, grid, one }) = self.ops.get(i) {
-                        let (x, y, z) = self.grid(*grid, if *one { 1 } else { n as u32 });
-                        pass.set_pipeline(pipeline);
-                        pass.set_bind_group(0, bind_group, &[]);
-                        pass.dispatch_workgroups(x, y, z);
-                        i += 1;
-                    }
+                    let end = self.ops[i..]
+                        .iter()
+                        .position(|op| !matches!(op, Op::Dispatch { .. }))
+                        .map_or(self.ops.len(), |k| i + k);
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    record(&mut pass, &self.ops[i..end], n as u32);
+                    i = end;
                 }
             }
         }
@@ -519,12 +490,37 @@ impl GpuModel {
     }
 }
 
-trait Pipe: Sized {
-    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
-        f(self)
+/// Workgroup counts of a dispatch over `n` tokens (`n` is 1 for ops marked `one`).
+fn workgroups(g: Grid, n: u32) -> (u32, u32, u32) {
+    match g {
+        Grid::Matmul { rows, fold_x } => (fold_x, rows.div_ceil(MATMUL_ROWS).div_ceil(fold_x), n),
+        Grid::PerToken => (n, 1, 1),
+        Grid::Threads { per_token } => ((n * per_token).div_ceil(64).max(1), 1, 1),
+        Grid::Elementwise { per_token } => {
+            // Shaders index i = gid.x + gid.y · 65535 · 64.
+            let groups = (n * per_token).div_ceil(64);
+            if groups <= 65535 {
+                (groups.max(1), 1, 1)
+            } else {
+                (65535, groups.div_ceil(65535), 1)
+            }
+        }
+        Grid::Attention { heads } => (heads, n, 1),
+        Grid::Single => (1, 1, 1),
     }
 }
-impl<T> Pipe for T {}
+
+/// Record the dispatches of `ops` (skipping copies) for a step of `n` tokens.
+fn record(pass: &mut wgpu::ComputePass<'_>, ops: &[Op], n: u32) {
+    for op in ops {
+        if let Op::Dispatch { pipeline, bind_group, grid, one } = op {
+            let (x, y, z) = workgroups(*grid, if *one { 1 } else { n });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
+}
 
 /// One-off matmul on the GPU (kernel tests and benchmarks): `y = W · x` for `n` tokens.
 pub async fn matmul_once(
@@ -551,13 +547,7 @@ pub async fn matmul_once(
         let mut enc = dev.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            for op in &ops {
-                if let Op::Dispatch { pipeline, bind_group, grid: Grid::Matmul { rows, fold_x }, .. } = op {
-                    pass.set_pipeline(pipeline);
-                    pass.set_bind_group(0, bind_group, &[]);
-                    pass.dispatch_workgroups(*fold_x, rows.div_ceil(MATMUL_ROWS).div_ceil(*fold_x), n as u32);
-                }
-            }
+            record(&mut pass, &ops, n as u32);
         }
         enc.copy_buffer_to_buffer(&out, 0, &read, 0, (n * m.rows * 4) as u64);
         ctx.queue.submit(Some(enc.finish()));
@@ -589,13 +579,7 @@ pub async fn time_matmul(
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             for _ in 0..count {
-                for op in &ops {
-                    if let Op::Dispatch { pipeline, bind_group, grid: Grid::Matmul { rows, fold_x }, .. } = op {
-                        pass.set_pipeline(pipeline);
-                        pass.set_bind_group(0, bind_group, &[]);
-                        pass.dispatch_workgroups(*fold_x, rows.div_ceil(MATMUL_ROWS).div_ceil(*fold_x), n as u32);
-                    }
-                }
+                record(&mut pass, &ops, n as u32);
             }
         }
         enc.copy_buffer_to_buffer(&out, 0, &read, 0, 4);
