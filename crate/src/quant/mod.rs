@@ -5,6 +5,9 @@
 //! CPU kernels and the GPU kernels are tested against; tests compare them with the Python `gguf`
 //! package's `gguf.quants.dequantize`.
 
+pub mod awq;
+pub mod ternary;
+
 use half::{bf16, f16};
 
 use crate::error::{Error, Result};
@@ -15,6 +18,7 @@ pub const QK4_1: usize = 32;
 pub const QK_K: usize = 256;
 
 /// Tensor element types tritium supports (ggml type ids).
+#[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GgmlType {
     F32,
@@ -25,8 +29,65 @@ pub enum GgmlType {
     BF16,
     TQ1_0,
     TQ2_0,
+    /// ggml's plain integer tensors: storage only (the AWQ GGUF naming keeps qweight/qzeros in I32,
+    /// the trit-plane naming keeps packed codes in I8); never a matmul weight.
+    I8,
+    I32,
+    /// tritium's int4 with zero point per group of g input channels (AWQ / RTN4), row-major blocks
+    /// of g weights: g/2 bytes of codes (byte j = q[2j] | q[2j+1] << 4), f16 scale S, f16 zero Z
+    /// (an integer 0..15 stored as f16). w = (q − Z) · S. Not a ggml type: in GGUF files it is
+    /// stored under the AutoAWQ naming (see format/awq.rs).
+    AWQ4_G32,
+    AWQ4_G64,
+    AWQ4_G128,
+    /// tritium's trit planes with one scale per plane per group of g input channels
+    /// (PTQTP: W ≈ α1·T1 + α2·T2). Row-major blocks of g weights: for each plane, g/4 bytes of
+    /// 2-bit codes c = t + 1 (byte j holds weights 4j … 4j+3 at bits 2i), then one f16 α per
+    /// plane. w = Σ_k α_k · t_k (plane 0 first). TP1_* is a single plane (absmean ternary with
+    /// per-group or per-tensor scales, for rows that TQ1_0/TQ2_0 cannot hold).
+    TP1_G32,
+    TP1_G64,
+    TP1_G128,
+    TP2_G32,
+    TP2_G64,
+    TP2_G128,
 }
 
+/// tritium's own row-block formats (no ggml type id), in the order the kernels list them.
+pub const INTERNAL_TYPES: [GgmlType; 9] = [
+    GgmlType::AWQ4_G32,
+    GgmlType::AWQ4_G64,
+    GgmlType::AWQ4_G128,
+    GgmlType::TP1_G32,
+    GgmlType::TP1_G64,
+    GgmlType::TP1_G128,
+    GgmlType::TP2_G32,
+    GgmlType::TP2_G64,
+    GgmlType::TP2_G128,
+];
+
+/// Every format a weight matrix can have (the ggml types of `ALL_TYPES` and the internal ones).
+pub const MATMUL_TYPES: [GgmlType; 17] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::TQ1_0,
+    GgmlType::TQ2_0,
+    GgmlType::AWQ4_G32,
+    GgmlType::AWQ4_G64,
+    GgmlType::AWQ4_G128,
+    GgmlType::TP1_G32,
+    GgmlType::TP1_G64,
+    GgmlType::TP1_G128,
+    GgmlType::TP2_G32,
+    GgmlType::TP2_G64,
+    GgmlType::TP2_G128,
+];
+
+/// The ggml types a GGUF tensor can have here (matmul weights and norms).
 pub const ALL_TYPES: [GgmlType; 8] = [
     GgmlType::F32,
     GgmlType::F16,
@@ -88,10 +149,66 @@ impl GgmlType {
             30 => GgmlType::BF16,
             34 => GgmlType::TQ1_0,
             35 => GgmlType::TQ2_0,
+            24 => GgmlType::I8,
+            26 => GgmlType::I32,
             _ => return None,
         })
     }
 
+    /// The ggml type id, or `None` for tritium's internal row-block formats.
+    pub fn ggml_id(self) -> Option<u32> {
+        if self.is_internal() {
+            None
+        } else {
+            Some(self.id())
+        }
+    }
+
+    pub fn is_internal(self) -> bool {
+        INTERNAL_TYPES.contains(&self)
+    }
+
+    /// Group size of the internal formats (input channels per scale).
+    pub fn group(self) -> Option<usize> {
+        match self {
+            GgmlType::AWQ4_G32 | GgmlType::TP1_G32 | GgmlType::TP2_G32 => Some(32),
+            GgmlType::AWQ4_G64 | GgmlType::TP1_G64 | GgmlType::TP2_G64 => Some(64),
+            GgmlType::AWQ4_G128 | GgmlType::TP1_G128 | GgmlType::TP2_G128 => Some(128),
+            _ => None,
+        }
+    }
+
+    /// Trit planes of the TP formats (0 for every other format).
+    pub fn planes(self) -> usize {
+        match self {
+            GgmlType::TP1_G32 | GgmlType::TP1_G64 | GgmlType::TP1_G128 => 1,
+            GgmlType::TP2_G32 | GgmlType::TP2_G64 | GgmlType::TP2_G128 => 2,
+            _ => 0,
+        }
+    }
+
+    pub fn awq4(group: usize) -> Option<GgmlType> {
+        Some(match group {
+            32 => GgmlType::AWQ4_G32,
+            64 => GgmlType::AWQ4_G64,
+            128 => GgmlType::AWQ4_G128,
+            _ => return None,
+        })
+    }
+
+    pub fn trit_planes(planes: usize, group: usize) -> Option<GgmlType> {
+        Some(match (planes, group) {
+            (1, 32) => GgmlType::TP1_G32,
+            (1, 64) => GgmlType::TP1_G64,
+            (1, 128) => GgmlType::TP1_G128,
+            (2, 32) => GgmlType::TP2_G32,
+            (2, 64) => GgmlType::TP2_G64,
+            (2, 128) => GgmlType::TP2_G128,
+            _ => return None,
+        })
+    }
+
+    /// The ggml type id (internal formats get ids above ggml's range, used only in memory).
     pub fn id(self) -> u32 {
         match self {
             GgmlType::F32 => 0,
@@ -102,23 +219,46 @@ impl GgmlType {
             GgmlType::BF16 => 30,
             GgmlType::TQ1_0 => 34,
             GgmlType::TQ2_0 => 35,
+            GgmlType::I8 => 24,
+            GgmlType::I32 => 26,
+            GgmlType::AWQ4_G32 => 1000,
+            GgmlType::AWQ4_G64 => 1001,
+            GgmlType::AWQ4_G128 => 1002,
+            GgmlType::TP1_G32 => 1010,
+            GgmlType::TP1_G64 => 1011,
+            GgmlType::TP1_G128 => 1012,
+            GgmlType::TP2_G32 => 1020,
+            GgmlType::TP2_G64 => 1021,
+            GgmlType::TP2_G128 => 1022,
         }
     }
 
     pub fn name(self) -> &'static str {
-        ggml_type_name(self.id())
+        match self {
+            GgmlType::AWQ4_G32 => "AWQ4_G32",
+            GgmlType::AWQ4_G64 => "AWQ4_G64",
+            GgmlType::AWQ4_G128 => "AWQ4_G128",
+            GgmlType::TP1_G32 => "TP1_G32",
+            GgmlType::TP1_G64 => "TP1_G64",
+            GgmlType::TP1_G128 => "TP1_G128",
+            GgmlType::TP2_G32 => "TP2_G32",
+            GgmlType::TP2_G64 => "TP2_G64",
+            GgmlType::TP2_G128 => "TP2_G128",
+            _ => ggml_type_name(self.id()),
+        }
     }
 
     pub fn from_name(name: &str) -> Option<GgmlType> {
-        ALL_TYPES.iter().copied().find(|t| t.name().eq_ignore_ascii_case(name))
+        MATMUL_TYPES.iter().copied().find(|t| t.name().eq_ignore_ascii_case(name))
     }
 
     /// Elements per block.
     pub fn block_size(self) -> usize {
         match self {
-            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => 1,
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 | GgmlType::I8 | GgmlType::I32 => 1,
             GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 => 32,
             GgmlType::TQ1_0 | GgmlType::TQ2_0 => QK_K,
+            t => t.group().unwrap_or(1),
         }
     }
 
@@ -132,6 +272,10 @@ impl GgmlType {
             GgmlType::Q8_0 => 2 + 32,
             GgmlType::TQ1_0 => 48 + 4 + 2,
             GgmlType::TQ2_0 => 64 + 2,
+            GgmlType::I8 => 1,
+            GgmlType::I32 => 4,
+            GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => self.block_size() / 2 + 4,
+            t => t.planes() * (t.block_size() / 4 + 2),
         }
     }
 
@@ -235,8 +379,121 @@ pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut [f32]) -> Result<()> {
                 }
             }
         }
+        GgmlType::I8 => {
+            for (o, &b) in out.iter_mut().zip(data) {
+                *o = b as i8 as f32;
+            }
+        }
+        GgmlType::I32 => {
+            for (o, c) in out.iter_mut().zip(data.chunks_exact(4)) {
+                *o = i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32;
+            }
+        }
+        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => {
+            let g = ty.block_size();
+            for (o, b) in out.chunks_exact_mut(g).zip(data.chunks_exact(ty.block_bytes())) {
+                let s = f16_at(b, g / 2);
+                let z = f16_at(b, g / 2 + 2);
+                for j in 0..g / 2 {
+                    o[2 * j] = ((b[j] & 0x0f) as f32 - z) * s;
+                    o[2 * j + 1] = ((b[j] >> 4) as f32 - z) * s;
+                }
+            }
+        }
+        GgmlType::TP1_G32
+        | GgmlType::TP1_G64
+        | GgmlType::TP1_G128
+        | GgmlType::TP2_G32
+        | GgmlType::TP2_G64
+        | GgmlType::TP2_G128 => {
+            let (g, planes) = (ty.block_size(), ty.planes());
+            let pb = g / 4;
+            for (o, b) in out.chunks_exact_mut(g).zip(data.chunks_exact(ty.block_bytes())) {
+                for (i, v) in o.iter_mut().enumerate() {
+                    let mut acc = 0f32;
+                    for k in 0..planes {
+                        let a = f16_at(b, planes * pb + 2 * k);
+                        let t = ((b[k * pb + i / 4] >> (2 * (i % 4))) & 3) as i32 - 1;
+                        acc += a * t as f32;
+                    }
+                    *v = acc;
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// Encode int4 codes with per-group scale and zero into `AWQ4_G*` row blocks. `codes` is
+/// `[rows, cols]` (0..15), `scales` and `zeros` are `[rows, cols / g]`.
+pub fn encode_awq4(ty: GgmlType, rows: usize, cols: usize, codes: &[u8], scales: &[f16], zeros: &[u8]) -> Vec<u8> {
+    let g = ty.group().expect("encode_awq4 needs an AWQ4_G* type");
+    assert!(ty.planes() == 0 && cols % g == 0 && codes.len() == rows * cols && scales.len() == rows * cols / g);
+    let mut out = Vec::with_capacity(ty.bytes_for(rows * cols));
+    for (bi, blk) in codes.chunks_exact(g).enumerate() {
+        for j in 0..g / 2 {
+            out.push((blk[2 * j] & 0x0f) | (blk[2 * j + 1] << 4));
+        }
+        out.extend_from_slice(&scales[bi].to_le_bytes());
+        out.extend_from_slice(&f16::from_f32(zeros[bi] as f32).to_le_bytes());
+    }
+    out
+}
+
+/// Decode `AWQ4_G*` row blocks back into (codes `[rows, cols]`, scales, zeros `[rows, cols / g]`).
+pub fn decode_awq4(ty: GgmlType, data: &[u8]) -> (Vec<u8>, Vec<f16>, Vec<u8>) {
+    let g = ty.group().expect("decode_awq4 needs an AWQ4_G* type");
+    let (mut codes, mut scales, mut zeros) = (Vec::new(), Vec::new(), Vec::new());
+    for b in data.chunks_exact(ty.block_bytes()) {
+        for &q in &b[..g / 2] {
+            codes.push(q & 0x0f);
+            codes.push(q >> 4);
+        }
+        scales.push(f16::from_le_bytes([b[g / 2], b[g / 2 + 1]]));
+        zeros.push(f16::from_le_bytes([b[g / 2 + 2], b[g / 2 + 3]]).to_f32() as u8);
+    }
+    (codes, scales, zeros)
+}
+
+/// Encode trit planes into `TP1_G*` / `TP2_G*` row blocks. `trits[k]` is plane k, `[rows, cols]`
+/// in −1..1; `alphas[k]` its scales `[rows, cols / g]`.
+pub fn encode_trit_planes(ty: GgmlType, cols: usize, trits: &[&[i8]], alphas: &[&[f16]]) -> Vec<u8> {
+    let (g, planes) = (ty.group().expect("encode_trit_planes needs a TP type"), ty.planes());
+    assert!(planes > 0 && trits.len() == planes && alphas.len() == planes && cols % g == 0);
+    let n = trits[0].len();
+    let mut out = Vec::with_capacity(ty.bytes_for(n));
+    for bi in 0..n / g {
+        for plane in trits {
+            for j in 0..g / 4 {
+                let mut byte = 0u8;
+                for i in 0..4 {
+                    byte |= ((plane[bi * g + 4 * j + i] + 1) as u8 & 3) << (2 * i);
+                }
+                out.push(byte);
+            }
+        }
+        for a in alphas {
+            out.extend_from_slice(&a[bi].to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Decode `TP*` row blocks into (planes of trits `[rows, cols]`, per-plane scales `[rows, cols / g]`).
+pub fn decode_trit_planes(ty: GgmlType, data: &[u8]) -> (Vec<Vec<i8>>, Vec<Vec<f16>>) {
+    let (g, planes) = (ty.group().expect("decode_trit_planes needs a TP type"), ty.planes());
+    let pb = g / 4;
+    let mut trits = vec![Vec::new(); planes];
+    let mut alphas = vec![Vec::new(); planes];
+    for b in data.chunks_exact(ty.block_bytes()) {
+        for k in 0..planes {
+            for i in 0..g {
+                trits[k].push(((b[k * pb + i / 4] >> (2 * (i % 4))) & 3) as i8 - 1);
+            }
+            alphas[k].push(f16::from_le_bytes([b[planes * pb + 2 * k], b[planes * pb + 2 * k + 1]]));
+        }
+    }
+    (trits, alphas)
 }
 
 const POW3: [u8; 6] = [1, 3, 9, 27, 81, 243];
@@ -276,8 +533,27 @@ pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
             ty.block_size()
         )));
     }
+    if ty.planes() > 0 {
+        return ternary::quantize_row(ty, x);
+    }
+    if let Some(g) = ty.group() {
+        let l = awq::Int4Linear::quantize(x, x.len() / g, g, g)?;
+        return Ok(l.to_blocks()?.1);
+    }
     let mut out = Vec::with_capacity(ty.bytes_for(x.len()));
     match ty {
+        GgmlType::I8 | GgmlType::I32 => {
+            return Err(Error::InvalidArgument(format!("{} holds integers; it is not a float quantizer", ty.name())))
+        }
+        GgmlType::AWQ4_G32
+        | GgmlType::AWQ4_G64
+        | GgmlType::AWQ4_G128
+        | GgmlType::TP1_G32
+        | GgmlType::TP1_G64
+        | GgmlType::TP1_G128
+        | GgmlType::TP2_G32
+        | GgmlType::TP2_G64
+        | GgmlType::TP2_G128 => unreachable!("internal types are handled above"),
         GgmlType::F32 => x.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
         GgmlType::F16 => x.iter().for_each(|v| out.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
         GgmlType::BF16 => x.iter().for_each(|v| out.extend_from_slice(&bf16::from_f32(*v).to_le_bytes())),

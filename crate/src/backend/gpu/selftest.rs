@@ -27,6 +27,10 @@ pub fn f32_budget(ty: GgmlType) -> f32 {
         GgmlType::Q8_0 => 1e-2,
         GgmlType::Q4_0 | GgmlType::Q4_1 => 0.12,
         GgmlType::TQ1_0 | GgmlType::TQ2_0 => 1.0,
+        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => 0.12,
+        GgmlType::TP1_G32 | GgmlType::TP1_G64 | GgmlType::TP1_G128 => 1.0,
+        GgmlType::TP2_G32 | GgmlType::TP2_G64 | GgmlType::TP2_G128 => 0.5,
+        GgmlType::I8 | GgmlType::I32 => 0.0,
     }
 }
 

@@ -41,6 +41,17 @@ pub fn row_layout(ty: GgmlType, cols: usize) -> (usize, usize) {
         GgmlType::Q4_1 => (cols / 32 * 4, cols / 32 * 2),
         GgmlType::TQ2_0 => (cols / 256 * 16, cols / 256),
         GgmlType::TQ1_0 => (cols / 256 * 13, cols / 256),
+        // AWQ4_G*: 8 sequential nibbles per word; (S, Z) f32 pair per group.
+        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => (cols / 8, cols / ty.block_size() * 2),
+        // TP*: per group, each plane's g/16 words of 16 sequential 2-bit codes; one f32 α per plane.
+        GgmlType::TP1_G32
+        | GgmlType::TP1_G64
+        | GgmlType::TP1_G128
+        | GgmlType::TP2_G32
+        | GgmlType::TP2_G64
+        | GgmlType::TP2_G128 => (ty.planes() * cols / 16, ty.planes() * cols / ty.block_size()),
+        // Integer storage types are never matmul weights (the loader converts them).
+        GgmlType::I8 | GgmlType::I32 => (0, 0),
     }
 }
 
@@ -93,6 +104,29 @@ pub fn repack_row(ty: GgmlType, cols: usize, row: &[u8], w: &mut Vec<u32>, s: &m
                 words(&b[0..52], w);
             }
         }
+        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => {
+            let g = ty.block_size();
+            for b in row.chunks_exact(ty.block_bytes()) {
+                words(&b[..g / 2], w);
+                s.push(f16_at(b, g / 2));
+                s.push(f16_at(b, g / 2 + 2));
+            }
+        }
+        GgmlType::TP1_G32
+        | GgmlType::TP1_G64
+        | GgmlType::TP1_G128
+        | GgmlType::TP2_G32
+        | GgmlType::TP2_G64
+        | GgmlType::TP2_G128 => {
+            let (g, planes) = (ty.block_size(), ty.planes());
+            for b in row.chunks_exact(ty.block_bytes()) {
+                words(&b[..planes * g / 4], w);
+                for k in 0..planes {
+                    s.push(f16_at(b, planes * g / 4 + 2 * k));
+                }
+            }
+        }
+        GgmlType::I8 | GgmlType::I32 => {}
     }
     debug_assert_eq!(w.len() - start, row_words);
 }
