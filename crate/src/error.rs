@@ -36,6 +36,10 @@ pub enum Error {
     #[error("malformed GGUF: {0}")]
     Malformed(String),
 
+    /// A file other than GGUF (safetensors, config.json, an index) that does not parse.
+    #[error("malformed {file}: {message}")]
+    MalformedFile { file: String, message: String },
+
     #[error("missing metadata key '{key}'")]
     MissingKey { key: String },
 
@@ -80,6 +84,7 @@ impl Error {
             Error::Overflow { .. } => "E_OVERFLOW",
             Error::UnsupportedTensorType { .. } => "E_UNSUPPORTED_TENSOR_TYPE",
             Error::Malformed(_) => "E_MALFORMED",
+            Error::MalformedFile { .. } => "E_MALFORMED",
             Error::MissingKey { .. } => "E_MISSING_KEY",
             Error::WrongKeyType { .. } => "E_WRONG_KEY_TYPE",
             Error::MissingTensor { .. } => "E_MISSING_TENSOR",

@@ -366,7 +366,7 @@ async fn webgpu_matmul_every_format_matches_cpu() {
         .await
         .unwrap_or_else(|e| panic!("headless Chrome runs with --enable-unsafe-webgpu, so an adapter is required: {e}"));
     let report = selftest::check_matmul_formats(&ctx, 5).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(report.len(), tritium::quant::ALL_TYPES.len());
+    assert_eq!(report.len(), tritium::quant::MATMUL_TYPES.len());
     for c in &report {
         web_sys::console::log_1(&format!("webgpu {}: max rel vs cpu {:.1e}", c.format, c.max_rel_vs_cpu).into());
     }

@@ -11,7 +11,7 @@ use tritium::backend::gpu::{GpuContext, GpuOptions};
 use tritium::model::sampler::argmax;
 use tritium::model::synthetic::tiny_llama_gguf;
 use tritium::model::Model;
-use tritium::quant::ALL_TYPES;
+use tritium::quant::MATMUL_TYPES;
 
 use crate::common;
 
@@ -26,7 +26,12 @@ fn ctx() -> Arc<GpuContext> {
 
 #[test]
 fn every_shader_validates_with_naga() {
-    for k in Kernel::all() {
+    let all = Kernel::all();
+    // Every weight format's matmul and embed specialization (group sizes, plane counts) is built.
+    for ty in MATMUL_TYPES {
+        assert!(all.contains(&Kernel::Matmul(ty)) && all.contains(&Kernel::Embed(ty)), "{} not validated", ty.name());
+    }
+    for k in all {
         let src = k.source();
         let module = naga::front::wgsl::parse_str(&src)
             .unwrap_or_else(|e| panic!("{}: WGSL parse error:\n{}", k.name(), e.emit_to_string(&src)));
@@ -43,7 +48,7 @@ fn every_shader_validates_with_naga() {
 #[test]
 fn matmul_every_format_matches_cpu() {
     let report = pollster::block_on(selftest::check_matmul_formats(&ctx(), 5)).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(report.len(), ALL_TYPES.len());
+    assert_eq!(report.len(), MATMUL_TYPES.len());
     let lines: Vec<String> = report
         .iter()
         .map(|c| format!("{} {:.1e} (vs f32 {:.1e})", c.format, c.max_rel_vs_cpu, c.max_rel_vs_f32))

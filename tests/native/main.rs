@@ -1,11 +1,13 @@
 //! Native tests: parsers, dequantizers and the CPU reference forward against independent
 //! references (Python `gguf`, numpy), the CLI, and bad input.
 
+mod awq_folder;
 mod cli;
 mod common;
 mod dequant;
 mod forward;
 mod gguf;
 mod gpu;
+mod quant;
 mod spectra;
 mod tokenizer;

@@ -97,6 +97,45 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Quantize a model: RTN int4, AWQ int4 (calibrated), absmean ternary, PTQTP trit planes, ggml
+    /// formats, or a mixed recipe by tensor class (attn=awq4,ffn=ptqtp,embed=q8_0,output=q8_0).
+    /// OUT ending in .gguf writes GGUF; any other path writes an AutoAWQ folder.
+    Quantize {
+        model: PathBuf,
+        /// rtn4 | awq4 | absmean | absmean-group | ptqtp | tq1_0 | tq2_0 | q8_0 | q4_1 | … or a
+        /// recipe CLASS=METHOD,… over the classes attn, ffn, embed, output.
+        #[arg(long)]
+        method: String,
+        /// Calibration text (AWQ).
+        #[arg(long)]
+        calib: Option<PathBuf>,
+        /// Calibration tokens used (AWQ), in blocks of --calib-block.
+        #[arg(long, default_value_t = 2048)]
+        calib_tokens: usize,
+        #[arg(long, default_value_t = 512)]
+        calib_block: usize,
+        /// Group size (32, 64, 128); default: the largest that divides every quantized width.
+        #[arg(long)]
+        group: Option<usize>,
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Perplexity: teacher forcing over windows of --ctx tokens (overlapping by one token, so
+    /// each token after the first is predicted once).
+    Perplexity {
+        model: PathBuf,
+        #[arg(long)]
+        text_file: PathBuf,
+        #[arg(long, default_value_t = 512)]
+        ctx: usize,
+        /// Score only the first N tokens of the text.
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Weight spectra of every linear layer: ESD of WᵀW (raw σ², WeightWatcher's convention),
     /// power-law alpha / xmin / D (WeightWatcher fit), alpha-hat, spectral norm, stable rank,
     /// Marchenko–Pastur bulk edge and spikes; FARMS alpha with --farms.
@@ -124,8 +163,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// A GGUF file, or an AutoAWQ / HF folder (config.json + safetensors + tokenizer.json).
 fn load(path: &std::path::Path) -> Result<Model> {
-    Model::from_path(path)
+    if path.is_dir() {
+        tritium::format::awq::load_awq_folder(&tritium::format::awq::read_folder(path)?)
+    } else {
+        Model::from_path(path)
+    }
 }
 
 fn print_json(v: &serde_json::Value) -> Result<()> {
@@ -252,6 +296,36 @@ fn run(cli: Cli) -> Result<()> {
             bench(model, &backend, &shapes, &batch, &types, iters, tokens, json)
         }
         Cmd::Spectra { model, farms, layers, json } => spectra(&model, farms, layers, json),
+        Cmd::Quantize { model, method, calib, calib_tokens, calib_block, group, output, json } => {
+            quantize(&model, &method, calib, calib_tokens, calib_block, group, &output, json)
+        }
+        Cmd::Perplexity { model, text_file, ctx, max_tokens, json } => {
+            let m = load(&model)?;
+            let text = std::fs::read_to_string(&text_file)
+                .map_err(|e| Error::Io { path: text_file.display().to_string(), source: e })?;
+            let mut ids = m.tokenizer().encode(&text, true)?;
+            if let Some(n) = max_tokens {
+                ids.truncate(n);
+            }
+            let r = eval::score_ids(&m, &ids, Some(ctx))?;
+            if json {
+                print_json(&json!({
+                    "mean_nll": r.mean_nll,
+                    "perplexity": r.perplexity,
+                    "tokens": r.tokens,
+                    "ctx": r.ctx,
+                    "windows": r.windows,
+                    "tokens_per_s": r.tokens_per_s,
+                    "model": model.display().to_string(),
+                }))
+            } else {
+                println!(
+                    "mean_nll {:.4}  perplexity {:.3}  tokens {}  (ctx {}, {} windows, {:.1} tok/s)",
+                    r.mean_nll, r.perplexity, r.tokens, r.ctx, r.windows, r.tokens_per_s
+                );
+                Ok(())
+            }
+        }
         Cmd::Score { model, text_file, ctx, json } => {
             let m = load(&model)?;
             let text = std::fs::read_to_string(&text_file)
@@ -324,6 +398,82 @@ fn spectra(path: &std::path::Path, farms: bool, layers: Option<Vec<usize>>, json
     }
     println!("{} matrices in {secs:.2} s ({threads} threads; model load {load_s:.2} s)", s.len());
     Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn quantize(
+    path: &std::path::Path,
+    method: &str,
+    calib: Option<PathBuf>,
+    calib_tokens: usize,
+    calib_block: usize,
+    group: Option<usize>,
+    out: &std::path::Path,
+    json: bool,
+) -> Result<()> {
+    use tritium::quant::recipe::{quantize_model, QuantizeOptions, Recipe};
+    let t0 = std::time::Instant::now();
+    let m = Arc::new(load(path)?);
+    let mut recipe = Recipe::parse(method)?;
+    recipe.group = group;
+    let mut opts = QuantizeOptions { calib_block, ..Default::default() };
+    if recipe.needs_calibration() {
+        let calib = calib.ok_or_else(|| {
+            Error::InvalidArgument(
+                "awq4 needs calibration text: --calib FILE (npm run fetch-corpus writes models/corpus/calib.txt)".into(),
+            )
+        })?;
+        let text =
+            std::fs::read_to_string(&calib).map_err(|e| Error::Io { path: calib.display().to_string(), source: e })?;
+        let mut ids = m.tokenizer().encode(&text, false)?;
+        ids.truncate(calib_tokens);
+        opts.calib = ids;
+    }
+    let quiet = json;
+    let bytes = quantize_model(m.clone(), &recipe, &opts, &mut |done, total, what| {
+        if !quiet {
+            eprint!("\r[{done}/{total}] {what:<40}");
+        }
+    })?;
+    if !quiet {
+        eprintln!();
+    }
+    let q = Model::from_gguf_bytes(bytes)?;
+    let info = q.info();
+    let is_gguf = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+    let written: u64 = if is_gguf {
+        std::fs::write(out, q.bytes()).map_err(|e| Error::Io { path: out.display().to_string(), source: e })?;
+        q.bytes().len() as u64
+    } else {
+        let files = tritium::format::awq::model_to_awq_folder(&q, None)?;
+        tritium::format::awq::write_folder(out, &files)?;
+        files.iter().map(|(_, b)| b.len() as u64).sum()
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    if json {
+        print_json(&json!({
+            "output": out.display().to_string(),
+            "format": if is_gguf { "gguf" } else { "autoawq" },
+            "recipe": recipe.to_spec(),
+            "group_size": tritium::quant::recipe::pick_group(&m, &recipe)?,
+            "bytes": written,
+            "weight_bytes": info.weight_bytes,
+            "bits_per_weight": info.bits_per_weight,
+            "tensor_types": info.tensor_types,
+            "calibration_tokens": opts.calib.len(),
+            "seconds": secs,
+        }))
+    } else {
+        println!(
+            "wrote {} ({} bytes, {:.3} bits per weight, {:?}) in {:.1} s",
+            out.display(),
+            written,
+            info.bits_per_weight,
+            info.tensor_types,
+            secs
+        );
+        Ok(())
+    }
 }
 
 fn parse_list<T>(what: &str, s: &str, f: impl Fn(&str) -> Option<T>) -> Result<Vec<T>> {

@@ -657,6 +657,12 @@ impl GgufWriter {
     /// Add a tensor; `dims` in GGUF order (innermost first), `data` already encoded in `ty`.
     pub fn add_tensor(&mut self, name: &str, dims: &[u64], ty: GgmlType, data: Vec<u8>) -> Result<()> {
         let n: u64 = dims.iter().product();
+        if ty.is_internal() {
+            return Err(Error::BadTensor {
+                tensor: name.into(),
+                message: format!("{} is tritium's in-memory format; write it with model::save::add_linear", ty.name()),
+            });
+        }
         if dims.is_empty() || dims[0] % ty.block_size() as u64 != 0 {
             return Err(Error::BadTensor {
                 tensor: name.into(),

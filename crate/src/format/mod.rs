@@ -1,4 +1,7 @@
-//! Model file formats. GGUF now; safetensors (AutoAWQ) and HF config.json come with the
-//! quantization work.
+//! Model file formats: GGUF; safetensors and HF config.json; AutoAWQ GEMM checkpoint folders
+//! (converted to tritium's GGUF naming on load).
 
+pub mod awq;
 pub mod gguf;
+pub mod hf;
+pub mod safetensors;

@@ -5,6 +5,7 @@ pub mod config;
 pub mod forward;
 pub mod generate;
 pub mod sampler;
+pub mod save;
 pub mod synthetic;
 
 use std::ops::Range;
@@ -22,7 +23,8 @@ pub use forward::KvCache;
 pub use generate::{GenerateOptions, Generation, GenerationStats};
 pub use sampler::{Sampler, SamplerOptions};
 
-/// A weight matrix: its type, shape and the byte range of its data in the model's bytes.
+/// A weight matrix: its type, shape and the byte range of its data in the model's bytes (or, for
+/// tensors repacked at load, in the model's arena of packed tensors).
 #[derive(Clone, Debug)]
 pub struct Weight {
     pub name: String,
@@ -30,6 +32,8 @@ pub struct Weight {
     pub rows: usize,
     pub cols: usize,
     pub range: Range<usize>,
+    /// The data lives in `Model::packed` (converted at load from the AWQ or trit-plane naming).
+    pub packed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +52,8 @@ pub struct LayerWeights {
 /// A loaded model. Owns the file's bytes once; every quantized tensor is a view into them.
 pub struct Model {
     bytes: Vec<u8>,
+    /// Tensors converted at load into tritium's row-block formats (AWQ int4, trit planes).
+    packed: Vec<u8>,
     pub gguf: GgufFile,
     pub config: LlamaConfig,
     pub token_embd: Weight,
@@ -88,20 +94,20 @@ pub struct ModelInfo {
 impl Model {
     /// Load a GGUF model from its bytes (kept; tensors are views into them).
     pub fn from_gguf_bytes(bytes: Vec<u8>) -> Result<Model> {
+        Model::from_gguf_bytes_with(bytes, None)
+    }
+
+    /// Load a GGUF model, taking the tokenizer from `tokenizer` when given (an AutoAWQ folder's
+    /// tokenizer.json) instead of the GGUF metadata.
+    pub fn from_gguf_bytes_with(bytes: Vec<u8>, tokenizer: Option<Tokenizer>) -> Result<Model> {
         let gguf = GgufFile::parse(&bytes)?;
         let config = LlamaConfig::from_gguf(&gguf)?;
-        let tokenizer = Tokenizer::from_gguf(&gguf)?;
-        let c = &config;
-        let weight = |name: &str, rows: usize, cols: usize| -> Result<Weight> {
-            let t = gguf.require_tensor(name)?;
-            if t.dims.len() != 2 || t.dims[0] as usize != cols || t.dims[1] as usize != rows {
-                return Err(Error::BadTensor {
-                    tensor: name.to_string(),
-                    message: format!("shape {:?} (GGUF order), expected [{cols}, {rows}]", t.dims),
-                });
-            }
-            Ok(Weight { name: name.to_string(), ty: t.ggml_type, rows, cols, range: t.range() })
+        let tokenizer = match tokenizer {
+            Some(t) => t,
+            None => Tokenizer::from_gguf(&gguf)?,
         };
+        let c = &config;
+        let mut packed = Vec::new();
         let vector = |name: &str, len: usize| -> Result<Vec<f32>> {
             let t = gguf.require_tensor(name)?;
             if t.n_elements() != len as u64 {
@@ -119,26 +125,38 @@ impl Model {
             }
             Ok(v)
         };
-        let token_embd = weight("token_embd.weight", c.vocab_size, c.dim)?;
+        let token_embd = linear(&gguf, &bytes, &mut packed, "token_embd", c.vocab_size, c.dim)?;
         let mut layers = Vec::with_capacity(c.n_layers);
         for l in 0..c.n_layers {
-            let n = |s: &str| format!("blk.{l}.{s}.weight");
+            let n = |s: &str| format!("blk.{l}.{s}");
+            let mut lin = |s: &str, rows: usize, cols: usize| linear(&gguf, &bytes, &mut packed, &n(s), rows, cols);
+            let wq = lin("attn_q", c.n_heads * c.head_dim, c.dim)?;
+            let wk = lin("attn_k", c.kv_dim(), c.dim)?;
+            let wv = lin("attn_v", c.kv_dim(), c.dim)?;
+            let wo = lin("attn_output", c.dim, c.n_heads * c.head_dim)?;
+            let w_gate = lin("ffn_gate", c.ffn_dim, c.dim)?;
+            let w_up = lin("ffn_up", c.ffn_dim, c.dim)?;
+            let w_down = lin("ffn_down", c.dim, c.ffn_dim)?;
             layers.push(LayerWeights {
-                attn_norm: vector(&n("attn_norm"), c.dim)?,
-                wq: weight(&n("attn_q"), c.n_heads * c.head_dim, c.dim)?,
-                wk: weight(&n("attn_k"), c.kv_dim(), c.dim)?,
-                wv: weight(&n("attn_v"), c.kv_dim(), c.dim)?,
-                wo: weight(&n("attn_output"), c.dim, c.n_heads * c.head_dim)?,
-                ffn_norm: vector(&n("ffn_norm"), c.dim)?,
-                w_gate: weight(&n("ffn_gate"), c.ffn_dim, c.dim)?,
-                w_up: weight(&n("ffn_up"), c.ffn_dim, c.dim)?,
-                w_down: weight(&n("ffn_down"), c.dim, c.ffn_dim)?,
+                attn_norm: vector(&n("attn_norm.weight"), c.dim)?,
+                wq,
+                wk,
+                wv,
+                wo,
+                ffn_norm: vector(&n("ffn_norm.weight"), c.dim)?,
+                w_gate,
+                w_up,
+                w_down,
             });
         }
         let output_norm = vector("output_norm.weight", c.dim)?;
-        let (output, tied_output) = match gguf.tensor("output.weight") {
-            Some(_) => (weight("output.weight", c.vocab_size, c.dim)?, false),
-            None => (token_embd.clone(), true),
+        let has_output = gguf.tensor("output.weight").is_some()
+            || gguf.tensor("output.qweight").is_some()
+            || gguf.tensor("output.trits.0").is_some();
+        let (output, tied_output) = if has_output {
+            (linear(&gguf, &bytes, &mut packed, "output", c.vocab_size, c.dim)?, false)
+        } else {
+            (token_embd.clone(), true)
         };
         if tokenizer.vocab_size() > c.vocab_size {
             return Err(Error::UnsupportedModel(format!(
@@ -147,7 +165,7 @@ impl Model {
                 c.vocab_size
             )));
         }
-        Ok(Model { bytes, gguf, config, token_embd, layers, output_norm, output, tied_output, tokenizer })
+        Ok(Model { bytes, packed, gguf, config, token_embd, layers, output_norm, output, tied_output, tokenizer })
     }
 
     /// Read a model file from disk (native).
@@ -167,28 +185,49 @@ impl Model {
 
     /// A matrix view of a weight for the CPU kernels.
     pub fn matrix(&self, w: &Weight) -> QMatrix<'_> {
-        QMatrix { ty: w.ty, rows: w.rows, cols: w.cols, data: &self.bytes[w.range.clone()] }
+        let src = if w.packed { &self.packed } else { &self.bytes };
+        QMatrix { ty: w.ty, rows: w.rows, cols: w.cols, data: &src[w.range.clone()] }
+    }
+
+    /// Every weight matrix (embedding, the layers' linears, and the output unless tied), in file order.
+    pub fn matrices(&self) -> Vec<&Weight> {
+        let mut v = vec![&self.token_embd];
+        for l in &self.layers {
+            v.extend([&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]);
+        }
+        if !self.tied_output {
+            v.push(&self.output);
+        }
+        v
     }
 
     pub fn info(&self) -> ModelInfo {
+        // Parameters and bytes of the logical weights (a repacked AWQ or trit-plane linear counts
+        // rows × cols parameters, whatever tensors hold it in the file), plus the norms.
         let mut n_params = 0u64;
         let mut weight_bytes = 0u64;
+        for w in self.matrices() {
+            n_params += (w.rows * w.cols) as u64;
+            weight_bytes += w.range.len() as u64;
+        }
+        for t in self.gguf.tensors.iter().filter(|t| t.name.ends_with("norm.weight")) {
+            n_params += t.n_elements();
+            weight_bytes += t.n_bytes;
+        }
         let mut tensor_types = std::collections::BTreeMap::new();
+        for w in self.matrices() {
+            *tensor_types.entry(w.ty.name().to_string()).or_insert(0) += 1;
+        }
         let tensors = self
             .gguf
             .tensors
             .iter()
-            .map(|t| {
-                n_params += t.n_elements();
-                weight_bytes += t.n_bytes;
-                *tensor_types.entry(t.ggml_type.name().to_string()).or_insert(0) += 1;
-                TensorRow {
-                    name: t.name.clone(),
-                    ty: t.ggml_type.name().to_string(),
-                    shape: t.shape(),
-                    bytes: t.n_bytes,
-                    offset: t.abs_offset,
-                }
+            .map(|t| TensorRow {
+                name: t.name.clone(),
+                ty: t.ggml_type.name().to_string(),
+                shape: t.shape(),
+                bytes: t.n_bytes,
+                offset: t.abs_offset,
             })
             .collect();
         let metadata = self
@@ -220,4 +259,119 @@ impl Model {
         let d = self.config.dim;
         forward::logits(self, &hidden[hidden.len() - d..], 1)
     }
+}
+
+fn bad(tensor: &str, message: String) -> Error {
+    Error::BadTensor { tensor: tensor.to_string(), message }
+}
+
+/// A 2-D tensor's data, checked against an expected type and GGUF-order dims `[cols, rows]`.
+fn tensor_2d<'b>(g: &GgufFile, bytes: &'b [u8], name: &str, ty: &[GgmlType], dims: [u64; 2]) -> Result<&'b [u8]> {
+    let t = g.require_tensor(name)?;
+    if !ty.contains(&t.ggml_type) {
+        let want: Vec<&str> = ty.iter().map(|t| t.name()).collect();
+        return Err(bad(name, format!("type {}, expected {}", t.ggml_type.name(), want.join(" or "))));
+    }
+    if t.dims.len() != 2 || t.dims[0] != dims[0] || t.dims[1] != dims[1] {
+        return Err(bad(name, format!("shape {:?} (GGUF order), expected {dims:?}", t.dims)));
+    }
+    Ok(&bytes[t.range()])
+}
+
+/// Load the linear `base` (`[rows, cols]`, one row per output channel) from any of the GGUF
+/// namings tritium reads:
+/// - `base.weight`: a ggml-typed matrix (viewed in place);
+/// - AWQ int4 (tritium's GGUF naming for AutoAWQ GEMM tensors, see format/awq.rs):
+///   `base.qweight` I32 `[cols, rows/8]`, `base.qzeros` I32 `[cols/g, rows/8]`, `base.scales` F16
+///   `[cols/g, rows]` (row-major shapes; GGUF lists dims innermost first), with output channels
+///   in GGUF order; repacked into `AWQ4_G{g}` rows;
+/// - trit planes: `base.trits.K` I8 `[rows, cols/4]` (2-bit codes c = t + 1, weight j of a row
+///   in byte j/4 at bits 2·(j%4)) and `base.alpha.K` F16 `[rows, cols/g]` for planes K = 0
+///   (and 1); repacked into `TP{1,2}_G{g}` rows.
+fn linear(g: &GgufFile, bytes: &[u8], packed: &mut Vec<u8>, base: &str, rows: usize, cols: usize) -> Result<Weight> {
+    let wname = format!("{base}.weight");
+    if let Some(t) = g.tensor(&wname) {
+        if t.dims.len() != 2 || t.dims[0] as usize != cols || t.dims[1] as usize != rows {
+            return Err(bad(&wname, format!("shape {:?} (GGUF order), expected [{cols}, {rows}]", t.dims)));
+        }
+        if matches!(t.ggml_type, GgmlType::I8 | GgmlType::I32) {
+            return Err(bad(&wname, format!("type {} cannot be a weight matrix", t.ggml_type.name())));
+        }
+        return Ok(Weight { name: wname, ty: t.ggml_type, rows, cols, range: t.range(), packed: false });
+    }
+    let (ty, data) = if let Some(qs) = g.tensor(&format!("{base}.scales")) {
+        // AWQ int4, AutoAWQ GEMM layout.
+        let sname = format!("{base}.scales");
+        if qs.dims.len() != 2 || qs.dims[0] as usize != rows || qs.dims[1] == 0 {
+            return Err(bad(&sname, format!("shape {:?} (GGUF order), expected [{rows}, groups]", qs.dims)));
+        }
+        let groups = qs.dims[1] as usize;
+        if cols % groups != 0 {
+            return Err(bad(&sname, format!("{groups} groups do not divide {cols} input channels")));
+        }
+        let group = cols / groups;
+        GgmlType::awq4(group)
+            .ok_or_else(|| bad(&sname, format!("AWQ group size {group}; tritium supports 32, 64 and 128")))?;
+        if rows % 8 != 0 {
+            return Err(bad(&sname, format!("{rows} output channels; the AWQ GEMM layout needs a multiple of 8")));
+        }
+        let qw = tensor_2d(g, bytes, &format!("{base}.qweight"), &[GgmlType::I32], [rows as u64 / 8, cols as u64])?;
+        let qz =
+            tensor_2d(g, bytes, &format!("{base}.qzeros"), &[GgmlType::I32], [rows as u64 / 8, groups as u64])?;
+        let sc = tensor_2d(g, bytes, &sname, &[GgmlType::F16], [rows as u64, groups as u64])?;
+        let words = |b: &[u8]| b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let gemm = quant::awq::GemmTensors {
+            k: cols,
+            n: rows,
+            group,
+            qweight: words(qw),
+            qzeros: words(qz),
+            scales: sc.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]])).collect(),
+        };
+        let l = quant::awq::unpack_gemm(&gemm);
+        if let Some(i) = l.scales.iter().position(|s| !s.to_f32().is_finite()) {
+            return Err(bad(&sname, format!("scale {i} is {} (not finite)", l.scales[i])));
+        }
+        l.to_blocks()?
+    } else if let Some(a0) = g.tensor(&format!("{base}.alpha.0")) {
+        let aname = format!("{base}.alpha.0");
+        if a0.dims.len() != 2 || a0.dims[1] as usize != rows || a0.dims[0] == 0 {
+            return Err(bad(&aname, format!("shape {:?} (GGUF order), expected [groups, {rows}]", a0.dims)));
+        }
+        let groups = a0.dims[0] as usize;
+        if cols % groups != 0 || cols % 4 != 0 {
+            return Err(bad(&aname, format!("{groups} groups do not divide {cols} input channels")));
+        }
+        let group = cols / groups;
+        let planes = if g.tensor(&format!("{base}.alpha.1")).is_some() { 2 } else { 1 };
+        let ty = GgmlType::trit_planes(planes, group)
+            .ok_or_else(|| bad(&aname, format!("trit-plane group size {group}; tritium supports 32, 64 and 128")))?;
+        let mut trits: Vec<Vec<i8>> = Vec::new();
+        let mut alphas: Vec<Vec<half::f16>> = Vec::new();
+        for k in 0..planes {
+            let tname = format!("{base}.trits.{k}");
+            let tb = tensor_2d(g, bytes, &tname, &[GgmlType::I8], [cols as u64 / 4, rows as u64])?;
+            let ab = tensor_2d(g, bytes, &format!("{base}.alpha.{k}"), &[GgmlType::F16], [groups as u64, rows as u64])?;
+            let mut t = Vec::with_capacity(rows * cols);
+            for (i, &b) in tb.iter().enumerate() {
+                for j in 0..4 {
+                    let c = (b >> (2 * j)) & 3;
+                    if c == 3 {
+                        return Err(bad(&tname, format!("code 3 at weight {} (codes are 0, 1, 2)", 4 * i + j)));
+                    }
+                    t.push(c as i8 - 1);
+                }
+            }
+            trits.push(t);
+            alphas.push(ab.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]])).collect());
+        }
+        let tr: Vec<&[i8]> = trits.iter().map(|v| v.as_slice()).collect();
+        let al: Vec<&[half::f16]> = alphas.iter().map(|v| v.as_slice()).collect();
+        (ty, quant::encode_trit_planes(ty, cols, &tr, &al))
+    } else {
+        return Err(Error::MissingTensor { tensor: wname });
+    };
+    let start = packed.len();
+    packed.extend_from_slice(&data);
+    Ok(Weight { name: wname, ty, rows, cols, range: start..packed.len(), packed: true })
 }

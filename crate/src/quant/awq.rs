@@ -71,11 +71,16 @@ impl Int4Linear {
                 "int4 quantization: {k} input channels are not a multiple of the group size {group}"
             )));
         }
-        assert_eq!(w.len(), n * k);
+        if w.len() != n * k {
+            return Err(Error::InvalidArgument(format!(
+                "int4 quantization: {} weights do not form a [{n}, {k}] matrix",
+                w.len()
+            )));
+        }
         let mut codes = vec![0u8; n * k];
         let mut scales = Vec::with_capacity(n * k / group);
         let mut zeros = Vec::with_capacity(n * k / group);
-        for (gi, (wg, cg)) in w.chunks_exact(group).zip(codes.chunks_exact_mut(group)).enumerate() {
+        for (wg, cg) in w.chunks_exact(group).zip(codes.chunks_exact_mut(group)) {
             let (s, z) = quantize_group(wg, cg);
             let s16 = f16::from_f32(s);
             let sf = s16.to_f32();
@@ -85,7 +90,6 @@ impl Int4Linear {
                     *c = ((v / sf).round_ties_even() + z as f32).clamp(0.0, 15.0) as u8;
                 }
             }
-            let _ = gi;
             scales.push(s16);
             zeros.push(z);
         }
@@ -204,4 +208,135 @@ pub fn unpack_gemm(t: &GemmTensors) -> Int4Linear {
         }
     }
     Int4Linear { n, k, group: g, codes, scales, zeros }
+}
+
+/// One trial scale vector of AWQ's scale search (§1.5) for search ratio α = `ratio`:
+/// `s_j = max(x_mean_j^α / (w_mean_j^(1−α) + 1e-4), 1e-4)` with `duo` (AutoAWQ's default
+/// `duo_scaling`), else `s_j = max(x_mean_j^α, 1e-4)`; then geometric centring
+/// `s ← s / sqrt(max(s) · min(s))` and any inf / NaN entry set to 1. f32 arithmetic as torch's.
+pub fn search_scales(x_mean: &[f32], w_mean: &[f32], ratio: f32, duo: bool) -> Vec<f32> {
+    assert!(!duo || x_mean.len() == w_mean.len(), "search_scales: x_mean and w_mean differ in length");
+    let mut s: Vec<f32> = x_mean
+        .iter()
+        .enumerate()
+        .map(|(j, &x)| {
+            let num = x.powf(ratio);
+            let v = if duo { num / (w_mean[j].powf(1.0 - ratio) + 1e-4) } else { num };
+            // torch's clamp(min = 1e-4) keeps NaN (f32::max would not).
+            if v.is_nan() {
+                v
+            } else {
+                v.max(1e-4)
+            }
+        })
+        .collect();
+    // torch's max / min propagate NaN; f32::max / min would skip it.
+    let fold = |pick: fn(f32, f32) -> f32| {
+        s.iter().copied().reduce(|a, b| if a.is_nan() || b.is_nan() { f32::NAN } else { pick(a, b) })
+    };
+    let (mx, mn) = (fold(f32::max).unwrap_or(1.0), fold(f32::min).unwrap_or(1.0));
+    let c = (mx * mn).sqrt();
+    for v in &mut s {
+        *v /= c;
+        if !v.is_finite() {
+            *v = 1.0;
+        }
+    }
+    s
+}
+
+/// An AutoAWQ GEMV-layout linear (§1.8): `qweight` `[N, K/8]` with sequential nibbles (slot i =
+/// input channel 8c + i), `qzeros` `[N, zw]` (slot i = group 8c + i), `scales` `[N, 8·zw]`, where
+/// `zw` = [`gemv_zeros_width`]; padding entries are zero.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GemvTensors {
+    pub k: usize,
+    pub n: usize,
+    pub group: usize,
+    pub qweight: Vec<u32>,
+    pub qzeros: Vec<u32>,
+    pub scales: Vec<f16>,
+}
+
+/// AutoAWQ's `calculate_zeros_width`: `ceil(ceil((K/g)/8) / m)·m` with m = 1 for g ≥ 128, 2 for
+/// g = 64, 4 for g = 32 (other group sizes are not supported by the GEMV layout).
+pub fn gemv_zeros_width(k: usize, group: usize) -> Result<usize> {
+    let m = match group {
+        g if g >= 128 => 1,
+        64 => 2,
+        32 => 4,
+        g => {
+            return Err(Error::InvalidArgument(format!(
+                "AutoAWQ GEMV layout supports group sizes 32, 64 and ≥ 128, got {g}"
+            )))
+        }
+    };
+    Ok((k / group).div_ceil(8).div_ceil(m) * m)
+}
+
+/// The GEMV `qweight` words `[N, K/8]` alone (defined for any group size; K must be a multiple of 8).
+pub fn pack_gemv_qweight(l: &Int4Linear) -> Result<Vec<u32>> {
+    let (n, k) = (l.n, l.k);
+    if k % 8 != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "AutoAWQ GEMV packing needs a multiple of 8 input channels, got {k}"
+        )));
+    }
+    let mut qweight = Vec::with_capacity(n * k / 8);
+    for row in l.codes.chunks_exact(k) {
+        for c in row.chunks_exact(8) {
+            qweight.push(c.iter().enumerate().fold(0u32, |w, (i, &q)| w | ((q & 0xf) as u32) << (4 * i)));
+        }
+    }
+    Ok(qweight)
+}
+
+/// Pack an int4 linear into the AutoAWQ GEMV layout.
+pub fn pack_gemv(l: &Int4Linear) -> Result<GemvTensors> {
+    let (n, k, g) = (l.n, l.k, l.group);
+    let zw = gemv_zeros_width(k, g)?;
+    let qweight = pack_gemv_qweight(l)?;
+    let ng = k / g;
+    let mut qzeros = vec![0u32; n * zw];
+    let mut scales = vec![f16::ZERO; n * 8 * zw];
+    for nn in 0..n {
+        for gi in 0..ng {
+            qzeros[nn * zw + gi / 8] |= ((l.zeros[nn * ng + gi] & 0xf) as u32) << (4 * (gi % 8));
+            scales[nn * 8 * zw + gi] = l.scales[nn * ng + gi];
+        }
+    }
+    Ok(GemvTensors { k, n, group: g, qweight, qzeros, scales })
+}
+
+/// Unpack the AutoAWQ GEMV layout into row-major integers.
+pub fn unpack_gemv(t: &GemvTensors) -> Result<Int4Linear> {
+    let (n, k, g) = (t.n, t.k, t.group);
+    let zw = gemv_zeros_width(k, g)?;
+    if k % 8 != 0
+        || k % g != 0
+        || t.qweight.len() != n * k / 8
+        || t.qzeros.len() != n * zw
+        || t.scales.len() != n * 8 * zw
+    {
+        return Err(Error::InvalidArgument(format!(
+            "AutoAWQ GEMV tensors do not match N = {n}, K = {k}, g = {g}: qweight {} words, qzeros {}, scales {}",
+            t.qweight.len(),
+            t.qzeros.len(),
+            t.scales.len()
+        )));
+    }
+    let ng = k / g;
+    let mut codes = Vec::with_capacity(n * k);
+    for &w in &t.qweight {
+        codes.extend((0..8).map(|i| ((w >> (4 * i)) & 0xf) as u8));
+    }
+    let mut zeros = Vec::with_capacity(n * ng);
+    let mut scales = Vec::with_capacity(n * ng);
+    for nn in 0..n {
+        for gi in 0..ng {
+            zeros.push(((t.qzeros[nn * zw + gi / 8] >> (4 * (gi % 8))) & 0xf) as u8);
+            scales.push(t.scales[nn * 8 * zw + gi]);
+        }
+    }
+    Ok(Int4Linear { n, k, group: g, codes, scales, zeros })
 }

@@ -6,6 +6,8 @@
 //! package's `gguf.quants.dequantize`.
 
 pub mod awq;
+pub mod awq_search;
+pub mod recipe;
 pub mod ternary;
 
 use half::{bf16, f16};

@@ -1,23 +1,227 @@
-//! Ternary quantizers: BitNet b1.58 absmean (shared/spec/algorithms.md §2.1) and PTQTP trit
-//! planes (§2.4), producing the `TP1_G*` / `TP2_G*` row blocks (and, through `quant::quantize`,
-//! ggml's TQ1_0 / TQ2_0).
+//! Ternary quantizers: BitNet b1.58 absmean (shared/spec/algorithms.md §2.1), the ggml TQ1_0 /
+//! TQ2_0 and microsoft/BitNet I2_S encodings of given trits (§2.2, §2.3), and PTQTP trit planes
+//! (§2.4), producing the `TP1_G*` / `TP2_G*` row blocks.
+//!
+//! # PTQTP: the choices the spec leaves open, and the defaults taken here
+//!
+//! §2.4 gives the model (`w ≈ a1·t1 + a2·t2` per group) and a reference algorithm (progressive
+//! init, alternating 2×2 ridge solve and 9-way trit assignment) but no official code. The
+//! defaults of [`PtqtpOptions::default`] were chosen by measuring the relative Frobenius error
+//! ‖W − Ŵ‖/‖W‖ on nine matrices of SmolLM2-135M (layers 0/15/29 × attn_q, attn_v, ffn_down;
+//! run `TRITIUM_PTQTP_STUDY=1 cargo test --release --test native quant::ptqtp_study -- --nocapture`):
+//!
+//! - **group size**: the caller picks it ([`TernaryMethod::Ptqtp`]); 64 is the product default
+//!   (it divides both 576 and 1536). Per-row scales cost ~20 % more error than g = 64, g = 32
+//!   gains a further ~6 % for 0.5 more bit per weight.
+//! - **init**: progressive (absmean of w, then absmean of the residual) as in the spec. The
+//!   alternatives measured (TWN-style thresholds, a uniform 7-level grid, best of two) were
+//!   within 0.3 % of it; alternating minimisation forgets its start quickly.
+//! - **λ**: 1e-6·max(trace(SᵀS), 1) as in the spec; 0, 1e-3 and 1e-2 give the same error to
+//!   four digits (the ridge only matters for degenerate planes, e.g. an all-zero t2).
+//! - **iterations**: at most 20, stopping when no trit changes (an exact fixed point) or the
+//!   squared error falls by ≤ 1e-6 relative. Almost all groups stop after 3–8 rounds; the cap
+//!   saves the long tail of groups that creep down for 30+ rounds (< 0.1 % error).
+//! - **ties**: fewer non-zeros first, then lexicographic (the spec's rule). Real weights essentially
+//!   never tie; the opposite rule gives the same error.
+//! - **fp16 scales**: the scales are stored as f16; after rounding them the trits are
+//!   re-assigned once against the stored scales ([`ScaleRounding::F16Refit`]), which is never
+//!   worse than keeping the f32-optimal trits and costs one pass.
+//!
+//! The fast group solver [`ptqtp_group_with`] does the 9-way search with thresholds (the nine
+//! candidates `a1·t1 + a2·t2` are sorted once per round, an element's pair is found by counting
+//! the midpoints below it), keeps the normal equations' sums while assigning, and allocates
+//! nothing. On the worked example of §2.4 it returns exactly the reference's trits and scales
+//! ([`ptqtp_group`] is the plain f64 reference, kept for tests).
 
 use half::f16;
 
 use crate::error::{Error, Result};
-use crate::quant::{self, GgmlType};
+use crate::quant::{self, GgmlType, QK_K};
 
+/// `clamp(round_half_even(v), −1, 1)` without the rounding call (which is a libm call on
+/// x86-64 without SSE4.1): ±0.5 round to 0, NaN gives 0.
 #[inline]
 fn trit(v: f32) -> i8 {
-    v.round_ties_even().clamp(-1.0, 1.0) as i8
+    (v > 0.5) as i8 - (v < -0.5) as i8
 }
 
-/// PTQTP on one group: `w ≈ a1·t1 + a2·t2` (see §2.4). Returns `(a1, a2, squared error)`.
+/// mean |w| in f64, as f32 (0 for an empty slice).
+fn mean_abs(w: &[f32]) -> f32 {
+    if w.is_empty() {
+        return 0.0;
+    }
+    (w.iter().map(|v| v.abs() as f64).sum::<f64>() / w.len() as f64) as f32
+}
+
+/// BitNet b1.58 absmean over a whole tensor (§2.1): `γ = max(mean |w|, 1e-5)`,
+/// `T = clamp(round(w / γ), −1, 1)` (half to even). Returns `(γ, T)`; `W ≈ γ·T`.
+pub fn absmean_tensor(w: &[f32]) -> (f32, Vec<i8>) {
+    let gamma = mean_abs(w).max(1e-5);
+    (gamma, w.iter().map(|&v| trit(v / gamma)).collect())
+}
+
+/// Absmean per group of `g` consecutive elements (groups of one row when `g` divides the row
+/// length): one `γ` per group, trits as in [`absmean_tensor`]. Returns `(γ per group, T)`.
+pub fn absmean_groups(w: &[f32], g: usize) -> Result<(Vec<f32>, Vec<i8>)> {
+    if g == 0 || w.len() % g != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "absmean per group: {} weights are not a multiple of the group size {g}",
+            w.len()
+        )));
+    }
+    let mut gammas = Vec::with_capacity(w.len() / g);
+    let mut trits = Vec::with_capacity(w.len());
+    for grp in w.chunks_exact(g) {
+        let gamma = mean_abs(grp).max(1e-5);
+        gammas.push(gamma);
+        trits.extend(grp.iter().map(|&v| trit(v / gamma)));
+    }
+    Ok((gammas, trits))
+}
+
+/// BitNet's per-token int8 activation quantizer (§2.1): `s = 127 / max(max |x|, 1e-5)`,
+/// `x_q = clamp(round(x·s), −128, 127)` (half to even). Returns `(s, x_q)`; `x ≈ x_q / s`.
+pub fn quantize_activations_i8(x: &[f32]) -> (f32, Vec<i8>) {
+    let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
+    let s = 127.0 / amax.max(1e-5);
+    (s, x.iter().map(|&v| (v * s).round_ties_even().clamp(-128.0, 127.0) as i8).collect())
+}
+
+fn check_trits(what: &str, trits: &[i8]) -> Result<()> {
+    if let Some(i) = trits.iter().position(|t| !(-1..=1).contains(t)) {
+        return Err(Error::InvalidArgument(format!("{what}: element {i} is {}, not a trit (−1, 0, 1)", trits[i])));
+    }
+    Ok(())
+}
+
+/// Encode given trits as ggml `TQ1_0` or `TQ2_0` blocks with the given per-block scales
+/// (`d.len()` = number of 256-element blocks). Unlike `quant::quantize` (ggml's reference, which
+/// takes each block's max |w| as `d`), the trits and the scale are the caller's: BitNet weights
+/// are stored with `d = γ` of the whole tensor.
+pub fn encode_tq(ty: GgmlType, trits: &[i8], d: &[f16]) -> Result<Vec<u8>> {
+    if ty != GgmlType::TQ1_0 && ty != GgmlType::TQ2_0 {
+        return Err(Error::InvalidArgument(format!("encode_tq: {} is not TQ1_0 or TQ2_0", ty.name())));
+    }
+    if trits.len() % QK_K != 0 || d.len() != trits.len() / QK_K {
+        return Err(Error::InvalidArgument(format!(
+            "encode_tq {}: {} trits with {} scales (need a multiple of {QK_K} trits and one scale per block)",
+            ty.name(),
+            trits.len(),
+            d.len()
+        )));
+    }
+    check_trits("encode_tq", trits)?;
+    let mut out = Vec::with_capacity(ty.bytes_for(trits.len()));
+    for (b, &d) in trits.chunks_exact(QK_K).zip(d) {
+        let dig = |i: usize| (b[i] + 1) as u16;
+        if ty == GgmlType::TQ2_0 {
+            let mut qs = [0u8; 64];
+            for h in 0..2 {
+                for l in 0..4 {
+                    for m in 0..32 {
+                        qs[32 * h + m] |= (dig(128 * h + 32 * l + m) as u8) << (2 * l);
+                    }
+                }
+            }
+            out.extend_from_slice(&qs);
+        } else {
+            let enc = |v: u16| (v * 256).div_ceil(243) as u8;
+            let five = |base: usize, stride: usize| (0..5).fold(0u16, |v, n| v * 3 + dig(base + stride * n));
+            out.extend((0..32).map(|m| enc(five(m, 32))));
+            out.extend((0..16).map(|m| enc(five(160 + m, 16))));
+            out.extend((0..4).map(|j| enc(3 * (0..4).fold(0u16, |v, n| v * 3 + dig(240 + j + 4 * n)))));
+        }
+        out.extend_from_slice(&d.to_le_bytes());
+    }
+    Ok(out)
+}
+
+/// Decode `TQ1_0` / `TQ2_0` blocks into (trits in row order, one scale per block).
+pub fn decode_tq(ty: GgmlType, data: &[u8]) -> Result<(Vec<i8>, Vec<f16>)> {
+    if (ty != GgmlType::TQ1_0 && ty != GgmlType::TQ2_0) || data.len() % ty.block_bytes() != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "decode_tq {}: {} bytes are not whole TQ1_0 / TQ2_0 blocks",
+            ty.name(),
+            data.len()
+        )));
+    }
+    let nb = data.len() / ty.block_bytes();
+    let (mut trits, mut d) = (Vec::with_capacity(nb * QK_K), Vec::with_capacity(nb));
+    for b in data.chunks_exact(ty.block_bytes()) {
+        if ty == GgmlType::TQ2_0 {
+            let mut t = [0i8; QK_K];
+            for h in 0..2 {
+                for l in 0..4 {
+                    for m in 0..32 {
+                        t[128 * h + 32 * l + m] = ((b[32 * h + m] >> (2 * l)) & 3) as i8 - 1;
+                    }
+                }
+            }
+            trits.extend_from_slice(&t);
+            d.push(f16::from_le_bytes([b[64], b[65]]));
+        } else {
+            let mut t = [0i8; QK_K];
+            quant::tq1_digits(b, &mut t);
+            trits.extend_from_slice(&t);
+            d.push(f16::from_le_bytes([b[52], b[53]]));
+        }
+    }
+    Ok((trits, d))
+}
+
+/// Weights per block of microsoft/BitNet's x86 (`ACT_PARALLEL`) I2_S layout.
+pub const I2S_BLOCK: usize = 128;
+
+/// Encode trits in microsoft/BitNet's `I2_S` layout (x86 / `ACT_PARALLEL`, §2.2): blocks of 128
+/// weights → 32 bytes, byte p of block b holding weights 128b + p, +32, +64, +96 at bits 7..6,
+/// 5..4, 3..2, 1..0 as codes t + 1; then the f32 tensor scale and 28 zero bytes
+/// (`n/4 + 32` bytes in all). `trits` is the flattened tensor; its length must be a multiple of 128.
+pub fn pack_i2s(trits: &[i8], scale: f32) -> Result<Vec<u8>> {
+    if trits.len() % I2S_BLOCK != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "I2_S packing: {} weights are not a multiple of the block size {I2S_BLOCK}",
+            trits.len()
+        )));
+    }
+    check_trits("I2_S packing", trits)?;
+    let mut out = vec![0u8; trits.len() / 4 + 32];
+    for (t, o) in trits.chunks_exact(I2S_BLOCK).zip(out.chunks_exact_mut(32)) {
+        for (j, &v) in t.iter().enumerate() {
+            o[j % 32] |= ((v + 1) as u8) << (6 - 2 * (j / 32));
+        }
+    }
+    let n4 = trits.len() / 4;
+    out[n4..n4 + 4].copy_from_slice(&scale.to_le_bytes());
+    Ok(out)
+}
+
+/// Decode an `I2_S` tensor of `n` weights (x86 layout) into (trits, f32 scale). Code 3, which
+/// the quantizer never writes, decodes to 0 as in BitNet's embedding converter.
+pub fn unpack_i2s(data: &[u8], n: usize) -> Result<(Vec<i8>, f32)> {
+    if n % I2S_BLOCK != 0 || data.len() != n / 4 + 32 {
+        return Err(Error::InvalidArgument(format!(
+            "I2_S: {} bytes cannot hold {n} weights (need a multiple of {I2S_BLOCK} weights and n/4 + 32 bytes)",
+            data.len()
+        )));
+    }
+    let mut trits = vec![0i8; n];
+    for (t, b) in trits.chunks_exact_mut(I2S_BLOCK).zip(data.chunks_exact(32)) {
+        for (j, v) in t.iter_mut().enumerate() {
+            let c = (b[j % 32] >> (6 - 2 * (j / 32))) & 3;
+            *v = if c == 3 { 0 } else { c as i8 - 1 };
+        }
+    }
+    let n4 = n / 4;
+    Ok((trits, f32::from_le_bytes([data[n4], data[n4 + 1], data[n4 + 2], data[n4 + 3]])))
+}
+
+/// PTQTP on one group, the plain reference of §2.4 in f64 with the exhaustive 9-way search:
+/// `w ≈ a1·t1 + a2·t2`. Returns `(a1, a2, squared error)` (f32 scales, not rounded to f16).
 ///
 /// Initialisation is progressive (absmean of w, then absmean of the residual); then alternate a
 /// 2×2 ridge solve for (a1, a2) with λ = 1e-6·max(trace(SᵀS), 1) and an exhaustive 9-way trit
 /// assignment per element (ties: fewer non-zeros first, then lexicographic), until the relative
-/// error decrease is ≤ `tol` or `iters` rounds ran.
+/// error decrease is ≤ `tol` or `iters` rounds ran. The product uses [`ptqtp_group_with`].
 pub fn ptqtp_group(w: &[f32], t1: &mut [i8], t2: &mut [i8], iters: usize, tol: f64) -> (f32, f32, f64) {
     let n = w.len();
     let mean_abs = |v: &mut dyn Iterator<Item = f64>| v.map(f64::abs).sum::<f64>() / n.max(1) as f64;
@@ -30,14 +234,7 @@ pub fn ptqtp_group(w: &[f32], t1: &mut [i8], t2: &mut [i8], iters: usize, tol: f
     for (t, &x) in t2.iter_mut().zip(&r) {
         *t = trit((x / a2) as f32);
     }
-    // Candidate pairs, sparsest first, then lexicographic.
-    let mut combos: Vec<(i8, i8)> = Vec::with_capacity(9);
-    for a in -1i8..=1 {
-        for b in -1i8..=1 {
-            combos.push((a, b));
-        }
-    }
-    combos.sort_by_key(|&(a, b)| (a.abs() + b.abs(), a, b));
+    let combos = SPARSE_FIRST;
     let (mut a1, mut a2) = (a1, a2);
     let mut prev: Option<f64> = None;
     let mut err = 0f64;
@@ -83,41 +280,487 @@ pub fn ptqtp_group(w: &[f32], t1: &mut [i8], t2: &mut [i8], iters: usize, tol: f
     (a1 as f32, a2 as f32, err)
 }
 
-/// Quantize one row to a `TP*` row-block type: one plane = absmean per group (BitNet's rule with
-/// the group's mean |w| as scale), two planes = PTQTP per group.
-pub fn quantize_row(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
+/// The nine (t1, t2) pairs, fewer non-zeros first, then lexicographic (the spec's tie rule).
+const SPARSE_FIRST: [(i8, i8); 9] = [(0, 0), (-1, 0), (0, -1), (0, 1), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1)];
+/// The opposite preference (more non-zeros first, then lexicographic); only for the study.
+const DENSE_FIRST: [(i8, i8); 9] = [(-1, -1), (-1, 1), (1, -1), (1, 1), (-1, 0), (0, -1), (0, 1), (1, 0), (0, 0)];
+
+/// How PTQTP starts a group.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PtqtpInit {
+    /// The spec's: `a1 = mean|w|`, `t1 = round(w/a1)`, then the same on the residual.
+    Progressive,
+    /// Ternary-weight-network thresholds per plane: `Δ = 0.7·mean|w|`, `t = sign(w)·[|w| > Δ]`,
+    /// `a` = mean |w| over the non-zeros; then the same on the residual.
+    ProgressiveTwn,
+    /// A uniform 7-level grid with the outer level at `f·max|w|`: `a2 = f·max|w| / 3`, `a1 = 2·a2`,
+    /// trits assigned to the nearest level.
+    Grid(f32),
+    /// The same grid with `a2 = k·mean|w|`.
+    GridMean(f32),
+    /// Scales in the ratio ρ = a2/a1 with the outer level a1 + a2 at max |w|, trits assigned to the
+    /// nearest of the nine levels (`Ratio(0.5)` is `Grid(1.0)`).
+    Ratio(f32),
+    /// Run each start to convergence and keep the best (allocation-free for groups ≤ 256).
+    BestOf(&'static [PtqtpInit]),
+}
+
+/// Which pair wins when two candidates are equally near.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TieRule {
+    /// Fewer non-zeros first, then lexicographic on (t1, t2) (the spec's).
+    SparseFirst,
+    /// More non-zeros first, then lexicographic.
+    DenseFirst,
+}
+
+/// What happens to the scales at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleRounding {
+    /// Keep f32 scales (not storable in the TP formats; for comparisons).
+    F32,
+    /// Round the scales to f16, keep the trits.
+    F16,
+    /// Round the scales to f16 and re-assign the trits against the rounded scales.
+    F16Refit,
+}
+
+/// Knobs of the PTQTP group solver (see the module documentation for the chosen defaults).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PtqtpOptions {
+    /// Rounds of (solve scales, assign trits); 0 keeps the initialisation.
+    pub max_iters: usize,
+    /// Stop when the squared error falls by no more than `tol` relative (and always when no trit
+    /// changed).
+    pub tol: f32,
+    /// Ridge λ relative to max(trace(SᵀS), 1).
+    pub lambda_rel: f64,
+    pub init: PtqtpInit,
+    pub tie: TieRule,
+    pub scales: ScaleRounding,
+}
+
+impl Default for PtqtpOptions {
+    fn default() -> Self {
+        PtqtpOptions {
+            max_iters: 20,
+            tol: 1e-6,
+            lambda_rel: 1e-6,
+            init: PtqtpInit::Progressive,
+            tie: TieRule::SparseFirst,
+            scales: ScaleRounding::F16Refit,
+        }
+    }
+}
+
+impl PtqtpOptions {
+    /// The spec's reference settings (50 rounds, f32 scales).
+    pub const REFERENCE: PtqtpOptions = PtqtpOptions {
+        max_iters: 50,
+        tol: 1e-6,
+        lambda_rel: 1e-6,
+        init: PtqtpInit::Progressive,
+        tie: TieRule::SparseFirst,
+        scales: ScaleRounding::F32,
+    };
+}
+
+/// Result of [`ptqtp_group_with`]: the scales as they are stored (f16-exact unless
+/// `ScaleRounding::F32`), the squared error of `a1·t1 + a2·t2` against w, and the rounds run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PtqtpFit {
+    pub a1: f32,
+    pub a2: f32,
+    pub err: f32,
+    pub iters: usize,
+}
+
+/// The sorted distinct candidate values of one round, with their pairs.
+struct Levels {
+    /// Midpoints between consecutive distinct values, padded with +∞.
+    mids: [f32; 8],
+    val: [f32; 9],
+    t1: [i8; 9],
+    t2: [i8; 9],
+    rank: [u8; 9],
+    n: usize,
+}
+
+impl Levels {
+    fn new(a1: f32, a2: f32, order: &[(i8, i8); 9]) -> Levels {
+        // (value, rank) sorted by value, then rank; equal values keep the lowest rank only.
+        let mut c = [(0f32, 0u8); 9];
+        for (r, &(p, q)) in order.iter().enumerate() {
+            c[r] = (a1 * p as f32 + a2 * q as f32, r as u8);
+        }
+        for i in 1..9 {
+            let mut j = i;
+            while j > 0 && (c[j].0 < c[j - 1].0 || (c[j].0 == c[j - 1].0 && c[j].1 < c[j - 1].1)) {
+                c.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+        let mut lv = Levels { mids: [f32::INFINITY; 8], val: [0.0; 9], t1: [0; 9], t2: [0; 9], rank: [0; 9], n: 0 };
+        for &(v, r) in &c {
+            if lv.n > 0 && v == lv.val[lv.n - 1] {
+                continue;
+            }
+            let (p, q) = order[r as usize];
+            lv.val[lv.n] = v;
+            lv.t1[lv.n] = p;
+            lv.t2[lv.n] = q;
+            lv.rank[lv.n] = r;
+            lv.n += 1;
+        }
+        for k in 0..lv.n - 1 {
+            lv.mids[k] = 0.5 * (lv.val[k] + lv.val[k + 1]);
+        }
+        lv
+    }
+}
+
+/// Sums of the normal equations and the squared error of one assignment.
+#[derive(Default)]
+struct Sums {
+    s11: i32,
+    s12: i32,
+    s22: i32,
+    b1: f32,
+    b2: f32,
+    err: f32,
+    changed: bool,
+}
+
+impl Sums {
+    #[inline(always)]
+    fn add(&mut self, x: f32, p: i8, q: i8, e: f32) {
+        let (p32, q32) = (p as i32, q as i32);
+        self.s11 += p32 * p32;
+        self.s12 += p32 * q32;
+        self.s22 += q32 * q32;
+        self.b1 += p as f32 * x;
+        self.b2 += q as f32 * x;
+        self.err += e * e;
+    }
+}
+
+/// Assign every element its nearest pair; returns the new sums. Works in chunks: first the
+/// level index of every element by counting the midpoints below it (a loop the compiler
+/// vectorizes), then the table look-ups and the sums.
+fn assign(w: &[f32], t1: &mut [i8], t2: &mut [i8], lv: &Levels) -> Sums {
+    const CHUNK: usize = 64;
+    let mut s = Sums::default();
+    let mut idx = [0u32; CHUNK];
+    let nm = lv.n - 1;
+    for ((wc, ac), bc) in w.chunks(CHUNK).zip(t1.chunks_mut(CHUNK)).zip(t2.chunks_mut(CHUNK)) {
+        let idx = &mut idx[..wc.len()];
+        idx.fill(0);
+        for &m in &lv.mids[..nm] {
+            for (k, &x) in idx.iter_mut().zip(wc) {
+                *k += (x > m) as u32;
+            }
+        }
+        for (((&k, &x), a), b) in idx.iter().zip(wc).zip(ac.iter_mut()).zip(bc.iter_mut()) {
+            let mut k = k as usize;
+            if k < nm && x == lv.mids[k] && lv.rank[k + 1] < lv.rank[k] {
+                k += 1;
+            }
+            let (p, q) = (lv.t1[k], lv.t2[k]);
+            s.changed |= (p != *a) | (q != *b);
+            *a = p;
+            *b = q;
+            s.add(x, p, q, x - lv.val[k]);
+        }
+    }
+    s
+}
+
+/// Ridge solve of the 2×2 normal equations; `None` when they are singular.
+fn solve(s: &Sums, lambda_rel: f64) -> Option<(f32, f32)> {
+    let (s11, s12, s22) = (s.s11 as f64, s.s12 as f64, s.s22 as f64);
+    let (b1, b2) = (s.b1 as f64, s.b2 as f64);
+    let mut lam = lambda_rel * (s11 + s22).max(1.0);
+    for _ in 0..2 {
+        let (m11, m22) = (s11 + lam, s22 + lam);
+        let det = m11 * m22 - s12 * s12;
+        if det > 1e-9 * (m11 * m22).max(1e-30) {
+            return Some((((m22 * b1 - s12 * b2) / det) as f32, ((m11 * b2 - s12 * b1) / det) as f32));
+        }
+        // Singular without a ridge (e.g. t2 all zero): retry with the spec's tiny one.
+        lam = 1e-6 * (s11 + s22).max(1.0);
+    }
+    None
+}
+
+/// One progressive plane: absmean or TWN threshold on `r`, writing trits and returning the scale.
+fn init_plane(r: impl Iterator<Item = f32> + Clone, t: &mut [i8], twn: bool) -> f32 {
+    let m = (r.clone().map(|x| x.abs() as f64).sum::<f64>() / t.len().max(1) as f64) as f32;
+    if !twn {
+        let a = m.max(1e-8);
+        for (t, x) in t.iter_mut().zip(r) {
+            *t = trit(x / a);
+        }
+        return a;
+    }
+    let delta = 0.7 * m;
+    let (mut sum, mut cnt) = (0f64, 0u32);
+    for (t, x) in t.iter_mut().zip(r) {
+        *t = if x > delta {
+            1
+        } else if x < -delta {
+            -1
+        } else {
+            0
+        };
+        if *t != 0 {
+            sum += x.abs() as f64;
+            cnt += 1;
+        }
+    }
+    if cnt > 0 {
+        (sum / cnt as f64) as f32
+    } else {
+        m.max(1e-8)
+    }
+}
+
+/// PTQTP on one group with the given options: `w ≈ a1·t1 + a2·t2` (see the module
+/// documentation). `t1`, `t2` are outputs of `w.len()` trits; nothing is allocated (except for
+/// `PtqtpInit::BestOf`).
+pub fn ptqtp_group_with(w: &[f32], t1: &mut [i8], t2: &mut [i8], opts: &PtqtpOptions) -> PtqtpFit {
+    assert!(t1.len() == w.len() && t2.len() == w.len(), "ptqtp_group_with: trit buffers differ in length from w");
+    if let PtqtpInit::BestOf(starts) = opts.init {
+        let n = w.len();
+        let (mut stack, mut heap) = ([0i8; 512], Vec::new());
+        let (u1, u2) = if n <= 256 {
+            let (a, b) = stack.split_at_mut(256);
+            (&mut a[..n], &mut b[..n])
+        } else {
+            heap.resize(2 * n, 0i8);
+            heap.split_at_mut(n)
+        };
+        let mut best: Option<PtqtpFit> = None;
+        for &init in starts.iter().filter(|i| !matches!(i, PtqtpInit::BestOf(_))) {
+            let fit = ptqtp_group_with(w, u1, u2, &PtqtpOptions { init, ..*opts });
+            if best.is_none_or(|b| fit.err < b.err) {
+                best = Some(fit);
+                t1.copy_from_slice(u1);
+                t2.copy_from_slice(u2);
+            }
+        }
+        return match best {
+            Some(b) => b,
+            None => ptqtp_group_with(w, t1, t2, &PtqtpOptions { init: PtqtpInit::Progressive, ..*opts }),
+        };
+    }
+    let order = match opts.tie {
+        TieRule::SparseFirst => &SPARSE_FIRST,
+        TieRule::DenseFirst => &DENSE_FIRST,
+    };
+    let (mut a1, mut a2);
+    let mut sums;
+    match opts.init {
+        PtqtpInit::Progressive | PtqtpInit::ProgressiveTwn => {
+            let twn = opts.init == PtqtpInit::ProgressiveTwn;
+            a1 = init_plane(w.iter().copied(), t1, twn);
+            let t1r: &[i8] = t1;
+            a2 = init_plane(w.iter().zip(t1r).map(|(&x, &t)| x - a1 * t as f32), t2, twn);
+            sums = Sums::default();
+            for ((&x, &p), &q) in w.iter().zip(t1.iter()).zip(t2.iter()) {
+                sums.add(x, p, q, x - a1 * p as f32 - a2 * q as f32);
+            }
+        }
+        PtqtpInit::Grid(_) | PtqtpInit::GridMean(_) | PtqtpInit::Ratio(_) => {
+            let amax = || w.iter().fold(0f32, |m, v| m.max(v.abs()));
+            (a1, a2) = match opts.init {
+                PtqtpInit::Grid(f) => (2.0 * f * amax() / 3.0, f * amax() / 3.0),
+                PtqtpInit::GridMean(k) => (2.0 * k * mean_abs(w), k * mean_abs(w)),
+                PtqtpInit::Ratio(r) => (amax() / (1.0 + r), r * amax() / (1.0 + r)),
+                _ => unreachable!(),
+            };
+            (a1, a2) = (a1.max(2e-8), a2.max(1e-8));
+            sums = assign(w, t1, t2, &Levels::new(a1, a2, order));
+        }
+        PtqtpInit::BestOf(_) => unreachable!(),
+    }
+    let mut iters = 0;
+    if sums.err > 0.0 {
+        let mut prev: Option<f32> = None;
+        while iters < opts.max_iters {
+            let Some((b1, b2)) = solve(&sums, opts.lambda_rel) else { break };
+            (a1, a2) = (b1, b2);
+            sums = assign(w, t1, t2, &Levels::new(a1, a2, order));
+            iters += 1;
+            if !sums.changed || sums.err == 0.0 || prev.is_some_and(|p| p - sums.err <= opts.tol * p) {
+                break;
+            }
+            prev = Some(sums.err);
+        }
+    }
+    let mut err = sums.err;
+    if opts.scales != ScaleRounding::F32 {
+        (a1, a2) = (f16::from_f32(a1).to_f32(), f16::from_f32(a2).to_f32());
+        err = if opts.scales == ScaleRounding::F16Refit {
+            assign(w, t1, t2, &Levels::new(a1, a2, order)).err
+        } else {
+            w.iter()
+                .zip(t1.iter())
+                .zip(t2.iter())
+                .map(|((&x, &p), &q)| (x - a1 * p as f32 - a2 * q as f32).powi(2))
+                .sum()
+        };
+    }
+    PtqtpFit { a1, a2, err, iters }
+}
+
+/// Write one `TP*` block (`g` weights): the planes' 2-bit codes, then their f16 scales.
+fn write_tp_block(out: &mut [u8], planes: &[(&[i8], f32)]) {
+    let g = planes[0].0.len();
+    let pb = g / 4;
+    for (k, (t, _)) in planes.iter().enumerate() {
+        for (j, o) in out[k * pb..(k + 1) * pb].iter_mut().enumerate() {
+            let c = &t[4 * j..4 * j + 4];
+            *o = ((c[0] + 1) as u8) | ((c[1] + 1) as u8) << 2 | ((c[2] + 1) as u8) << 4 | ((c[3] + 1) as u8) << 6;
+        }
+    }
+    for (k, &(_, a)) in planes.iter().enumerate() {
+        let o = planes.len() * pb + 2 * k;
+        out[o..o + 2].copy_from_slice(&f16::from_f32(a).to_le_bytes());
+    }
+}
+
+/// Quantize whole groups of `x` into `out` (`TP*` blocks of type `ty`). `t1`, `t2` are scratch of
+/// at least the group size. `tensor_gamma`: one absmean scale for every group (TP1 only).
+fn quantize_groups_into(
+    ty: GgmlType,
+    x: &[f32],
+    out: &mut [u8],
+    t1: &mut [i8],
+    t2: &mut [i8],
+    opts: &PtqtpOptions,
+    tensor_gamma: Option<f32>,
+) {
+    let (g, planes) = (ty.block_size(), ty.planes());
+    let (t1, t2) = (&mut t1[..g], &mut t2[..g]);
+    for (w, o) in x.chunks_exact(g).zip(out.chunks_exact_mut(ty.block_bytes())) {
+        if planes == 1 {
+            let gamma = tensor_gamma.unwrap_or_else(|| mean_abs(w).max(1e-5));
+            for (t, &v) in t1.iter_mut().zip(w) {
+                *t = trit(v / gamma);
+            }
+            write_tp_block(o, &[(t1, gamma)]);
+        } else {
+            let fit = ptqtp_group_with(w, t1, t2, opts);
+            write_tp_block(o, &[(t1, fit.a1), (t2, fit.a2)]);
+        }
+    }
+}
+
+fn tp_group_check(ty: GgmlType, n: usize) -> Result<(usize, usize)> {
     let (g, planes) = match (ty.group(), ty.planes()) {
         (Some(g), p) if p > 0 => (g, p),
         _ => return Err(Error::InvalidArgument(format!("{} is not a trit-plane type", ty.name()))),
     };
-    if x.len() % g != 0 {
+    if n % g != 0 {
         return Err(Error::InvalidArgument(format!(
-            "quantize {}: {} elements is not a multiple of the group size {g}",
-            ty.name(),
-            x.len()
+            "quantize {}: {n} elements is not a multiple of the group size {g}",
+            ty.name()
         )));
     }
-    let mut t1 = vec![0i8; x.len()];
-    let mut t2 = vec![0i8; x.len()];
-    let mut a1 = Vec::with_capacity(x.len() / g);
-    let mut a2 = Vec::with_capacity(x.len() / g);
-    for (gi, w) in x.chunks_exact(g).enumerate() {
-        let r = gi * g..(gi + 1) * g;
-        if planes == 1 {
-            let gamma = (w.iter().map(|v| v.abs()).sum::<f32>() / g as f32).max(1e-5);
-            for (t, &v) in t1[r].iter_mut().zip(w) {
-                *t = trit(v / gamma);
-            }
-            a1.push(f16::from_f32(gamma));
-        } else {
-            let (b1, b2, _) = ptqtp_group(w, &mut t1[r.clone()], &mut t2[r], 50, 1e-6);
-            a1.push(f16::from_f32(b1));
-            a2.push(f16::from_f32(b2));
+    Ok((g, planes))
+}
+
+/// Quantize a row (or several concatenated rows) to a `TP*` row-block type: one plane =
+/// absmean per group (BitNet's rule with the group's mean |w| as scale), two planes = PTQTP
+/// per group with [`PtqtpOptions::default`].
+pub fn quantize_row(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
+    let (g, _) = tp_group_check(ty, x.len())?;
+    let mut out = vec![0u8; ty.bytes_for(x.len())];
+    let (mut t1, mut t2) = (vec![0i8; g], vec![0i8; g]);
+    quantize_groups_into(ty, x, &mut out, &mut t1, &mut t2, &PtqtpOptions::default(), None);
+    Ok(out)
+}
+
+/// How [`quantize_matrix_ternary`] ternarises a matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TernaryMethod {
+    /// BitNet b1.58: one γ = mean |W| for the whole tensor. Stored as `TQ2_0` with d = γ when
+    /// the row length is a multiple of 256, else as `TP1_G{128|64|32}` (the largest group
+    /// dividing the row) with every scale = γ.
+    AbsmeanTensor,
+    /// Absmean per group of g ∈ {32, 64, 128} input channels → `TP1_G{g}`.
+    AbsmeanGroup(usize),
+    /// PTQTP (two trit planes) per group of g ∈ {32, 64, 128} → `TP2_G{g}`.
+    Ptqtp(usize),
+}
+
+/// Run `f(row_in, row_out, t1, t2)` over the rows, in parallel natively (rayon) and sequentially
+/// in wasm; `t1`, `t2` are per-task scratch of `cols` trits.
+fn for_each_row<F>(w: &[f32], cols: usize, out: &mut [u8], row_bytes: usize, f: F)
+where
+    F: Fn(&[f32], &mut [u8], &mut [i8], &mut [i8]) + Sync + Send,
+{
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(row_bytes)
+            .zip(w.par_chunks(cols))
+            .for_each_init(|| (vec![0i8; cols], vec![0i8; cols]), |(t1, t2), (o, r)| f(r, o, t1, t2));
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let (mut t1, mut t2) = (vec![0i8; cols], vec![0i8; cols]);
+        for (o, r) in out.chunks_mut(row_bytes).zip(w.chunks(cols)) {
+            f(r, o, &mut t1, &mut t2);
         }
     }
-    Ok(if planes == 1 {
-        quant::encode_trit_planes(ty, x.len(), &[&t1], &[&a1])
-    } else {
-        quant::encode_trit_planes(ty, x.len(), &[&t1, &t2], &[&a1, &a2])
-    })
+}
+
+/// Ternarise a row-major `[rows, cols]` matrix; returns its format and the row blocks.
+pub fn quantize_matrix_ternary(
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    method: TernaryMethod,
+) -> Result<(GgmlType, Vec<u8>)> {
+    if w.len() != rows * cols || cols == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "ternary quantization: {} weights do not form a [{rows}, {cols}] matrix",
+            w.len()
+        )));
+    }
+    let group_type = |planes: usize, g: usize| -> Result<GgmlType> {
+        let ty = GgmlType::trit_planes(planes, g).ok_or_else(|| {
+            Error::InvalidArgument(format!("ternary quantization: group size {g} is not supported (32, 64 or 128)"))
+        })?;
+        if cols % g != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "ternary quantization: rows of {cols} input channels are not a multiple of the group size {g}"
+            )));
+        }
+        Ok(ty)
+    };
+    let (ty, gamma) = match method {
+        TernaryMethod::AbsmeanTensor => {
+            let gamma = mean_abs(w).max(1e-5);
+            if cols % QK_K == 0 {
+                let trits: Vec<i8> = w.iter().map(|&v| trit(v / gamma)).collect();
+                let d = vec![f16::from_f32(gamma); w.len() / QK_K];
+                return Ok((GgmlType::TQ2_0, encode_tq(GgmlType::TQ2_0, &trits, &d)?));
+            }
+            let g = [128, 64, 32].into_iter().find(|g| cols % g == 0).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "ternary quantization: rows of {cols} input channels are not a multiple of 256 (TQ2_0) or of 32 (TP1)"
+                ))
+            })?;
+            (group_type(1, g)?, Some(gamma))
+        }
+        TernaryMethod::AbsmeanGroup(g) => (group_type(1, g)?, None),
+        TernaryMethod::Ptqtp(g) => (group_type(2, g)?, None),
+    };
+    let row_bytes = ty.bytes_for(cols);
+    let mut out = vec![0u8; rows * row_bytes];
+    let opts = PtqtpOptions::default();
+    for_each_row(w, cols, &mut out, row_bytes, |r, o, t1, t2| quantize_groups_into(ty, r, o, t1, t2, &opts, gamma));
+    Ok((ty, out))
 }

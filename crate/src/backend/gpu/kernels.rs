@@ -4,6 +4,11 @@
 //! Rust logic). The weight-format kernels are composed: `matmul_<format>.wgsl` defines
 //! `load_sub` and is prepended to the format-independent body (`matmul.wgsl` or `embed.wgsl`).
 //! A pipeline is keyed by its kernel name (the label is the same snake_case name).
+//!
+//! tritium's internal formats share one source per family: `matmul_awq4.wgsl` serves AWQ4_G32/
+//! G64/G128 and `matmul_tp.wgsl` serves TP1_G*/TP2_G*; the registry specializes them by injecting
+//! `const GROUP: u32 = …;` (and `const PLANES: u32 = …;` for the trit planes) between the body and
+//! the format file. `Kernel::all()` lists every specialization, so the validation test covers each.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +27,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("matmul_q4_1", include_str!("../../../../shaders/matmul_q4_1.wgsl")),
     ("matmul_tq2_0", include_str!("../../../../shaders/matmul_tq2_0.wgsl")),
     ("matmul_tq1_0", include_str!("../../../../shaders/matmul_tq1_0.wgsl")),
+    ("matmul_awq4", include_str!("../../../../shaders/matmul_awq4.wgsl")),
+    ("matmul_tp", include_str!("../../../../shaders/matmul_tp.wgsl")),
     ("rmsnorm", include_str!("../../../../shaders/rmsnorm.wgsl")),
     ("rope", include_str!("../../../../shaders/rope.wgsl")),
     ("attention", include_str!("../../../../shaders/attention.wgsl")),
@@ -37,6 +44,24 @@ fn source(name: &str) -> Option<&'static str> {
 /// The format part of a weight kernel's name (`q4_1` for Q4_1).
 pub fn format_suffix(ty: GgmlType) -> String {
     ty.name().to_ascii_lowercase()
+}
+
+/// The shader file that defines `load_sub` / `dot_sub` for `ty`, and the constants it needs
+/// (the group size and plane count of the internal formats).
+pub fn format_source(ty: GgmlType) -> (String, String) {
+    let mut consts = String::new();
+    if let Some(g) = ty.group() {
+        consts.push_str(&format!("const GROUP: u32 = {g}u;\n"));
+    }
+    let file = if ty.planes() > 0 {
+        consts.push_str(&format!("const PLANES: u32 = {}u;\n", ty.planes()));
+        "matmul_tp".to_string()
+    } else if ty.group().is_some() {
+        "matmul_awq4".to_string()
+    } else {
+        format!("matmul_{}", format_suffix(ty))
+    };
+    (file, consts)
 }
 
 /// A kernel: either a standalone file or a format-specialized matmul / embed.
@@ -62,9 +87,11 @@ impl Kernel {
             Kernel::Plain(n) => source(n).unwrap_or_default().to_string(),
             Kernel::Matmul(t) | Kernel::Embed(t) => {
                 let body = if matches!(self, Kernel::Matmul(_)) { "matmul" } else { "embed" };
-                let fmt = source(&format!("matmul_{}", format_suffix(*t))).unwrap_or_default();
-                // The body declares the bindings the format file uses; put it first.
-                format!("{}\n{}", source(body).unwrap_or_default(), fmt)
+                let (file, consts) = format_source(*t);
+                let fmt = source(&file).unwrap_or_default();
+                // The body declares the bindings the format file uses; put it first (its header
+                // comment opens the module), then the specialization constants.
+                format!("{}\n{}{}", source(body).unwrap_or_default(), consts, fmt)
             }
         }
     }
@@ -85,7 +112,7 @@ impl Kernel {
     pub fn all() -> Vec<Kernel> {
         let mut v: Vec<Kernel> =
             ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax"].iter().map(|n| Kernel::Plain(n)).collect();
-        for t in crate::quant::ALL_TYPES {
+        for t in crate::quant::MATMUL_TYPES {
             v.push(Kernel::Matmul(t));
             v.push(Kernel::Embed(t));
         }

@@ -11,7 +11,7 @@ use crate::backend::cpu::{matmul, QMatrix};
 use crate::error::{Error, Result};
 use crate::model::sampler::SplitMix64;
 use crate::model::Model;
-use crate::quant::{self, GgmlType, ALL_TYPES};
+use crate::quant::{self, GgmlType, MATMUL_TYPES};
 
 /// Tolerance of GPU vs CPU on the same quantized inputs, relative to Σ|w·x| (only the summation
 /// order differs).
@@ -48,17 +48,19 @@ fn fail(msg: String) -> Error {
     Error::Gpu { code: "E_GPU_MISMATCH", message: msg }
 }
 
-/// Every weight format on seeded random odd shapes (rows and columns not multiples of 32, 128
-/// or 256 where the format allows), batches 1, 3 and 16, outputs pre-filled with a NaN sentinel.
+/// Every weight format (`MATMUL_TYPES`: ggml's and tritium's internal AWQ4 / trit-plane ones) on
+/// seeded random odd shapes (odd rows; columns not multiples of 32, 128 or 256 where the format
+/// allows: 3, 5 and 7 blocks or groups), batches 1, 3 and 16, outputs pre-filled with a NaN
+/// sentinel.
 pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Vec<MatmulCheck>> {
     let mut rng = SplitMix64::new(seed);
     let mut out = Vec::new();
-    for ty in ALL_TYPES {
+    for ty in MATMUL_TYPES {
         let bs = ty.block_size().max(32);
         let shapes: Vec<(usize, usize, usize)> = if ty.block_size() == 1 {
             vec![(1, 1, 1), (37, 45, 1), (129, 77, 3), (70, 300, 16)]
         } else {
-            vec![(1, bs, 1), (37, bs * 3, 1), (129, bs * 2, 3), (70, bs * 5, 16)]
+            vec![(1, bs, 1), (37, bs * 3, 1), (129, bs * 7, 3), (71, bs * 5, 16)]
         };
         let mut check = MatmulCheck { format: ty.name().into(), cases: 0, max_rel_vs_cpu: 0.0, max_rel_vs_f32: 0.0 };
         for (rows, cols, n) in shapes {
