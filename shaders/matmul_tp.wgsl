@@ -1,7 +1,8 @@
 // matmul_tp: tritium trit planes TP1_G* / TP2_G* (one or two ternary planes, one f16 α per plane
 // per group of GROUP input channels) repacked at upload (backend/gpu/weights.rs). One source for
 // the six variants: the registry (backend/gpu/kernels.rs) injects `const GROUP: u32 = 32u|64u|128u;`
-// and `const PLANES: u32 = 1u|2u;`.
+// and `const PLANES: u32 = 1u|2u;`. It also serves ggml TQ2_0 (GROUP = 256, PLANES = 1): the
+// upload reorders each block's 64 `qs` bytes into this layout (the digit is the code) and α = d.
 //   weights: per group of GROUP elements, for each plane k (plane 0 first) GROUP/16 u32 words of
 //            16 sequential 2-bit codes c = t + 1 (element 16j+i of the group in bits 2i … 2i+1 of
 //            the plane's word j; c ∈ {0, 1, 2} → t = −1, 0, +1). row_words = PLANES·cols/16.

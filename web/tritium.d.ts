@@ -101,7 +101,15 @@ export interface LoadOptions {
   maxContext?: number;
 }
 
+/** The files of an AutoAWQ (or plain HF safetensors) checkpoint folder. */
+export type FolderSource =
+  | File[]
+  | FileList
+  | { files: Record<string, Blob | ArrayBuffer | Uint8Array> }
+  | { baseUrl: string };
+
 export type ModelSource =
+  | FolderSource
   | string
   | URL
   | Response
@@ -287,12 +295,35 @@ export declare class Model {
     onProgress?: (p: { done: number; total: number }) => void;
     signal?: AbortSignal;
   }): Promise<Array<Record<string, any>>>;
+  /**
+   * Quantize into a new model (this one is kept): `rtn4`, `awq4`, `absmean`, `absmean-group`,
+   * `ptqtp`, `tq1_0`, `tq2_0`, `q8_0`, `q4_1`, … or `attn=awq4,ffn=ptqtp,embed=q8_0,output=q8_0`.
+   * AWQ needs `calibText`.
+   */
+  quantize(spec: string, options?: QuantizeOptions): Promise<Model>;
+  /** The model as a GGUF file (tritium's documented naming for AWQ int4 and trit planes). */
+  toGguf(): Uint8Array;
+  /** The model as an AutoAWQ folder (every decoder linear must be AWQ int4). */
+  toAutoAwq(): Array<[string, Uint8Array]>;
   /** Per-matrix change of the power-law alpha between this model and `other`. */
   compareSpectra(
     other: Model,
     options?: { farms?: boolean; layers?: number[] },
   ): Promise<Array<{ name: string; layer: number; kind: string; alpha: number; otherAlpha: number; deltaAlpha: number }>>;
   free(): void;
+}
+
+export interface QuantizeOptions {
+  onProgress?: (p: { done: number; total: number; what: string }) => void;
+  signal?: AbortSignal;
+  /** 32, 64 or 128 (default: the largest dividing every quantized width). */
+  group?: number;
+  /** Calibration text for AWQ (use text other than what you evaluate on). */
+  calibText?: string;
+  /** Calibration tokens used (default 1024). */
+  calibTokens?: number;
+  /** Tokens per calibration block (default 512). */
+  calibBlock?: number;
 }
 
 export declare const DEFAULT_GENERATE_OPTIONS: Readonly<Required<Omit<GenerateOptions, 'system' | 'signal'>>>;

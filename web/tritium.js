@@ -309,6 +309,7 @@ export class Engine {
   async load(source, options = {}) {
     const { onProgress, signal, fetchOptions, maxContext = 2048 } = options || {};
     checkCore();
+    if (isFolderSource(source)) return this.#loadFolder(source, options);
     const name = describeSource(source);
     const progress = (phase, loaded, total) => {
       if (typeof onProgress === 'function') {
@@ -406,19 +407,7 @@ export class Engine {
       const l = loader;
       loader = null; // finish() consumes the loader, even when it throws
       const coreModel = call(() => l.finish());
-      let gpuModel = null;
-      if (this.#gpu) {
-        progress('upload', loaded, total);
-        await yieldToEventLoop();
-        try {
-          gpuModel = await callAsync(() => coreModel.uploadGpu(this.#gpu, maxContext >>> 0));
-        } catch (e) {
-          coreModel.free();
-          throw e;
-        }
-      }
-      progress('ready', loaded, total);
-      return new Model(MODEL_TOKEN, coreModel, { name, bytes: loaded, gpuModel });
+      return wrapModel(coreModel, { name, bytes: loaded, gpu: this.#gpu, maxContext, progress });
     } finally {
       if (loader) {
         try {
@@ -428,6 +417,85 @@ export class Engine {
         }
       }
     }
+  }
+
+  /**
+   * An AutoAWQ (or plain HF safetensors) checkpoint: an array / FileList of Files, an object
+   * `{ files: { name: Blob|ArrayBuffer|Uint8Array } }`, or `{ baseUrl }` (config.json,
+   * model.safetensors or model.safetensors.index.json and its shards, tokenizer.json,
+   * tokenizer_config.json are fetched from it).
+   */
+  async #loadFolder(source, options = {}) {
+    const { onProgress, signal, fetchOptions, maxContext = 2048 } = options || {};
+    const progress = (phase, loaded, total) => {
+      if (typeof onProgress === 'function') {
+        try {
+          onProgress({ phase, loaded, total: total ?? null, fraction: total ? Math.min(1, loaded / total) : null });
+        } catch (e) {
+          console.error('tritium: onProgress threw', e);
+        }
+      }
+    };
+    const files = new Map();
+    const bytesOf = async (v) => {
+      if (v instanceof Uint8Array) return v;
+      if (v instanceof ArrayBuffer) return new Uint8Array(v);
+      if (typeof Blob !== 'undefined' && v instanceof Blob) return new Uint8Array(await v.arrayBuffer());
+      throw new TritiumError('E_INVALID_ARGUMENT', 'folder files must be Blob/File, ArrayBuffer or Uint8Array');
+    };
+    let loaded = 0;
+    if (source && typeof source === 'object' && 'baseUrl' in source) {
+      const base = String(source.baseUrl).replace(/\/?$/, '/');
+      const get = async (name, optional) => {
+        if (signal && signal.aborted) throw abortError(signal);
+        let r;
+        try {
+          r = await fetch(base + name, { ...(fetchOptions || {}), signal });
+        } catch (e) {
+          if (signal && signal.aborted) throw abortError(signal);
+          throw new TritiumError('E_FETCH', `could not fetch ${base + name}: ${e && e.message ? e.message : e}`, { cause: e });
+        }
+        if (!r.ok) {
+          if (optional) return null;
+          throw new TritiumError('E_FETCH', `could not fetch ${base + name}: HTTP ${r.status}`);
+        }
+        const b = new Uint8Array(await r.arrayBuffer());
+        loaded += b.byteLength;
+        progress('download', loaded, null);
+        files.set(name, b);
+        return b;
+      };
+      await get('config.json');
+      await get('tokenizer.json');
+      await get('tokenizer_config.json', true);
+      await get('generation_config.json', true);
+      const index = await get('model.safetensors.index.json', true);
+      if (index) {
+        const map = JSON.parse(new TextDecoder().decode(index)).weight_map || {};
+        for (const shard of new Set(Object.values(map))) await get(shard);
+      } else {
+        await get('model.safetensors');
+      }
+    } else {
+      const entries =
+        source && typeof source === 'object' && 'files' in source
+          ? Object.entries(source.files)
+          : Array.from(source).map((f) => [f.name, f]);
+      for (const [name, v] of entries) {
+        if (signal && signal.aborted) throw abortError(signal);
+        const b = await bytesOf(v);
+        loaded += b.byteLength;
+        progress('download', loaded, null);
+        files.set(String(name).split('/').pop(), b);
+      }
+    }
+    progress('parse', loaded, loaded);
+    await yieldToEventLoop();
+    const folder = call(() => new core.FolderLoader());
+    for (const [name, b] of files) call(() => folder.addFile(name, b));
+    const coreModel = call(() => folder.finish());
+    const name = source && source.baseUrl ? String(source.baseUrl) : `AutoAWQ folder (${[...files.keys()].join(', ')})`;
+    return wrapModel(coreModel, { name, bytes: loaded, gpu: this.#gpu, maxContext, progress });
   }
 
   /**
@@ -446,6 +514,31 @@ export class Engine {
   }
 }
 
+/** Sources that are a checkpoint folder rather than one GGUF file. */
+function isFolderSource(source) {
+  if (!source || typeof source !== 'object') return false;
+  if (Array.isArray(source)) return true;
+  if (typeof FileList !== 'undefined' && source instanceof FileList) return true;
+  return 'baseUrl' in source || ('files' in source && typeof source.files === 'object');
+}
+
+/** Wrap a core model, uploading it to the GPU when the engine has one. */
+async function wrapModel(coreModel, { name, bytes, gpu, maxContext = 2048, progress = () => {} }) {
+  let gpuModel = null;
+  if (gpu) {
+    progress('upload', bytes, bytes);
+    await yieldToEventLoop();
+    try {
+      gpuModel = await callAsync(() => coreModel.uploadGpu(gpu, maxContext >>> 0));
+    } catch (e) {
+      coreModel.free();
+      throw e;
+    }
+  }
+  progress('ready', bytes, bytes);
+  return new Model(MODEL_TOKEN, coreModel, { name, bytes, gpuModel, engineGpu: gpu, maxContext });
+}
+
 const PUSH_SLICE = 8 << 20;
 const ENGINE_TOKEN = Symbol('Engine');
 const MODEL_TOKEN = Symbol('Model');
@@ -459,12 +552,69 @@ export class Model {
   #name;
   #bytes;
 
-  constructor(token, coreModel, { name, bytes, gpuModel }) {
+  #engineGpu;
+  #maxContext;
+
+  constructor(token, coreModel, { name, bytes, gpuModel, engineGpu = null, maxContext = 2048 }) {
     if (token !== MODEL_TOKEN) throw new TypeError('models come from `engine.load()`');
     this.#core = coreModel;
     this.#gpu = gpuModel || null;
     this.#name = name;
     this.#bytes = bytes;
+    this.#engineGpu = engineGpu;
+    this.#maxContext = maxContext;
+  }
+
+  /**
+   * Quantize this model into a new one (this one is kept). `spec`: `rtn4`, `awq4`, `absmean`,
+   * `absmean-group`, `ptqtp`, `tq1_0`, `tq2_0`, `q8_0`, `q4_1`, … or a recipe by tensor class,
+   * e.g. `attn=awq4,ffn=ptqtp,embed=q8_0,output=q8_0`. Runs one layer per step, yielding to the
+   * event loop between steps.
+   * @param {string} spec
+   * @param {{ onProgress?: (p: {done: number, total: number, what: string}) => void, signal?: AbortSignal,
+   *           group?: number, calibText?: string, calibTokens?: number, calibBlock?: number }} [options]
+   *   AWQ needs `calibText` (real text; `calibTokens` of it are used, default 1024, in blocks of
+   *   `calibBlock`, default 512).
+   * @returns {Promise<Model>}
+   */
+  async quantize(spec, options = {}) {
+    const { onProgress, signal, group, calibText, calibTokens, calibBlock } = options || {};
+    const m = this.#live();
+    const opts = {};
+    if (group !== undefined) opts.group = group >>> 0;
+    if (calibText !== undefined) opts.calibText = String(calibText);
+    if (calibTokens !== undefined) opts.calibTokens = calibTokens >>> 0;
+    if (calibBlock !== undefined) opts.calibBlock = calibBlock >>> 0;
+    const q = call(() => new core.CoreQuantizer(m, String(spec), opts));
+    try {
+      for (;;) {
+        if (signal && signal.aborted) throw abortError(signal);
+        const step = call(() => q.step());
+        if (step === null || step === undefined) break;
+        if (typeof onProgress === 'function') onProgress({ done: step.done, total: step.total, what: step.what });
+        await yieldToEventLoop();
+      }
+      const coreModel = call(() => q.finish());
+      const bytes = Number(coreModel.info().file_bytes) || 0;
+      return wrapModel(coreModel, {
+        name: `${this.#name} [${spec}]`,
+        bytes,
+        gpu: this.#engineGpu,
+        maxContext: this.#maxContext,
+      });
+    } finally {
+      q.free();
+    }
+  }
+
+  /** The model as a GGUF file (quantized formats use tritium's documented tensor naming). */
+  toGguf() {
+    return call(() => this.#live().toGguf());
+  }
+
+  /** The model as an AutoAWQ folder: `[name, Uint8Array][]` (every decoder linear must be AWQ int4). */
+  toAutoAwq() {
+    return call(() => this.#live().toAutoAwq());
   }
 
   #live() {

@@ -160,6 +160,7 @@ const T2_X: [f32; 8] = [1.0, -2.0, 0.5, 3.0, -1.0, 0.25, 2.0, -0.5];
 const T2_Y: [f32; 8] = [-1.453125, 0.59375, -0.6328125, 1.484375, 0.0703125, -0.203125, -0.265625, -0.875];
 
 #[test]
+#[allow(clippy::needless_range_loop)]
 fn t2_layer_from_safetensors() {
     let mut w = SafetensorsWriter::new();
     let qw: Vec<u8> = T2_QWEIGHT.iter().flat_map(|v| v.to_le_bytes()).collect();

@@ -704,121 +704,83 @@ fn ptqtp_study() {
             mats.push((format!("{l}.{name}"), m.rows, m.cols, w));
         }
     }
+    use PtqtpInit::{BestOf, Grid, GridMean, Progressive, ProgressiveTwn, Ratio};
     let d = PtqtpOptions::default();
+    // The spec's algorithm with the product's cap (20 rounds) and f16 scales refit: the base of
+    // the λ / iteration / tie / rounding ablations.
+    let p = PtqtpOptions { init: Progressive, ..d };
     let r16 = PtqtpOptions { scales: ScaleRounding::F16, ..PtqtpOptions::REFERENCE };
-    let rows: Vec<(String, f64, Quantizer)> = vec![
-        ("absmean per tensor (TQ2_0 / TP1, 1 plane)".into(), 2.06, via_method(TernaryMethod::AbsmeanTensor)),
-        ("absmean g64 (TP1_G64)".into(), 2.25, via_type(GgmlType::TP1_G64)),
-        ("RTN int4 g32 (AWQ4_G32)".into(), 5.0, via_type(GgmlType::AWQ4_G32)),
-        ("RTN int4 g64 (AWQ4_G64)".into(), 4.5, via_type(GgmlType::AWQ4_G64)),
-        ("RTN int4 g128 (AWQ4_G128)".into(), 4.25, via_type(GgmlType::AWQ4_G128)),
-        (
-            "PTQTP spec reference (f64, exhaustive), g64, f16 scales".into(),
-            4.5,
-            Box::new(|w, _, c| ptqtp_reference_dense(w, c, 64)),
-        ),
-        ("PTQTP fast, spec settings (50 it), g64, f16 scales".into(), 4.5, ptqtp(64, r16)),
-        ("PTQTP fast, spec settings, g64, f32 scales".into(), f64::NAN, ptqtp(64, PtqtpOptions::REFERENCE)),
-        ("PTQTP default, per row".into(), 4.0, ptqtp(0, d)),
-        ("PTQTP default, g128".into(), 4.25, ptqtp(128, d)),
-        ("**PTQTP default, g64 (TP2_G64)**".into(), 4.5, ptqtp(64, d)),
-        ("PTQTP default, g32".into(), 5.0, ptqtp(32, d)),
-        ("g64, λ = 0".into(), 4.5, ptqtp(64, PtqtpOptions { lambda_rel: 0.0, ..d })),
-        ("g64, λ = 1e-3·tr".into(), 4.5, ptqtp(64, PtqtpOptions { lambda_rel: 1e-3, ..d })),
-        ("g64, λ = 1e-2·tr".into(), 4.5, ptqtp(64, PtqtpOptions { lambda_rel: 1e-2, ..d })),
-        ("g64, init TWN thresholds".into(), 4.5, ptqtp(64, PtqtpOptions { init: PtqtpInit::ProgressiveTwn, ..d })),
-        (
-            "g64, init 7-level grid, outer level max|w|".into(),
-            4.5,
-            ptqtp(64, PtqtpOptions { init: PtqtpInit::Grid(1.0), ..d }),
-        ),
-        (
-            "g64, init grid, outer level 0.8·max|w|".into(),
-            4.5,
-            ptqtp(64, PtqtpOptions { init: PtqtpInit::Grid(0.8), ..d }),
-        ),
-        (
-            "g64, init grid, outer level 0.6·max|w|".into(),
-            4.5,
-            ptqtp(64, PtqtpOptions { init: PtqtpInit::Grid(0.6), ..d }),
-        ),
-        (
-            "g64, init grid, a2 = 0.5·mean|w|".into(),
-            4.5,
-            ptqtp(64, PtqtpOptions { init: PtqtpInit::GridMean(0.5), ..d }),
-        ),
-        (
-            "g64, init grid, a2 = 0.75·mean|w|".into(),
-            4.5,
-            ptqtp(64, PtqtpOptions { init: PtqtpInit::GridMean(0.75), ..d }),
-        ),
-        ("g64, init grid, a2 = mean|w|".into(), 4.5, ptqtp(64, PtqtpOptions { init: PtqtpInit::GridMean(1.0), ..d })),
-        (
-            "g64, init ratio a2/a1 = 0.4, a1+a2 = max|w|".into(),
-            4.5,
-            ptqtp(64, PtqtpOptions { init: PtqtpInit::Ratio(0.4), ..d }),
-        ),
-        ("g64, init ratio 0.3".into(), 4.5, ptqtp(64, PtqtpOptions { init: PtqtpInit::Ratio(0.3), ..d })),
-        ("g64, init ratio 0.2".into(), 4.5, ptqtp(64, PtqtpOptions { init: PtqtpInit::Ratio(0.2), ..d })),
-        (
-            "g64, best of {progressive, grid}".into(),
-            4.5,
-            ptqtp(64, PtqtpOptions { init: PtqtpInit::BestOf(&[PtqtpInit::Progressive, PtqtpInit::Grid(1.0)]), ..d }),
-        ),
-        (
-            "g64, best of ratios {0.5, 0.3}".into(),
-            4.5,
-            ptqtp(64, PtqtpOptions { init: PtqtpInit::BestOf(&[PtqtpInit::Ratio(0.5), PtqtpInit::Ratio(0.3)]), ..d }),
-        ),
-        (
-            "g64, best of ratios {0.5, 0.35, 0.2}".into(),
-            4.5,
-            ptqtp(
-                64,
-                PtqtpOptions {
-                    init: PtqtpInit::BestOf(&[PtqtpInit::Ratio(0.5), PtqtpInit::Ratio(0.35), PtqtpInit::Ratio(0.2)]),
-                    ..d
-                },
-            ),
-        ),
-        (
-            "g64, best of {progressive, ratios 0.5, 0.3}".into(),
-            4.5,
-            ptqtp(
-                64,
-                PtqtpOptions {
-                    init: PtqtpInit::BestOf(&[PtqtpInit::Progressive, PtqtpInit::Ratio(0.5), PtqtpInit::Ratio(0.3)]),
-                    ..d
-                },
-            ),
-        ),
-        (
-            "g64, best of ratios {0.5, 0.4, 0.3, 0.2}".into(),
-            4.5,
-            ptqtp(
-                64,
-                PtqtpOptions {
-                    init: PtqtpInit::BestOf(&[
-                        PtqtpInit::Ratio(0.5),
-                        PtqtpInit::Ratio(0.4),
-                        PtqtpInit::Ratio(0.3),
-                        PtqtpInit::Ratio(0.2),
-                    ]),
-                    ..d
-                },
-            ),
-        ),
-        ("g64, 0 iterations (init only)".into(), 4.5, ptqtp(64, PtqtpOptions { max_iters: 0, ..d })),
-        ("g64, ≤ 1 iteration".into(), 4.5, ptqtp(64, PtqtpOptions { max_iters: 1, ..d })),
-        ("g64, ≤ 2 iterations".into(), 4.5, ptqtp(64, PtqtpOptions { max_iters: 2, ..d })),
-        ("g64, ≤ 3 iterations".into(), 4.5, ptqtp(64, PtqtpOptions { max_iters: 3, ..d })),
-        ("g64, ≤ 5 iterations".into(), 4.5, ptqtp(64, PtqtpOptions { max_iters: 5, ..d })),
-        ("g64, ≤ 10 iterations".into(), 4.5, ptqtp(64, PtqtpOptions { max_iters: 10, ..d })),
-        ("g64, ≤ 50 iterations".into(), 4.5, ptqtp(64, PtqtpOptions { max_iters: 50, ..d })),
-        ("g64, ≤ 200 iterations, tol 0".into(), 4.5, ptqtp(64, PtqtpOptions { max_iters: 200, tol: 0.0, ..d })),
-        ("g64, ties dense-first".into(), 4.5, ptqtp(64, PtqtpOptions { tie: TieRule::DenseFirst, ..d })),
-        ("g64, f16 scales without trit refit".into(), 4.5, ptqtp(64, PtqtpOptions { scales: ScaleRounding::F16, ..d })),
-    ];
+    let mut rows: Vec<(String, f64, Quantizer)> = Vec::new();
+    let mut add = |name: &str, bpw: f64, q: Quantizer| rows.push((name.to_string(), bpw, q));
+    add("absmean per tensor (TQ2_0 / TP1, 1 plane)", 2.06, via_method(TernaryMethod::AbsmeanTensor));
+    add("absmean g64 (TP1_G64, 1 plane)", 2.25, via_type(GgmlType::TP1_G64));
+    add("RTN int4 g32 (AWQ4_G32)", 5.0, via_type(GgmlType::AWQ4_G32));
+    add("RTN int4 g64 (AWQ4_G64)", 4.5, via_type(GgmlType::AWQ4_G64));
+    add("RTN int4 g128 (AWQ4_G128)", 4.25, via_type(GgmlType::AWQ4_G128));
+    add(
+        "spec reference (f64, exhaustive 9-way), g64, f16 scales",
+        4.5,
+        Box::new(|w, _, c| ptqtp_reference_dense(w, c, 64)),
+    );
+    add("fast solver, spec settings (50 rounds), g64, f16 scales", 4.5, ptqtp(64, r16));
+    add("fast solver, spec settings, g64, f32 scales (not storable)", f64::NAN, ptqtp(64, PtqtpOptions::REFERENCE));
+    add("group: per row (576 / 1536), default", 4.0 + 64.0 / 1536.0, ptqtp(0, d));
+    add("group: 128, default", 4.25, ptqtp(128, d));
+    add("**group: 64, default (TP2_G64)**", 4.5, ptqtp(64, d));
+    add("group: 32, default", 5.0, ptqtp(32, d));
+    add("group: per row, progressive init", 4.0 + 64.0 / 1536.0, ptqtp(0, p));
+    add("group: 32, progressive init", 5.0, ptqtp(32, p));
+    add("init: progressive (spec)", 4.5, ptqtp(64, p));
+    add("init: progressive TWN thresholds", 4.5, ptqtp(64, PtqtpOptions { init: ProgressiveTwn, ..d }));
+    add("init: 7-level grid, outer level max|w|", 4.5, ptqtp(64, PtqtpOptions { init: Grid(1.0), ..d }));
+    add("init: grid, outer level 0.8·max|w|", 4.5, ptqtp(64, PtqtpOptions { init: Grid(0.8), ..d }));
+    add("init: grid, outer level 0.6·max|w|", 4.5, ptqtp(64, PtqtpOptions { init: Grid(0.6), ..d }));
+    add("init: grid, a2 = 0.5·mean|w|", 4.5, ptqtp(64, PtqtpOptions { init: GridMean(0.5), ..d }));
+    add("init: grid, a2 = 0.75·mean|w|", 4.5, ptqtp(64, PtqtpOptions { init: GridMean(0.75), ..d }));
+    add("init: grid, a2 = mean|w|", 4.5, ptqtp(64, PtqtpOptions { init: GridMean(1.0), ..d }));
+    add("init: a2/a1 = 0.4, a1 + a2 = max|w|", 4.5, ptqtp(64, PtqtpOptions { init: Ratio(0.4), ..d }));
+    add("init: a2/a1 = 0.3", 4.5, ptqtp(64, PtqtpOptions { init: Ratio(0.3), ..d }));
+    add("init: a2/a1 = 0.2", 4.5, ptqtp(64, PtqtpOptions { init: Ratio(0.2), ..d }));
+    add("init: best of {progressive, grid} (default)", 4.5, ptqtp(64, d));
+    add(
+        "init: best of ratios {0.5, 0.3}",
+        4.5,
+        ptqtp(64, PtqtpOptions { init: BestOf(&[Ratio(0.5), Ratio(0.3)]), ..d }),
+    );
+    add(
+        "init: best of ratios {0.5, 0.35, 0.2}",
+        4.5,
+        ptqtp(64, PtqtpOptions { init: BestOf(&[Ratio(0.5), Ratio(0.35), Ratio(0.2)]), ..d }),
+    );
+    add(
+        "init: best of {progressive, ratios 0.5, 0.3}",
+        4.5,
+        ptqtp(64, PtqtpOptions { init: BestOf(&[Progressive, Ratio(0.5), Ratio(0.3)]), ..d }),
+    );
+    add(
+        "init: best of ratios {0.5, 0.4, 0.3, 0.2}",
+        4.5,
+        ptqtp(64, PtqtpOptions { init: BestOf(&[Ratio(0.5), Ratio(0.4), Ratio(0.3), Ratio(0.2)]), ..d }),
+    );
+    add("λ = 0 (progressive)", 4.5, ptqtp(64, PtqtpOptions { lambda_rel: 0.0, ..p }));
+    add("λ = 1e-3·tr (progressive)", 4.5, ptqtp(64, PtqtpOptions { lambda_rel: 1e-3, ..p }));
+    add("λ = 1e-2·tr (progressive)", 4.5, ptqtp(64, PtqtpOptions { lambda_rel: 1e-2, ..p }));
+    for it in [0, 1, 2, 3, 5, 10, 50] {
+        add(&format!("≤ {it} rounds (progressive)"), 4.5, ptqtp(64, PtqtpOptions { max_iters: it, ..p }));
+    }
+    add("≤ 200 rounds, tol 0 (progressive)", 4.5, ptqtp(64, PtqtpOptions { max_iters: 200, tol: 0.0, ..p }));
+    for it in [3, 5, 10, 50] {
+        add(&format!("≤ {it} rounds (default)"), 4.5, ptqtp(64, PtqtpOptions { max_iters: it, ..d }));
+    }
+    add("ties dense-first (progressive)", 4.5, ptqtp(64, PtqtpOptions { tie: TieRule::DenseFirst, ..p }));
+    add("ties dense-first (default)", 4.5, ptqtp(64, PtqtpOptions { tie: TieRule::DenseFirst, ..d }));
+    add(
+        "f32 scales, not storable (progressive)",
+        f64::NAN,
+        ptqtp(64, PtqtpOptions { scales: ScaleRounding::F32, ..p }),
+    );
+    add("f16 scales, trits not refit (progressive)", 4.5, ptqtp(64, PtqtpOptions { scales: ScaleRounding::F16, ..p }));
+    add("f16 scales, trits not refit (default)", 4.5, ptqtp(64, PtqtpOptions { scales: ScaleRounding::F16, ..d }));
     let mut table = String::new();
     table.push_str("| method | bpw | ");
     for (n, r, c, _) in &mats {
@@ -828,7 +790,7 @@ fn ptqtp_study() {
     table.push_str(&"---|".repeat(mats.len() + 2));
     table.push('\n');
     for (name, bpw, q) in &rows {
-        let mut line = format!("| {name} | {} | ", if bpw.is_nan() { "–".to_string() } else { format!("{bpw}") });
+        let mut line = format!("| {name} | {} | ", if bpw.is_nan() { "–".to_string() } else { format!("{bpw:.2}") });
         let (mut sum, mut cnt, mut ms) = (0f64, 0usize, 0f64);
         for (_, r, c, w) in &mats {
             let t0 = std::time::Instant::now();
@@ -851,15 +813,24 @@ fn ptqtp_study() {
         print!("{line}");
         table.push_str(&line);
     }
-    // Iterations used by the default at g64 (histogram over all groups of the nine matrices).
-    let mut hist = [0usize; 21];
+    // Rounds used by the two starts of the default at g64 (histograms over all groups of the nine
+    // matrices), and how often each start wins.
+    let (mut hp, mut hg, mut grid_wins, mut groups) = ([0usize; 21], [0usize; 21], 0usize, 0usize);
     let (mut t1, mut t2) = (vec![0i8; 64], vec![0i8; 64]);
     for (_, _, _, w) in &mats {
         for wg in w.chunks(64) {
-            hist[ternary::ptqtp_group_with(wg, &mut t1, &mut t2, &d).iters.min(20)] += 1;
+            let fp = ternary::ptqtp_group_with(wg, &mut t1, &mut t2, &p);
+            let fg = ternary::ptqtp_group_with(wg, &mut t1, &mut t2, &PtqtpOptions { init: Grid(1.0), ..d });
+            hp[fp.iters.min(20)] += 1;
+            hg[fg.iters.min(20)] += 1;
+            grid_wins += (fg.err < fp.err) as usize;
+            groups += 1;
         }
     }
-    let hist_line = format!("\nRounds used by the default (g64), groups per count 0..=20: {hist:?}\n");
+    let hist_line = format!(
+        "\nRounds per group (g64, cap 20), groups per count 0..=20:\n- progressive start: {hp:?}\n- grid start: {hg:?}\n\
+         The grid start wins in {grid_wins} of {groups} groups.\n"
+    );
     print!("{hist_line}");
     table.push_str(&hist_line);
     if let Ok(p) = std::env::var("TRITIUM_PTQTP_STUDY_OUT") {

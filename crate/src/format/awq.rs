@@ -401,6 +401,9 @@ fn exact_floats(v: &[f32]) -> (Dtype, Vec<u8>) {
     (dtype, safetensors::encode_floats(dtype, v).expect("F16 or F32"))
 }
 
+/// A tensor to write: name, dtype, row-major shape, bytes.
+type StEntry = (String, Dtype, Vec<u64>, Vec<u8>);
+
 fn dequantized(model: &Model, w: &Weight) -> Result<Vec<f32>> {
     let m = model.matrix(w);
     quant::dequantize_vec(m.ty, m.data, w.rows * w.cols)
@@ -445,7 +448,7 @@ pub fn model_to_awq_folder(model: &Model, max_shard_bytes: Option<u64>) -> Resul
     let (group, _) = group.ok_or_else(|| Error::UnsupportedModel("the model has no decoder layers".into()))?;
     cfg.awq = Some(AwqConfig::gemm(group));
 
-    let mut tensors: Vec<(String, Dtype, Vec<u64>, Vec<u8>)> = Vec::new();
+    let mut tensors: Vec<StEntry> = Vec::new();
     let f16_matrix =
         |w: &Weight| -> Result<Vec<u8>> { safetensors::encode_floats(Dtype::F16, &dequantized(model, w)?) };
     let shape2 = |w: &Weight| vec![w.rows as u64, w.cols as u64];
@@ -494,7 +497,7 @@ pub fn model_to_awq_folder(model: &Model, max_shard_bytes: Option<u64>) -> Resul
 
     // Shards: greedy, in tensor order; a tensor larger than the limit gets a shard of its own.
     let total: u64 = tensors.iter().map(|t| t.3.len() as u64).sum();
-    let mut shards: Vec<Vec<(String, Dtype, Vec<u64>, Vec<u8>)>> = vec![Vec::new()];
+    let mut shards: Vec<Vec<StEntry>> = vec![Vec::new()];
     let limit = max_shard_bytes.filter(|&m| total > m);
     if let Some(max) = limit {
         let mut size = 0u64;

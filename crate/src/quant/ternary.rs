@@ -346,7 +346,7 @@ impl Default for PtqtpOptions {
             max_iters: 20,
             tol: 1e-6,
             lambda_rel: 1e-6,
-            init: PtqtpInit::Progressive,
+            init: PtqtpInit::BestOf(&[PtqtpInit::Progressive, PtqtpInit::Grid(1.0)]),
             tie: TieRule::SparseFirst,
             scales: ScaleRounding::F16Refit,
         }

@@ -175,6 +175,124 @@ fn reserve(buf: &mut Vec<u8>, total: u64) -> Result<(), JsValue> {
     })
 }
 
+/// The files of an AutoAWQ (or plain HF safetensors) checkpoint folder, added one by one by
+/// name (config.json, model.safetensors or the index json and its shards, tokenizer.json,
+/// tokenizer_config.json), then converted into a model.
+#[wasm_bindgen(js_name = FolderLoader)]
+pub struct WasmFolderLoader {
+    files: std::collections::BTreeMap<String, Vec<u8>>,
+}
+
+#[wasm_bindgen(js_class = FolderLoader)]
+impl WasmFolderLoader {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> WasmFolderLoader {
+        init();
+        WasmFolderLoader { files: Default::default() }
+    }
+
+    /// Add one file (its base name, e.g. `model-00001-of-00002.safetensors`).
+    #[wasm_bindgen(js_name = addFile)]
+    pub fn add_file(&mut self, name: &str, bytes: Vec<u8>) {
+        let base = name.rsplit('/').next().unwrap_or(name).to_string();
+        self.files.insert(base, bytes);
+    }
+
+    /// Names of the files added so far.
+    pub fn names(&self) -> Vec<String> {
+        self.files.keys().cloned().collect()
+    }
+
+    /// Convert the folder into a model (errors name the missing or malformed file or tensor).
+    pub fn finish(self) -> Result<WasmModel, JsValue> {
+        let model = crate::format::awq::load_awq_folder(&self.files).map_err(to_js_error)?;
+        Ok(WasmModel { inner: Arc::new(model) })
+    }
+}
+
+impl Default for WasmFolderLoader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A quantization in steps: `step()` runs one layer (then the embedding and the output) and
+/// returns `{ done, total, what }`, or `null` when finished; `finish()` gives the new model.
+#[wasm_bindgen(js_name = CoreQuantizer)]
+pub struct WasmQuantizer {
+    q: Option<crate::quant::recipe::Quantizer>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct QuantizeJsOptions {
+    group: Option<usize>,
+    calib_text: Option<String>,
+    calib_tokens: Option<usize>,
+    calib_block: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct QuantizeStep {
+    done: usize,
+    total: usize,
+    what: String,
+}
+
+#[wasm_bindgen(js_class = CoreQuantizer)]
+impl WasmQuantizer {
+    /// `spec`: a method (`rtn4`, `awq4`, `absmean`, `ptqtp`, `q8_0`, …) or a recipe by tensor class
+    /// (`attn=awq4,ffn=ptqtp,embed=q8_0,output=q8_0`). `opts`: `{ group, calibText, calibTokens,
+    /// calibBlock }` (AWQ needs `calibText`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(model: &WasmModel, spec: &str, opts: JsValue) -> Result<WasmQuantizer, JsValue> {
+        use crate::quant::recipe::{QuantizeOptions, Quantizer, Recipe};
+        let o: QuantizeJsOptions = if opts.is_undefined() || opts.is_null() {
+            Default::default()
+        } else {
+            serde_wasm_bindgen::from_value(opts)
+                .map_err(|e| to_js_error(Error::InvalidArgument(format!("quantize options: {e}"))))?
+        };
+        let mut recipe = Recipe::parse(spec).map_err(to_js_error)?;
+        recipe.group = o.group;
+        let mut qo = QuantizeOptions::default();
+        if let Some(b) = o.calib_block {
+            qo.calib_block = b;
+        }
+        if recipe.needs_calibration() {
+            let text = o.calib_text.ok_or_else(|| {
+                to_js_error(Error::InvalidArgument("awq4 needs calibration text (opts.calibText)".into()))
+            })?;
+            let mut ids = model.inner.tokenizer().encode(&text, false).map_err(to_js_error)?;
+            ids.truncate(o.calib_tokens.unwrap_or(1024));
+            qo.calib = ids;
+        }
+        let q = Quantizer::new(Arc::clone(&model.inner), &recipe, &qo).map_err(to_js_error)?;
+        Ok(WasmQuantizer { q: Some(q) })
+    }
+
+    /// Run the next step: `{ done, total, what }`, or `null` when all steps ran.
+    pub fn step(&mut self) -> Result<JsValue, JsValue> {
+        let q = self.q.as_mut().ok_or_else(|| error_with_code("E_INVALID_ARGUMENT", "quantizer already finished"))?;
+        match q.step().map_err(to_js_error)? {
+            Some(what) => to_js(&QuantizeStep { done: q.done(), total: q.total(), what }),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
+    /// Group size in use.
+    pub fn group(&self) -> u32 {
+        self.q.as_ref().map(|q| q.group() as u32).unwrap_or(0)
+    }
+
+    /// The quantized model (runs any steps left).
+    pub fn finish(&mut self) -> Result<WasmModel, JsValue> {
+        let q = self.q.take().ok_or_else(|| error_with_code("E_INVALID_ARGUMENT", "quantizer already finished"))?;
+        let bytes = q.finish().map_err(to_js_error)?;
+        WasmModel::from_vec(bytes)
+    }
+}
+
 /// A loaded model.
 #[wasm_bindgen(js_name = CoreModel)]
 pub struct WasmModel {
@@ -206,6 +324,27 @@ impl WasmModel {
     /// Rust field names, snake_case).
     pub fn info(&self) -> Result<JsValue, JsValue> {
         to_js(&self.inner.info())
+    }
+
+    /// The model as GGUF bytes (for a quantized model: tritium's AWQ / trit-plane naming).
+    #[wasm_bindgen(js_name = toGguf)]
+    pub fn to_gguf(&self) -> Result<Vec<u8>, JsValue> {
+        crate::model::save::to_gguf(&self.inner, &Default::default()).map_err(to_js_error)
+    }
+
+    /// The model as an AutoAWQ folder: `[[name, Uint8Array], ...]` (every decoder linear must be
+    /// AWQ int4).
+    #[wasm_bindgen(js_name = toAutoAwq)]
+    pub fn to_auto_awq(&self) -> Result<js_sys::Array, JsValue> {
+        let files = crate::format::awq::model_to_awq_folder(&self.inner, None).map_err(to_js_error)?;
+        let out = js_sys::Array::new();
+        for (name, bytes) in files {
+            let pair = js_sys::Array::new();
+            pair.push(&JsValue::from_str(&name));
+            pair.push(&js_sys::Uint8Array::from(bytes.as_slice()));
+            out.push(&pair);
+        }
+        Ok(out)
     }
 
     /// Token ids of `text`; `addSpecial` adds BOS/EOS as the model's metadata says.

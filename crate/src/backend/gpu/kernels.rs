@@ -6,9 +6,10 @@
 //! A pipeline is keyed by its kernel name (the label is the same snake_case name).
 //!
 //! tritium's internal formats share one source per family: `matmul_awq4.wgsl` serves AWQ4_G32/
-//! G64/G128 and `matmul_tp.wgsl` serves TP1_G*/TP2_G*; the registry specializes them by injecting
-//! `const GROUP: u32 = …;` (and `const PLANES: u32 = …;` for the trit planes) between the body and
-//! the format file. `Kernel::all()` lists every specialization, so the validation test covers each.
+//! G64/G128 and `matmul_tp.wgsl` serves TP1_G*/TP2_G* (and TQ2_0, repacked at upload into one
+//! plane with group 256); the registry specializes them by injecting `const GROUP: u32 = …;` (and
+//! `const PLANES: u32 = …;` for the trit planes) between the body and the format file.
+//! `Kernel::all()` lists every specialization, so the validation test covers each.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,7 +26,6 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("matmul_q8_0", include_str!("../../../../shaders/matmul_q8_0.wgsl")),
     ("matmul_q4_0", include_str!("../../../../shaders/matmul_q4_0.wgsl")),
     ("matmul_q4_1", include_str!("../../../../shaders/matmul_q4_1.wgsl")),
-    ("matmul_tq2_0", include_str!("../../../../shaders/matmul_tq2_0.wgsl")),
     ("matmul_tq1_0", include_str!("../../../../shaders/matmul_tq1_0.wgsl")),
     ("matmul_awq4", include_str!("../../../../shaders/matmul_awq4.wgsl")),
     ("matmul_tp", include_str!("../../../../shaders/matmul_tp.wgsl")),
@@ -47,21 +47,19 @@ pub fn format_suffix(ty: GgmlType) -> String {
 }
 
 /// The shader file that defines `load_sub` / `dot_sub` for `ty`, and the constants it needs
-/// (the group size and plane count of the internal formats).
-pub fn format_source(ty: GgmlType) -> (String, String) {
-    let mut consts = String::new();
-    if let Some(g) = ty.group() {
-        consts.push_str(&format!("const GROUP: u32 = {g}u;\n"));
+/// (the group size and plane count of the internal formats). TQ2_0 is uploaded in the trit-plane layout (weights.rs) and served by `matmul_tp` as one plane
+/// with group 256 (α = the block's d).
+pub fn format_source(ty: GgmlType) -> (&'static str, String) {
+    let tp = |group: usize, planes: usize| format!("const GROUP: u32 = {group}u;\nconst PLANES: u32 = {planes}u;\n");
+    match (ty, ty.group()) {
+        (GgmlType::TQ2_0, _) => ("matmul_tp", tp(256, 1)),
+        (_, Some(g)) if ty.planes() > 0 => ("matmul_tp", tp(g, ty.planes())),
+        (_, Some(g)) => ("matmul_awq4", format!("const GROUP: u32 = {g}u;\n")),
+        _ => (
+            SHADERS.iter().map(|(n, _)| *n).find(|n| *n == format!("matmul_{}", format_suffix(ty))).unwrap_or(""),
+            String::new(),
+        ),
     }
-    let file = if ty.planes() > 0 {
-        consts.push_str(&format!("const PLANES: u32 = {}u;\n", ty.planes()));
-        "matmul_tp".to_string()
-    } else if ty.group().is_some() {
-        "matmul_awq4".to_string()
-    } else {
-        format!("matmul_{}", format_suffix(ty))
-    };
-    (file, consts)
 }
 
 /// A kernel: either a standalone file or a format-specialized matmul / embed.
@@ -88,7 +86,7 @@ impl Kernel {
             Kernel::Matmul(t) | Kernel::Embed(t) => {
                 let body = if matches!(self, Kernel::Matmul(_)) { "matmul" } else { "embed" };
                 let (file, consts) = format_source(*t);
-                let fmt = source(&file).unwrap_or_default();
+                let fmt = source(file).unwrap_or_default();
                 // The body declares the bindings the format file uses; put it first (its header
                 // comment opens the module), then the specialization constants.
                 format!("{}\n{}{}", source(body).unwrap_or_default(), consts, fmt)

@@ -18,7 +18,9 @@ use crate::quant::{self, GgmlType, MATMUL_TYPES};
 pub const GPU_VS_CPU_REL: f32 = 1e-5;
 
 /// Per-format error budget of the quantized product against the f32 product of the original
-/// weights (relative to Σ|w·x|), for weights uniform in [-0.5, 0.5].
+/// weights (relative to Σ|w·x|), for weights uniform in [-0.5, 0.5]. The internal formats' budgets
+/// are about twice the worst seen over seeds 1–30 of `check_matmul_formats` (AWQ4 0.044 at G32,
+/// TP1 0.18, TP2 0.076), so a quantizer that loses a plane or a group's zero point still fails.
 pub fn f32_budget(ty: GgmlType) -> f32 {
     match ty {
         GgmlType::F32 => 1e-6,
@@ -27,9 +29,9 @@ pub fn f32_budget(ty: GgmlType) -> f32 {
         GgmlType::Q8_0 => 1e-2,
         GgmlType::Q4_0 | GgmlType::Q4_1 => 0.12,
         GgmlType::TQ1_0 | GgmlType::TQ2_0 => 1.0,
-        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => 0.12,
-        GgmlType::TP1_G32 | GgmlType::TP1_G64 | GgmlType::TP1_G128 => 1.0,
-        GgmlType::TP2_G32 | GgmlType::TP2_G64 | GgmlType::TP2_G128 => 0.5,
+        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => 0.08,
+        GgmlType::TP1_G32 | GgmlType::TP1_G64 | GgmlType::TP1_G128 => 0.35,
+        GgmlType::TP2_G32 | GgmlType::TP2_G64 | GgmlType::TP2_G128 => 0.15,
         GgmlType::I8 | GgmlType::I32 => 0.0,
     }
 }

@@ -39,6 +39,7 @@ pub fn row_layout(ty: GgmlType, cols: usize) -> (usize, usize) {
         GgmlType::Q8_0 => (cols / 32 * 8, cols / 32),
         GgmlType::Q4_0 => (cols / 32 * 4, cols / 32),
         GgmlType::Q4_1 => (cols / 32 * 4, cols / 32 * 2),
+        // TQ2_0 is repacked into the TP layout (one plane, group 256; matmul_tp.wgsl).
         GgmlType::TQ2_0 => (cols / 256 * 16, cols / 256),
         GgmlType::TQ1_0 => (cols / 256 * 13, cols / 256),
         // AWQ4_G*: 8 sequential nibbles per word; (S, Z) f32 pair per group.
@@ -93,9 +94,16 @@ pub fn repack_row(ty: GgmlType, cols: usize, row: &[u8], w: &mut Vec<u32>, s: &m
             }
         }
         GgmlType::TQ2_0 => {
+            // Into the trit-plane layout (one plane, GROUP = 256: 16 words of 16 sequential
+            // codes, then d), so matmul_tp.wgsl serves it and a 32-element sub-block is 2 words.
+            // ggml's byte 32h+m holds element 128h+32l+m in bits 2l; the digit is the code t+1.
             for b in row.chunks_exact(66) {
+                let mut codes = [0u32; 16];
+                for (e, c) in (0..256).map(|e| (e, (b[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3)) {
+                    codes[e / 16] |= (c as u32) << (2 * (e % 16));
+                }
+                w.extend_from_slice(&codes);
                 s.push(f16_at(b, 64));
-                words(&b[0..64], w);
             }
         }
         GgmlType::TQ1_0 => {
