@@ -95,6 +95,7 @@ fn tensor_round_trip_every_type() {
             GgmlType::Q4_0 | GgmlType::Q4_1 => 6.0 / 15.0,
             // Ternary keeps only sign and a coarse magnitude of arbitrary floats.
             GgmlType::TQ1_0 | GgmlType::TQ2_0 => 3.0,
+            other => panic!("{} is not a ggml type of ALL_TYPES", other.name()),
         };
         for (i, (a, b)) in x.iter().zip(&y).enumerate() {
             assert!((a - b).abs() <= budget, "{name}[{i}]: {a} vs {b}, budget {budget}");

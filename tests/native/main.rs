@@ -9,5 +9,6 @@ mod forward;
 mod gguf;
 mod gpu;
 mod quant;
+mod quantize;
 mod spectra;
 mod tokenizer;

@@ -420,7 +420,8 @@ fn quantize(
     if recipe.needs_calibration() {
         let calib = calib.ok_or_else(|| {
             Error::InvalidArgument(
-                "awq4 needs calibration text: --calib FILE (npm run fetch-corpus writes models/corpus/calib.txt)".into(),
+                "awq4 needs calibration text: --calib FILE (npm run fetch-corpus writes models/corpus/calib.txt)"
+                    .into(),
             )
         })?;
         let text =

@@ -316,8 +316,7 @@ fn linear(g: &GgufFile, bytes: &[u8], packed: &mut Vec<u8>, base: &str, rows: us
             return Err(bad(&sname, format!("{rows} output channels; the AWQ GEMM layout needs a multiple of 8")));
         }
         let qw = tensor_2d(g, bytes, &format!("{base}.qweight"), &[GgmlType::I32], [rows as u64 / 8, cols as u64])?;
-        let qz =
-            tensor_2d(g, bytes, &format!("{base}.qzeros"), &[GgmlType::I32], [rows as u64 / 8, groups as u64])?;
+        let qz = tensor_2d(g, bytes, &format!("{base}.qzeros"), &[GgmlType::I32], [rows as u64 / 8, groups as u64])?;
         let sc = tensor_2d(g, bytes, &sname, &[GgmlType::F16], [rows as u64, groups as u64])?;
         let words = |b: &[u8]| b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         let gemm = quant::awq::GemmTensors {

@@ -91,7 +91,12 @@ pub fn to_gguf(model: &Model, rep: &Replacements) -> Result<Vec<u8>> {
                 if d.len() != ty.bytes_for(m.rows * m.cols) {
                     return Err(Error::BadTensor {
                         tensor: base,
-                        message: format!("replacement has {} bytes, {} needs {}", d.len(), ty.name(), ty.bytes_for(m.rows * m.cols)),
+                        message: format!(
+                            "replacement has {} bytes, {} needs {}",
+                            d.len(),
+                            ty.name(),
+                            ty.bytes_for(m.rows * m.cols)
+                        ),
                     });
                 }
                 (*ty, m.rows, m.cols, d.clone())

@@ -99,7 +99,8 @@ fn attention(d: &Dims, block: usize, q: &mut [f32], k: &mut [f32], v: &[f32]) ->
         let g = h / group;
         let b0 = t / block * block;
         let qh = &q[t * qd + h * hd..t * qd + (h + 1) * hd];
-        let mut s: Vec<f32> = (b0..=t).map(|p| cpu::dot(qh, &k[p * kvd + g * hd..p * kvd + (g + 1) * hd]) * scale).collect();
+        let mut s: Vec<f32> =
+            (b0..=t).map(|p| cpu::dot(qh, &k[p * kvd + g * hd..p * kvd + (g + 1) * hd]) * scale).collect();
         softmax(&mut s);
         out.fill(0.0);
         for (j, &w) in s.iter().enumerate() {
@@ -119,13 +120,15 @@ pub fn scales_for_ratio(x_mean: &[f32], w_mean: &[f32], ratio: f32, duo: bool) -
     let mut s: Vec<f32> = x_mean
         .iter()
         .zip(w_mean)
-        .map(|(&x, &w)| {
-            if duo {
-                (x.powf(ratio) / (w.powf(1.0 - ratio) + 1e-4)).max(1e-4)
-            } else {
-                x.powf(ratio).max(1e-4)
-            }
-        })
+        .map(
+            |(&x, &w)| {
+                if duo {
+                    (x.powf(ratio) / (w.powf(1.0 - ratio) + 1e-4)).max(1e-4)
+                } else {
+                    x.powf(ratio).max(1e-4)
+                }
+            },
+        )
         .collect();
     let mx = s.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     let mn = s.iter().fold(f32::INFINITY, |a, &b| a.min(b));

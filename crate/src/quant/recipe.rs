@@ -53,9 +53,9 @@ impl Method {
                 Some(t) if !t.is_internal() && !t.name().starts_with("TQ") => Method::Ggml(t),
                 _ => {
                     return Err(Error::InvalidArgument(format!(
-                        "unknown quantization method '{s}': use rtn4, awq4, absmean, absmean-group, ptqtp, tq1_0, tq2_0, \
+                    "unknown quantization method '{s}': use rtn4, awq4, absmean, absmean-group, ptqtp, tq1_0, tq2_0, \
                          q8_0, q4_0, q4_1, f16, bf16, f32 or keep"
-                    )))
+                )))
                 }
             },
         })
@@ -100,10 +100,14 @@ impl Recipe {
             let m = Method::parse(spec)?;
             return Ok(Recipe { attn: m, ffn: m, embed: Method::Keep, output: Method::Keep, group: None });
         }
-        let mut r = Recipe { attn: Method::Keep, ffn: Method::Keep, embed: Method::Keep, output: Method::Keep, group: None };
+        let mut r =
+            Recipe { attn: Method::Keep, ffn: Method::Keep, embed: Method::Keep, output: Method::Keep, group: None };
         for part in spec.split(',') {
             let (k, v) = part.split_once('=').ok_or_else(|| {
-                Error::InvalidArgument(format!("recipe part '{part}' is not CLASS=METHOD (classes: {})", CLASSES.join(", ")))
+                Error::InvalidArgument(format!(
+                    "recipe part '{part}' is not CLASS=METHOD (classes: {})",
+                    CLASSES.join(", ")
+                ))
             })?;
             let m = Method::parse(v.trim())?;
             match k.trim() {
@@ -131,7 +135,13 @@ impl Recipe {
     }
 
     pub fn to_spec(&self) -> String {
-        format!("attn={},ffn={},embed={},output={}", self.attn.name(), self.ffn.name(), self.embed.name(), self.output.name())
+        format!(
+            "attn={},ffn={},embed={},output={}",
+            self.attn.name(),
+            self.ffn.name(),
+            self.embed.name(),
+            self.output.name()
+        )
     }
 
     fn uses(&self, f: impl Fn(Method) -> bool) -> bool {
@@ -171,9 +181,10 @@ pub fn pick_group(model: &Model, recipe: &Recipe) -> Result<usize> {
         }
         return Ok(g);
     }
-    [128, 64, 32].into_iter().find(|g| widths.iter().all(|(_, k)| k % g == 0)).ok_or_else(|| {
-        Error::InvalidArgument(format!("no group size of 128, 64 or 32 divides the widths {widths:?}"))
-    })
+    [128, 64, 32]
+        .into_iter()
+        .find(|g| widths.iter().all(|(_, k)| k % g == 0))
+        .ok_or_else(|| Error::InvalidArgument(format!("no group size of 128, 64 or 32 divides the widths {widths:?}")))
 }
 
 fn dense(model: &Model, w: &Weight) -> Result<Vec<f32>> {
@@ -412,7 +423,12 @@ impl Quantizer {
 }
 
 /// Quantize `model` with `recipe`; returns the GGUF bytes of the result.
-pub fn quantize_model(model: Arc<Model>, recipe: &Recipe, opts: &QuantizeOptions, progress: Progress) -> Result<Vec<u8>> {
+pub fn quantize_model(
+    model: Arc<Model>,
+    recipe: &Recipe,
+    opts: &QuantizeOptions,
+    progress: Progress,
+) -> Result<Vec<u8>> {
     let mut q = Quantizer::new(model, recipe, opts)?;
     let total = q.total();
     progress(0, total, "start");

@@ -4,34 +4,49 @@
 //!
 //! # PTQTP: the choices the spec leaves open, and the defaults taken here
 //!
-//! §2.4 gives the model (`w ≈ a1·t1 + a2·t2` per group) and a reference algorithm (progressive
-//! init, alternating 2×2 ridge solve and 9-way trit assignment) but no official code. The
-//! defaults of [`PtqtpOptions::default`] were chosen by measuring the relative Frobenius error
-//! ‖W − Ŵ‖/‖W‖ on nine matrices of SmolLM2-135M (layers 0/15/29 × attn_q, attn_v, ffn_down;
-//! run `TRITIUM_PTQTP_STUDY=1 cargo test --release --test native quant::ptqtp_study -- --nocapture`):
+//! §2.4 gives the model (`w ≈ a1·t1 + a2·t2` per group) and a recommended reference algorithm
+//! (progressive init, alternating 2×2 ridge solve and 9-way trit assignment) but no official
+//! code. [`PtqtpOptions::REFERENCE`] with [`ptqtp_group_with`] reproduces that algorithm (the
+//! worked example exactly); the defaults of [`PtqtpOptions::default`] were chosen by measuring
+//! the relative Frobenius error ‖W − Ŵ‖/‖W‖ on nine matrices of SmolLM2-135M (layers 0/15/29 ×
+//! attn_q, attn_v, ffn_down; `TRITIUM_PTQTP_STUDY=1 RAYON_NUM_THREADS=1 cargo test --release
+//! --test native quant::ptqtp_study -- --nocapture`). Mean errors at g = 64 (4.5 bits/weight):
 //!
+//! - **init** — the one choice that matters. Alternating minimisation stops in the nearest local
+//!   optimum, and the spec's progressive start (absmean, then absmean of the residual) leads to a
+//!   poor one: 0.182. A uniform 7-level grid start (a1 = 2·a2, outer level a1 + a2 = 0.8·max|w|)
+//!   gives 0.165, a start with a2/a1 = 0.7 and a1 + a2 = max|w| gives 0.167, and the better of
+//!   the two per group gives **0.162** (default: [`PtqtpInit::BestOf`] of both; the grid's
+//!   coincident level a2 = a1 − a2 is taken as the pair (±1, ∓1)). Both starts converge in
+//!   fewer rounds (≤ 12, mostly 1–4) than the progressive one (mostly 4–9, up to 20), so the two
+//!   together cost about as much as the spec's single start. On the worked example the default
+//!   finds squared error 0.0043 against the reference's 0.0127. TWN-threshold starts (0.187)
+//!   and other grid scalings were worse.
+//! - **absmean floor**: the result is never worse than single-plane absmean on the group (one
+//!   comparison pass; the fallback is essentially never taken on real weights).
 //! - **group size**: the caller picks it ([`TernaryMethod::Ptqtp`]); 64 is the product default
-//!   (it divides both 576 and 1536). Per-row scales cost ~20 % more error than g = 64, g = 32
-//!   gains a further ~6 % for 0.5 more bit per weight.
-//! - **init**: progressive (absmean of w, then absmean of the residual) as in the spec. The
-//!   alternatives measured (TWN-style thresholds, a uniform 7-level grid, best of two) were
-//!   within 0.3 % of it; alternating minimisation forgets its start quickly.
-//! - **λ**: 1e-6·max(trace(SᵀS), 1) as in the spec; 0, 1e-3 and 1e-2 give the same error to
-//!   four digits (the ridge only matters for degenerate planes, e.g. an all-zero t2).
-//! - **iterations**: at most 20, stopping when no trit changes (an exact fixed point) or the
-//!   squared error falls by ≤ 1e-6 relative. Almost all groups stop after 3–8 rounds; the cap
-//!   saves the long tail of groups that creep down for 30+ rounds (< 0.1 % error).
-//! - **ties**: fewer non-zeros first, then lexicographic (the spec's rule). Real weights essentially
-//!   never tie; the opposite rule gives the same error.
+//!   (it divides both 576 and 1536). Per-row scales: 0.186 at ~4.04 bits; g = 128 (only for
+//!   1536-wide rows): +7 % error over g = 64 on the same matrices; g = 32: 0.146 at 5 bits.
+//! - **λ**: 1e-6·max(trace(SᵀS), 1) as in the spec; λ = 0 gives the same error (a singular
+//!   system then falls back to the tiny ridge), 1e-3 costs +1 %, 1e-2 +10 %.
+//! - **rounds**: at most 20, stopping when no trit changes (an exact fixed point: the solve would
+//!   give the same scales) or the squared error falls by ≤ 1e-6 relative. With the default starts
+//!   the cap is never reached on these matrices; 50 or 200 rounds change nothing.
+//! - **ties** (fewer non-zeros first, then lexicographic, as in the spec): real weights never tie
+//!   after the first solve; only the grid start's coincident levels are affected (see init).
 //! - **fp16 scales**: the scales are stored as f16; after rounding them the trits are
-//!   re-assigned once against the stored scales ([`ScaleRounding::F16Refit`]), which is never
-//!   worse than keeping the f32-optimal trits and costs one pass.
+//!   re-assigned once against the stored scales ([`ScaleRounding::F16Refit`]). f32, f16 and
+//!   f16 + refit agree to four digits; the refit is kept because it cannot hurt.
+//!
+//! For scale: RTN int4 with g = 64 (also 4.5 bits) has error 0.098 on the same matrices, and
+//! single-plane absmean per group of 64 has 0.543.
 //!
 //! The fast group solver [`ptqtp_group_with`] does the 9-way search with thresholds (the nine
-//! candidates `a1·t1 + a2·t2` are sorted once per round, an element's pair is found by counting
-//! the midpoints below it), keeps the normal equations' sums while assigning, and allocates
-//! nothing. On the worked example of §2.4 it returns exactly the reference's trits and scales
-//! ([`ptqtp_group`] is the plain f64 reference, kept for tests).
+//! candidates `a1·t1 + a2·t2` are sorted once per round and an element's level is found by
+//! counting the midpoints below it, in a loop the compiler vectorizes), keeps the normal
+//! equations' sums while assigning, and allocates nothing for groups of up to 256. With
+//! [`PtqtpOptions::REFERENCE`] it returns exactly the reference's trits (on 2000 random groups
+//! and the worked example); [`ptqtp_group`] is the plain f64 reference, kept for tests.
 
 use half::f16;
 
@@ -294,7 +309,7 @@ pub enum PtqtpInit {
     /// `a` = mean |w| over the non-zeros; then the same on the residual.
     ProgressiveTwn,
     /// A uniform 7-level grid with the outer level at `f·max|w|`: `a2 = f·max|w| / 3`, `a1 = 2·a2`,
-    /// trits assigned to the nearest level.
+    /// trits assigned to the nearest level (±a2 as (±1, ∓1)).
     Grid(f32),
     /// The same grid with `a2 = k·mean|w|`.
     GridMean(f32),
@@ -338,6 +353,9 @@ pub struct PtqtpOptions {
     pub init: PtqtpInit,
     pub tie: TieRule,
     pub scales: ScaleRounding,
+    /// Never return a fit worse than single-plane absmean (BitNet's rule on the group, with
+    /// a2 = 0): compare once at the end and take the absmean planes if they are better.
+    pub absmean_floor: bool,
 }
 
 impl Default for PtqtpOptions {
@@ -346,9 +364,10 @@ impl Default for PtqtpOptions {
             max_iters: 20,
             tol: 1e-6,
             lambda_rel: 1e-6,
-            init: PtqtpInit::BestOf(&[PtqtpInit::Progressive, PtqtpInit::Grid(1.0)]),
+            init: PtqtpInit::BestOf(&[PtqtpInit::Grid(0.8), PtqtpInit::Ratio(0.7)]),
             tie: TieRule::SparseFirst,
             scales: ScaleRounding::F16Refit,
+            absmean_floor: true,
         }
     }
 }
@@ -362,6 +381,7 @@ impl PtqtpOptions {
         init: PtqtpInit::Progressive,
         tie: TieRule::SparseFirst,
         scales: ScaleRounding::F32,
+        absmean_floor: false,
     };
 }
 
@@ -444,35 +464,59 @@ impl Sums {
     }
 }
 
-/// Assign every element its nearest pair; returns the new sums. Works in chunks: first the
-/// level index of every element by counting the midpoints below it (a loop the compiler
-/// vectorizes), then the table look-ups and the sums.
+/// Assign every element its nearest pair; returns the new sums. Works in chunks of 64: the
+/// level index of every element by counting the midpoints below it, the table look-ups (the only
+/// scalar loop), then the sums of the normal equations and the error in loops the compiler
+/// vectorizes (eight lanes of float sums).
 fn assign(w: &[f32], t1: &mut [i8], t2: &mut [i8], lv: &Levels) -> Sums {
     const CHUNK: usize = 64;
-    let mut s = Sums::default();
     let mut idx = [0u32; CHUNK];
+    let mut what = [0f32; CHUNK];
     let nm = lv.n - 1;
+    let (mut b1, mut b2, mut err) = ([0f32; 8], [0f32; 8], [0f32; 8]);
+    let (mut s11, mut s12, mut s22) = (0i32, 0i32, 0i32);
+    let mut changed = 0u8;
     for ((wc, ac), bc) in w.chunks(CHUNK).zip(t1.chunks_mut(CHUNK)).zip(t2.chunks_mut(CHUNK)) {
-        let idx = &mut idx[..wc.len()];
-        idx.fill(0);
-        for &m in &lv.mids[..nm] {
-            for (k, &x) in idx.iter_mut().zip(wc) {
-                *k += (x > m) as u32;
-            }
+        let n = wc.len();
+        let (idx, what) = (&mut idx[..n], &mut what[..n]);
+        for (k, &x) in idx.iter_mut().zip(wc) {
+            *k = lv.mids.iter().map(|&m| (x > m) as u32).sum();
         }
-        for (((&k, &x), a), b) in idx.iter().zip(wc).zip(ac.iter_mut()).zip(bc.iter_mut()) {
+        for (((&k, &x), h), (a, b)) in idx.iter().zip(wc).zip(what.iter_mut()).zip(ac.iter_mut().zip(bc.iter_mut())) {
             let mut k = k as usize;
             if k < nm && x == lv.mids[k] && lv.rank[k + 1] < lv.rank[k] {
                 k += 1;
             }
             let (p, q) = (lv.t1[k], lv.t2[k]);
-            s.changed |= (p != *a) | (q != *b);
+            changed |= ((p ^ *a) | (q ^ *b)) as u8;
             *a = p;
             *b = q;
-            s.add(x, p, q, x - lv.val[k]);
+            *h = lv.val[k];
+        }
+        for (&p, &q) in ac.iter().zip(bc.iter()) {
+            let (p, q) = (p as i32, q as i32);
+            s11 += p * p;
+            s12 += p * q;
+            s22 += q * q;
+        }
+        let lanes = wc.chunks_exact(8).zip(what.chunks_exact(8)).zip(ac.chunks_exact(8).zip(bc.chunks_exact(8)));
+        for ((xs, hs), (ps, qs)) in lanes {
+            for l in 0..8 {
+                let e = xs[l] - hs[l];
+                b1[l] += ps[l] as f32 * xs[l];
+                b2[l] += qs[l] as f32 * xs[l];
+                err[l] += e * e;
+            }
+        }
+        for i in n - n % 8..n {
+            let e = wc[i] - what[i];
+            b1[0] += ac[i] as f32 * wc[i];
+            b2[0] += bc[i] as f32 * wc[i];
+            err[0] += e * e;
         }
     }
-    s
+    let sum8 = |v: [f32; 8]| ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+    Sums { s11, s12, s22, b1: sum8(b1), b2: sum8(b2), err: sum8(err), changed: changed != 0 }
 }
 
 /// Ridge solve of the 2×2 normal equations; `None` when they are singular.
@@ -525,34 +569,58 @@ fn init_plane(r: impl Iterator<Item = f32> + Clone, t: &mut [i8], twn: bool) -> 
 }
 
 /// PTQTP on one group with the given options: `w ≈ a1·t1 + a2·t2` (see the module
-/// documentation). `t1`, `t2` are outputs of `w.len()` trits; nothing is allocated (except for
-/// `PtqtpInit::BestOf`).
+/// documentation). `t1`, `t2` are outputs of `w.len()` trits; nothing is allocated for groups of
+/// up to 256 weights.
 pub fn ptqtp_group_with(w: &[f32], t1: &mut [i8], t2: &mut [i8], opts: &PtqtpOptions) -> PtqtpFit {
     assert!(t1.len() == w.len() && t2.len() == w.len(), "ptqtp_group_with: trit buffers differ in length from w");
-    if let PtqtpInit::BestOf(starts) = opts.init {
-        let n = w.len();
-        let (mut stack, mut heap) = ([0i8; 512], Vec::new());
-        let (u1, u2) = if n <= 256 {
-            let (a, b) = stack.split_at_mut(256);
-            (&mut a[..n], &mut b[..n])
-        } else {
-            heap.resize(2 * n, 0i8);
-            heap.split_at_mut(n)
-        };
-        let mut best: Option<PtqtpFit> = None;
-        for &init in starts.iter().filter(|i| !matches!(i, PtqtpInit::BestOf(_))) {
-            let fit = ptqtp_group_with(w, u1, u2, &PtqtpOptions { init, ..*opts });
-            if best.is_none_or(|b| fit.err < b.err) {
-                best = Some(fit);
-                t1.copy_from_slice(u1);
-                t2.copy_from_slice(u2);
-            }
-        }
-        return match best {
-            Some(b) => b,
-            None => ptqtp_group_with(w, t1, t2, &PtqtpOptions { init: PtqtpInit::Progressive, ..*opts }),
-        };
+    let fit = match opts.init {
+        PtqtpInit::BestOf(starts) => best_of(w, t1, t2, opts, starts),
+        _ => fit_from(w, t1, t2, opts),
+    };
+    if !opts.absmean_floor {
+        return fit;
     }
+    let gamma = mean_abs(w).max(1e-5);
+    let g = if opts.scales == ScaleRounding::F32 { gamma } else { f16::from_f32(gamma).to_f32() };
+    let err: f32 = w.iter().map(|&x| (x - g * trit(x / gamma) as f32).powi(2)).sum();
+    if err >= fit.err {
+        return fit;
+    }
+    for ((a, b), &x) in t1.iter_mut().zip(t2.iter_mut()).zip(w) {
+        *a = trit(x / gamma);
+        *b = 0;
+    }
+    PtqtpFit { a1: g, a2: 0.0, err, iters: fit.iters }
+}
+
+/// Run each start to convergence, keep the best.
+fn best_of(w: &[f32], t1: &mut [i8], t2: &mut [i8], opts: &PtqtpOptions, starts: &[PtqtpInit]) -> PtqtpFit {
+    let n = w.len();
+    let (mut stack, mut heap) = ([0i8; 512], Vec::new());
+    let (u1, u2) = if n <= 256 {
+        let (a, b) = stack.split_at_mut(256);
+        (&mut a[..n], &mut b[..n])
+    } else {
+        heap.resize(2 * n, 0i8);
+        heap.split_at_mut(n)
+    };
+    let mut best: Option<PtqtpFit> = None;
+    for &init in starts.iter().filter(|i| !matches!(i, PtqtpInit::BestOf(_))) {
+        let fit = fit_from(w, u1, u2, &PtqtpOptions { init, ..*opts });
+        if best.is_none_or(|b| fit.err < b.err) {
+            best = Some(fit);
+            t1.copy_from_slice(u1);
+            t2.copy_from_slice(u2);
+        }
+    }
+    match best {
+        Some(b) => b,
+        None => fit_from(w, t1, t2, &PtqtpOptions { init: PtqtpInit::Progressive, ..*opts }),
+    }
+}
+
+/// One start (not `BestOf`) run to convergence.
+fn fit_from(w: &[f32], t1: &mut [i8], t2: &mut [i8], opts: &PtqtpOptions) -> PtqtpFit {
     let order = match opts.tie {
         TieRule::SparseFirst => &SPARSE_FIRST,
         TieRule::DenseFirst => &DENSE_FIRST,
@@ -579,9 +647,12 @@ pub fn ptqtp_group_with(w: &[f32], t1: &mut [i8], t2: &mut [i8], opts: &PtqtpOpt
                 _ => unreachable!(),
             };
             (a1, a2) = (a1.max(2e-8), a2.max(1e-8));
-            sums = assign(w, t1, t2, &Levels::new(a1, a2, order));
+            // On the uniform grid (a1 = 2·a2) the level a2 is both (0, 1) and (1, −1); take the
+            // denser pair so that both planes start populated (measured: 0.6 % lower error than
+            // the sparser one).
+            sums = assign(w, t1, t2, &Levels::new(a1, a2, &DENSE_FIRST));
         }
-        PtqtpInit::BestOf(_) => unreachable!(),
+        PtqtpInit::BestOf(_) => unreachable!("best_of handles BestOf"),
     }
     let mut iters = 0;
     if sums.err > 0.0 {

@@ -1,0 +1,207 @@
+//! Whole-model quantization: recipes, the GGUF round trip of every method, AWQ against RTN and
+//! PTQTP against absmean on real text (the evaluation corpus of pkg-scripts/fetch-corpus), the
+//! CLI, and bad input.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use tritium::eval;
+use tritium::model::save;
+use tritium::model::synthetic::tiny_llama_gguf;
+use tritium::model::Model;
+use tritium::quant::recipe::{pick_group, quantize_model, Method, QuantizeOptions, Recipe};
+use tritium::quant::GgmlType;
+
+use crate::common;
+
+/// The evaluation and calibration texts (fetched from the npm registry on first use).
+pub fn corpus() -> (PathBuf, PathBuf) {
+    static ONCE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let dir = common::root().join("models/corpus");
+        let (e, c) = (dir.join("eval.txt"), dir.join("calib.txt"));
+        if !e.exists() || !c.exists() {
+            let st = Command::new("bash").arg(common::root().join("pkg-scripts/fetch-corpus")).status().unwrap();
+            assert!(st.success(), "pkg-scripts/fetch-corpus failed");
+        }
+        (e, c)
+    })
+    .clone()
+}
+
+fn quantize(model: &Arc<Model>, spec: &str, opts: &QuantizeOptions) -> Model {
+    let recipe = Recipe::parse(spec).unwrap();
+    let bytes = quantize_model(model.clone(), &recipe, opts, &mut |_, _, _| {}).unwrap();
+    Model::from_gguf_bytes(bytes).unwrap()
+}
+
+#[test]
+fn recipe_parsing() {
+    let r = Recipe::parse("attn=awq4,ffn=ptqtp,embed=q8_0,output=q8_0").unwrap();
+    assert_eq!(r.attn, Method::Awq4);
+    assert_eq!(r.ffn, Method::Ptqtp);
+    assert_eq!(r.embed, Method::Ggml(GgmlType::Q8_0));
+    assert_eq!(r.to_spec(), "attn=awq4,ffn=ptqtp,embed=q8_0,output=q8_0");
+    let r = Recipe::parse("rtn4").unwrap();
+    assert_eq!((r.attn, r.ffn, r.embed), (Method::Rtn4, Method::Rtn4, Method::Keep));
+    for (bad, needle) in [
+        ("int3", "unknown quantization method 'int3'"),
+        ("attn=rtn4,mlp=ptqtp", "unknown tensor class 'mlp'"),
+        ("attn", "unknown quantization method 'attn'"),
+        ("embed=awq4", "use rtn4 for embed"),
+        ("attn:rtn4,ffn=ptqtp", "is not CLASS=METHOD"),
+    ] {
+        let e = Recipe::parse(bad).err().unwrap_or_else(|| panic!("{bad} should fail"));
+        assert!(e.to_string().contains(needle), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn group_size_follows_the_model() {
+    let m = common::model();
+    // 576 is not a multiple of 128: the default falls to 64 for SmolLM2.
+    assert_eq!(pick_group(&m, &Recipe::parse("awq4").unwrap()).unwrap(), 64);
+    let mut r = Recipe::parse("rtn4").unwrap();
+    r.group = Some(128);
+    let e = pick_group(&m, &r).unwrap_err().to_string();
+    assert!(e.contains("group size 128 does not divide") && e.contains("576"), "{e}");
+    r.group = Some(96);
+    assert!(pick_group(&m, &r).unwrap_err().to_string().contains("32, 64 or 128"));
+    // Ternary on the FFN only: ffn_down's 1536 and the hidden 576 → 64.
+    assert_eq!(pick_group(&m, &Recipe::parse("attn=keep,ffn=ptqtp").unwrap()).unwrap(), 64);
+}
+
+/// Every method writes a GGUF that loads back (through the documented naming) to the same
+/// weights: the re-saved file gives bit-identical logits, and the quantized weights stay close
+/// to the source.
+#[test]
+fn every_method_round_trips_through_gguf() {
+    let src = Arc::new(Model::from_gguf_bytes(tiny_llama_gguf(5)).unwrap());
+    let ids = [1u32, 7, 9, 3, 12, 30, 2];
+    let base = src.forward_logits(&ids).unwrap();
+    for (spec, ty) in [
+        ("rtn4", GgmlType::AWQ4_G64),
+        ("absmean", GgmlType::TP1_G64),
+        ("absmean-group", GgmlType::TP1_G64),
+        ("ptqtp", GgmlType::TP2_G64),
+        ("q8_0", GgmlType::Q8_0),
+        ("attn=rtn4,ffn=ptqtp,embed=q8_0,output=q4_1", GgmlType::AWQ4_G64),
+    ] {
+        let q = quantize(&src, spec, &QuantizeOptions::default());
+        assert_eq!(q.layers[0].wq.ty, ty, "{spec}");
+        let again = Model::from_gguf_bytes(save::to_gguf(&q, &Default::default()).unwrap()).unwrap();
+        let a = q.forward_logits(&ids).unwrap();
+        let b = again.forward_logits(&ids).unwrap();
+        assert_eq!(a, b, "{spec}: logits after a second save differ");
+        let err = a.iter().zip(&base).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let scale = base.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(err < scale, "{spec}: logits moved by {err} (scale {scale})");
+        assert!(q.gguf.get("tritium.quantization").is_some());
+    }
+    // The mixed recipe put each class where it said.
+    let q = quantize(&src, "attn=rtn4,ffn=ptqtp,embed=q8_0,output=q4_1", &QuantizeOptions::default());
+    assert_eq!(q.layers[1].w_down.ty, GgmlType::TP2_G64);
+    assert_eq!(q.token_embd.ty, GgmlType::Q8_0);
+    assert_eq!(q.output.ty, GgmlType::Q4_1);
+}
+
+/// AWQ without calibration text, and a calibration shorter than one block, are errors.
+#[test]
+fn awq_needs_calibration() {
+    let src = Arc::new(Model::from_gguf_bytes(tiny_llama_gguf(5)).unwrap());
+    let r = Recipe::parse("awq4").unwrap();
+    let e = quantize_model(src.clone(), &r, &QuantizeOptions::default(), &mut |_, _, _| {}).err().unwrap();
+    assert!(e.to_string().contains("at least one block of 512 tokens, got 0"), "{e}");
+    let opts = QuantizeOptions { calib: (0..40).collect(), calib_block: 32, ..Default::default() };
+    let q = quantize(&src, "awq4", &opts);
+    assert_eq!(q.layers[0].w_up.ty, GgmlType::AWQ4_G64);
+    // The scales were folded into the norms.
+    assert_ne!(q.layers[0].attn_norm, src.layers[0].attn_norm);
+}
+
+fn eval_ids(m: &Model, n: usize) -> Vec<u32> {
+    let (eval, _) = corpus();
+    let text = std::fs::read_to_string(eval).unwrap();
+    let mut ids = m.tokenizer().encode(&text, true).unwrap();
+    assert!(ids.len() >= 50_000, "the evaluation corpus has only {} tokens", ids.len());
+    ids.truncate(n);
+    ids
+}
+
+/// On real text the default model quantized with AWQ (calibrated on a different text) has a
+/// lower loss than round-to-nearest, and PTQTP's two trit planes a far lower loss than one
+/// absmean plane.
+#[test]
+fn awq_beats_rtn_and_ptqtp_beats_absmean_on_real_text() {
+    let src = common::model();
+    let ids = eval_ids(&src, 768);
+    let (_, calib) = corpus();
+    let calib_ids = src.tokenizer().encode(&std::fs::read_to_string(calib).unwrap(), false).unwrap();
+    let nll = |m: &Model| eval::score_ids(m, &ids, Some(256)).unwrap().mean_nll;
+    let opts = QuantizeOptions { calib: calib_ids[..512].to_vec(), calib_block: 256, ..Default::default() };
+    let s = nll(&src);
+    let rtn = nll(&quantize(&src, "rtn4", &opts));
+    let awq = nll(&quantize(&src, "awq4", &opts));
+    let abs = nll(&quantize(&src, "absmean", &opts));
+    let ptq = nll(&quantize(&src, "ptqtp", &opts));
+    eprintln!(
+        "mean NLL over {} tokens: source {s:.4} rtn4 {rtn:.4} awq4 {awq:.4} absmean {abs:.4} ptqtp {ptq:.4}",
+        ids.len()
+    );
+    assert!(s < awq && awq < rtn, "expected source < awq4 < rtn4: {s} {awq} {rtn}");
+    assert!(ptq + 1.0 < abs, "expected ptqtp far below absmean: {ptq} vs {abs}");
+}
+
+fn tritium(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tritium")).args(args).output().expect("run tritium");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// `tritium quantize` to GGUF and to an AutoAWQ folder; `tritium perplexity` reads both.
+#[test]
+fn cli_quantize_and_perplexity() {
+    let m = common::model_path();
+    let dir = common::tmp_dir("cli-quantize");
+    let (eval, _) = corpus();
+    let head: String = std::fs::read_to_string(&eval).unwrap().chars().take(1500).collect();
+    let text = dir.join("eval-head.txt");
+    std::fs::write(&text, head).unwrap();
+    let gguf = dir.join("rtn4.gguf");
+    let (code, out, err) =
+        tritium(&["quantize", m.to_str().unwrap(), "--method", "rtn4", "-o", gguf.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["group_size"], 64);
+    assert_eq!(v["tensor_types"]["AWQ4_G64"], 210);
+    assert!((v["bits_per_weight"].as_f64().unwrap() - 5.35).abs() < 0.05, "{v}");
+    let folder = dir.join("rtn4-awq");
+    let _ = std::fs::remove_dir_all(&folder);
+    let (code, _, err) =
+        tritium(&["quantize", m.to_str().unwrap(), "--method", "rtn4", "-o", folder.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(folder.join("config.json").exists() && folder.join("model.safetensors").exists());
+    let ppl = |model: &str| -> serde_json::Value {
+        let (code, out, err) =
+            tritium(&["perplexity", model, "--text-file", text.to_str().unwrap(), "--ctx", "128", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let a = ppl(gguf.to_str().unwrap());
+    let b = ppl(folder.to_str().unwrap());
+    for k in ["mean_nll", "perplexity", "tokens"] {
+        assert!(a[k].is_number(), "{k} missing: {a}");
+    }
+    assert!(a["tokens"].as_u64().unwrap() > 200);
+    let (x, y) = (a["mean_nll"].as_f64().unwrap(), b["mean_nll"].as_f64().unwrap());
+    assert!((x - y).abs() < 1e-4, "GGUF {x} vs AutoAWQ folder {y}");
+    // Bad input: a method that does not exist; AWQ without --calib.
+    let (code, _, err) = tritium(&["quantize", m.to_str().unwrap(), "--method", "int3", "-o", "x.gguf"]);
+    assert!(code != 0 && err.contains("E_INVALID_ARGUMENT") && err.contains("int3"), "{err}");
+    let (code, _, err) = tritium(&["quantize", m.to_str().unwrap(), "--method", "awq4", "-o", "x.gguf"]);
+    assert!(code != 0 && err.contains("--calib"), "{err}");
+}
