@@ -6,7 +6,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startServer, REPO_ROOT } from '../../pkg-scripts/serve.mjs';
@@ -146,6 +147,44 @@ test('model.spectra() in the browser matches the native CLI, with progress', { t
     assert.equal(m.histogram.counts.reduce((a, b) => a + b, 0) > 0, true, `${m.name}: histogram`);
   }
   console.log(`# spectra of ${r.recs.length} matrices in ${(r.ms / 1000).toFixed(1)} s in the browser (wasm, 1 thread)`);
+});
+
+test('model.quantize() in the browser writes the same GGUF as the native CLI; its AutoAWQ folder loads back', { timeout: 420_000 }, async () => {
+  assert.ok(page, 'needs the page of the first test');
+  const r = await page.evaluate(async () => {
+    const { model, engine } = window.tritiumDemo;
+    const progress = [];
+    const t0 = performance.now();
+    const q = await model.quantize('rtn4', { onProgress: (p) => progress.push(p) });
+    const ms = performance.now() - t0;
+    const gguf = q.toGguf();
+    const digest = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', gguf)))
+      .map((b) => b.toString(16).padStart(2, '0'))
+      .join('');
+    const folder = Object.fromEntries(q.toAutoAwq());
+    const names = Object.keys(folder).sort();
+    const f = await engine.load({ files: folder });
+    const ids = [504, 3575, 282, 4649, 314]; // "The capital of France is"
+    const argmax = (l) => l.reduce((b, v, i, a) => (v > a[b] ? i : b), 0);
+    const next = [argmax(q.forwardLogits(ids)), argmax(f.forwardLogits(ids))];
+    const types = q.info().tensorTypes;
+    q.free();
+    f.free();
+    return { ms, progress, digest, bytes: gguf.byteLength, names, next, types };
+  });
+  assert.equal(r.progress.at(-1).done, r.progress.at(-1).total);
+  assert.equal(r.progress.length, 32, 'one step per layer, then the embedding and the output');
+  assert.deepEqual(r.types, { AWQ4_G64: 210, Q8_0: 1 });
+  const cli = join(REPO_ROOT, 'target', 'release', 'tritium');
+  const out = join(SHOTS, 'rtn4-native.gguf');
+  execFileSync(cli, ['quantize', MODEL, '--method', 'rtn4', '-o', out]);
+  const native = createHash('sha256').update(readFileSync(out)).digest('hex');
+  assert.equal(r.digest, native, 'the browser and the native CLI write byte-identical files');
+  for (const n of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) {
+    assert.ok(r.names.includes(n), `AutoAWQ folder has ${n}: ${r.names}`);
+  }
+  assert.deepEqual(r.next, [7042, 7042], 'both predict " Paris"');
+  console.log(`# rtn4 quantization of the default model in the browser (wasm, 1 thread): ${(r.ms / 1000).toFixed(1)} s; ${r.bytes} bytes`);
 });
 
 test('keyboard: Ctrl+Enter generates and Escape stops', { timeout: 120_000 }, async () => {

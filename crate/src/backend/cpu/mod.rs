@@ -70,21 +70,26 @@ const ROWS_PER_TASK: usize = 16;
 
 /// Run `f(first_row, out_chunk)` over chunks of `out` holding `ROWS_PER_TASK` rows of `width`
 /// elements each, in parallel natively and sequentially in wasm.
-fn for_each_rows<F>(out: &mut [f32], width: usize, f: F)
+fn for_each_rows<F>(out: &mut [f32], width: usize, rows_per_task: usize, f: F)
 where
     F: Fn(usize, &mut [f32]) + Sync + Send,
 {
-    let chunk = width * ROWS_PER_TASK;
+    let chunk = width * rows_per_task;
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
-        out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| f(i * ROWS_PER_TASK, o));
+        out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| f(i * rows_per_task, o));
     }
     #[cfg(target_arch = "wasm32")]
     {
-        out.chunks_mut(chunk).enumerate().for_each(|(i, o)| f(i * ROWS_PER_TASK, o));
+        out.chunks_mut(chunk).enumerate().for_each(|(i, o)| f(i * rows_per_task, o));
     }
 }
+
+/// Batches of at least this many tokens use the tiled product (prefill, scoring).
+const TILED_MIN_TOKENS: usize = 8;
+/// Weight rows dequantized per tile of the tiled product.
+const TILE_ROWS: usize = 64;
 
 /// `y[t][r] = Σ_c W[r][c] · x[t][c]` for `n` tokens: `x` is `[n, cols]`, `y` is `[n, rows]`.
 /// Each weight row is dequantized once (into a per-task scratch row) and dotted with every
@@ -97,22 +102,39 @@ pub fn matmul(w: &QMatrix, x: &[f32], n: usize, y: &mut [f32]) -> Result<()> {
     assert_eq!(w.data.len(), rows * w.row_bytes(), "matmul: weight bytes do not match its shape");
     // yt is [rows, n]: each row's outputs for all tokens are contiguous, so rows split cleanly.
     let mut yt = vec![0f32; rows * n];
-    for_each_rows(&mut yt, n, |r0, o| {
-        let mut scratch = vec![0f32; cols];
-        for (i, orow) in o.chunks_mut(n).enumerate() {
-            let r = r0 + i;
-            let row: &[f32] = if w.ty == GgmlType::F32 && (w.row(r).as_ptr() as usize) % 4 == 0 {
-                bytemuck::cast_slice(w.row(r))
-            } else {
+    if n >= TILED_MIN_TOKENS {
+        // Prefill: dequantize a tile of rows, then one cache-blocked SIMD product (faer) of the
+        // tile with every token: [tile, cols] · [cols, n].
+        let xm = faer::MatRef::from_row_major_slice(x, n, cols);
+        for_each_rows(&mut yt, n, TILE_ROWS, |r0, o| {
+            let nr = o.len() / n;
+            let mut tile = vec![0f32; nr * cols];
+            for (i, t) in tile.chunks_exact_mut(cols).enumerate() {
                 // Cannot fail: lengths were checked above.
-                let _ = w.dequant_row(r, &mut scratch);
-                &scratch
-            };
-            for (t, v) in orow.iter_mut().enumerate() {
-                *v = dot(row, &x[t * cols..(t + 1) * cols]);
+                let _ = w.dequant_row(r0 + i, t);
             }
-        }
-    });
+            let lhs = faer::MatRef::from_row_major_slice(&tile, nr, cols);
+            let dst = faer::MatMut::from_row_major_slice_mut(o, nr, n);
+            faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, xm.transpose(), 1.0f32, faer::Par::Seq);
+        });
+    } else {
+        for_each_rows(&mut yt, n, ROWS_PER_TASK, |r0, o| {
+            let mut scratch = vec![0f32; cols];
+            for (i, orow) in o.chunks_mut(n).enumerate() {
+                let r = r0 + i;
+                let row: &[f32] = if w.ty == GgmlType::F32 && (w.row(r).as_ptr() as usize) % 4 == 0 {
+                    bytemuck::cast_slice(w.row(r))
+                } else {
+                    // Cannot fail: lengths were checked above.
+                    let _ = w.dequant_row(r, &mut scratch);
+                    &scratch
+                };
+                for (t, v) in orow.iter_mut().enumerate() {
+                    *v = dot(row, &x[t * cols..(t + 1) * cols]);
+                }
+            }
+        });
+    }
     if n == 1 {
         y.copy_from_slice(&yt);
     } else {
