@@ -201,6 +201,14 @@ fn cli_quantize_and_perplexity() {
     assert!(a["tokens"].as_u64().unwrap() > 200);
     let (x, y) = (a["mean_nll"].as_f64().unwrap(), b["mean_nll"].as_f64().unwrap());
     assert!((x - y).abs() < 1e-4, "GGUF {x} vs AutoAWQ folder {y}");
+    // A folder model quantizes into a folder; GGUF output needs GGUF tokenizer metadata.
+    let folder2 = dir.join("rtn4-again");
+    let _ = std::fs::remove_dir_all(&folder2);
+    let (code, _, err) =
+        tritium(&["quantize", folder.to_str().unwrap(), "--method", "rtn4", "-o", folder2.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = tritium(&["quantize", folder.to_str().unwrap(), "--method", "rtn4", "-o", "x.gguf"]);
+    assert!(code != 0 && err.contains("no GGUF tokenizer metadata"), "{err}");
     // Bad input: a method that does not exist; AWQ without --calib.
     let (code, _, err) = tritium(&["quantize", m.to_str().unwrap(), "--method", "int3", "-o", "x.gguf"]);
     assert!(code != 0 && err.contains("E_INVALID_ARGUMENT") && err.contains("int3"), "{err}");

@@ -439,9 +439,18 @@ fn quantize(
     if !quiet {
         eprintln!();
     }
-    let q = Model::from_gguf_bytes(bytes)?;
-    let info = q.info();
     let is_gguf = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+    // A model read from an AutoAWQ folder carries its tokenizer.json, not GGUF tokenizer metadata.
+    let folder_tokenizer = m.gguf.get("tokenizer.ggml.model").is_none();
+    if is_gguf && folder_tokenizer {
+        return Err(Error::InvalidArgument(format!(
+            "{} has no GGUF tokenizer metadata (it was read from a safetensors folder with tokenizer.json): \
+             write an AutoAWQ folder instead (-o DIR)",
+            path.display()
+        )));
+    }
+    let q = Model::from_gguf_bytes_with(bytes, folder_tokenizer.then(|| m.tokenizer().clone()))?;
+    let info = q.info();
     let written: u64 = if is_gguf {
         std::fs::write(out, q.bytes()).map_err(|e| Error::Io { path: out.display().to_string(), source: e })?;
         q.bytes().len() as u64

@@ -327,6 +327,11 @@ impl Quantizer {
         self.group
     }
 
+    /// The source model.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
     /// Calibration tokens AWQ uses (0 without AWQ).
     pub fn calibration_tokens(&self) -> usize {
         self.calib_tokens

@@ -288,8 +288,12 @@ impl WasmQuantizer {
     /// The quantized model (runs any steps left).
     pub fn finish(&mut self) -> Result<WasmModel, JsValue> {
         let q = self.q.take().ok_or_else(|| error_with_code("E_INVALID_ARGUMENT", "quantizer already finished"))?;
+        let tokenizer = q.model().tokenizer().clone();
+        let folder_tokenizer = q.model().gguf.get("tokenizer.ggml.model").is_none();
         let bytes = q.finish().map_err(to_js_error)?;
-        WasmModel::from_vec(bytes)
+        // A model read from an AutoAWQ folder keeps its tokenizer.json tokenizer.
+        let model = Model::from_gguf_bytes_with(bytes, folder_tokenizer.then_some(tokenizer)).map_err(to_js_error)?;
+        Ok(WasmModel { inner: Arc::new(model) })
     }
 }
 

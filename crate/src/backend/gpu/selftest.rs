@@ -20,7 +20,8 @@ pub const GPU_VS_CPU_REL: f32 = 1e-5;
 /// Per-format error budget of the quantized product against the f32 product of the original
 /// weights (relative to Σ|w·x|), for weights uniform in [-0.5, 0.5]. The internal formats' budgets
 /// are about twice the worst seen over seeds 1–30 of `check_matmul_formats` (AWQ4 0.044 at G32,
-/// TP1 0.18, TP2 0.076), so a quantizer that loses a plane or a group's zero point still fails.
+/// TP1 0.18, TP2 0.06): an AWQ4 that drops its zero point fails, and so, on most seeds, does a
+/// TP2 that degrades to one plane (TP1's error, 0.09–0.18 here).
 pub fn f32_budget(ty: GgmlType) -> f32 {
     match ty {
         GgmlType::F32 => 1e-6,
@@ -31,7 +32,7 @@ pub fn f32_budget(ty: GgmlType) -> f32 {
         GgmlType::TQ1_0 | GgmlType::TQ2_0 => 1.0,
         GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => 0.08,
         GgmlType::TP1_G32 | GgmlType::TP1_G64 | GgmlType::TP1_G128 => 0.35,
-        GgmlType::TP2_G32 | GgmlType::TP2_G64 | GgmlType::TP2_G128 => 0.15,
+        GgmlType::TP2_G32 | GgmlType::TP2_G64 | GgmlType::TP2_G128 => 0.12,
         GgmlType::I8 | GgmlType::I32 => 0.0,
     }
 }
