@@ -311,15 +311,7 @@ export class Engine {
     checkCore();
     if (isFolderSource(source)) return this.#loadFolder(source, options);
     const name = describeSource(source);
-    const progress = (phase, loaded, total) => {
-      if (typeof onProgress === 'function') {
-        try {
-          onProgress({ phase, loaded, total: total ?? null, fraction: total ? Math.min(1, loaded / total) : null });
-        } catch (e) {
-          console.error('tritium: onProgress threw', e);
-        }
-      }
-    };
+    const progress = loadProgress(onProgress);
     if (signal && signal.aborted) throw abortError(signal);
 
     let response = null;
@@ -427,15 +419,7 @@ export class Engine {
    */
   async #loadFolder(source, options = {}) {
     const { onProgress, signal, fetchOptions, maxContext = 2048 } = options || {};
-    const progress = (phase, loaded, total) => {
-      if (typeof onProgress === 'function') {
-        try {
-          onProgress({ phase, loaded, total: total ?? null, fraction: total ? Math.min(1, loaded / total) : null });
-        } catch (e) {
-          console.error('tritium: onProgress threw', e);
-        }
-      }
-    };
+    const progress = loadProgress(onProgress);
     const files = new Map();
     const bytesOf = async (v) => {
       if (v instanceof Uint8Array) return v;
@@ -512,6 +496,18 @@ export class Engine {
   tinyTestModel(seed = 1) {
     return call(() => core.syntheticTinyModel(seed >>> 0));
   }
+}
+
+/** A `(phase, loaded, total)` reporter for `onProgress` (a throwing callback is logged, not fatal). */
+function loadProgress(onProgress) {
+  return (phase, loaded, total) => {
+    if (typeof onProgress !== 'function') return;
+    try {
+      onProgress({ phase, loaded, total: total ?? null, fraction: total ? Math.min(1, loaded / total) : null });
+    } catch (e) {
+      console.error('tritium: onProgress threw', e);
+    }
+  };
 }
 
 /** Sources that are a checkpoint folder rather than one GGUF file. */

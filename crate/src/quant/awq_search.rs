@@ -9,9 +9,10 @@
 //! `mean_t (X_t·(Ŵ − W))²` is computed exactly as `Δᵀ C Δ` with the group's input Gram matrix
 //! `C = XᵀX / T` over the same subsampled tokens (identical math, far fewer operations).
 
+use crate::analysis::dequantize_weight as dense;
 use crate::backend::cpu::{self, rmsnorm, rope, silu, softmax};
 use crate::error::{Error, Result};
-use crate::model::{Model, Weight};
+use crate::model::Model;
 use crate::quant::awq::{fake_quantize, quantize_group, Int4Linear};
 
 #[derive(Clone, Debug)]
@@ -44,15 +45,6 @@ pub struct AwqLayer {
 
 /// Progress of the calibration: `(layer, n_layers, phase)`.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, &str);
-
-fn dense(model: &Model, w: &Weight) -> Result<Vec<f32>> {
-    let m = model.matrix(w);
-    let mut out = vec![0f32; w.rows * w.cols];
-    for (r, row) in out.chunks_exact_mut(w.cols).enumerate() {
-        m.dequant_row(r, row)?;
-    }
-    Ok(out)
-}
 
 /// `x [n, cols] · Wᵀ` for a row-major f32 `w [rows, cols]` (faer's blocked SIMD product; all
 /// cores natively).

@@ -411,10 +411,10 @@ pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut [f32]) -> Result<()> {
             let (g, planes) = (ty.block_size(), ty.planes());
             let pb = g / 4;
             for (o, b) in out.chunks_exact_mut(g).zip(data.chunks_exact(ty.block_bytes())) {
+                let alpha = [f16_at(b, planes * pb), if planes > 1 { f16_at(b, planes * pb + 2) } else { 0.0 }];
                 for (i, v) in o.iter_mut().enumerate() {
                     let mut acc = 0f32;
-                    for k in 0..planes {
-                        let a = f16_at(b, planes * pb + 2 * k);
+                    for (k, a) in alpha.iter().enumerate().take(planes) {
                         let t = ((b[k * pb + i / 4] >> (2 * (i % 4))) & 3) as i32 - 1;
                         acc += a * t as f32;
                     }

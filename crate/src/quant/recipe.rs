@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use half::f16;
 
+use crate::analysis::dequantize_weight as dense;
 use crate::error::{Error, Result};
 use crate::format::gguf::Value;
 use crate::model::save::{self, Replacements};
 use crate::model::{Model, Weight};
 use crate::quant::awq::Int4Linear;
 use crate::quant::awq_search::{AwqOptions, AwqState};
+use crate::quant::ternary::{self, TernaryMethod};
 use crate::quant::{self, GgmlType};
 
 /// How one tensor class is quantized.
@@ -187,15 +189,6 @@ pub fn pick_group(model: &Model, recipe: &Recipe) -> Result<usize> {
         .ok_or_else(|| Error::InvalidArgument(format!("no group size of 128, 64 or 32 divides the widths {widths:?}")))
 }
 
-fn dense(model: &Model, w: &Weight) -> Result<Vec<f32>> {
-    let m = model.matrix(w);
-    let mut out = vec![0f32; w.rows * w.cols];
-    for (r, row) in out.chunks_exact_mut(w.cols).enumerate() {
-        m.dequant_row(r, row)?;
-    }
-    Ok(out)
-}
-
 /// Quantize every row of `w` (row-major `[rows, cols]`) with `quant::quantize(ty, row)`, in parallel natively.
 fn quantize_rows(ty: GgmlType, w: &[f32], cols: usize) -> Result<Vec<u8>> {
     let rows: Vec<&[f32]> = w.chunks_exact(cols).collect();
@@ -235,42 +228,22 @@ pub fn quantize_matrix(model: &Model, w: &Weight, m: Method, group: usize) -> Re
         }
         Method::Ptqtp => {
             need(group, "the PTQTP group")?;
-            let ty = GgmlType::trit_planes(2, group).expect("checked group");
-            (ty, quantize_rows(ty, &dense(model, w)?, cols)?)
+            ternary::quantize_matrix_ternary(&dense(model, w)?, rows, cols, TernaryMethod::Ptqtp(group))?
         }
         Method::AbsmeanGroup => {
             need(group, "the ternary group")?;
-            let ty = GgmlType::trit_planes(1, group).expect("checked group");
-            (ty, quantize_rows(ty, &dense(model, w)?, cols)?)
+            ternary::quantize_matrix_ternary(&dense(model, w)?, rows, cols, TernaryMethod::AbsmeanGroup(group))?
         }
-        Method::Absmean | Method::Tq1 | Method::Tq2 => {
-            let x = dense(model, w)?;
-            let gamma = (x.iter().map(|v| v.abs() as f64).sum::<f64>() / x.len() as f64).max(1e-5) as f32;
-            let trits: Vec<i8> = x.iter().map(|v| (v / gamma).round_ties_even().clamp(-1.0, 1.0) as i8).collect();
-            let tq = match m {
-                Method::Tq1 => Some(GgmlType::TQ1_0),
-                Method::Tq2 => Some(GgmlType::TQ2_0),
-                _ if cols % 256 == 0 => Some(GgmlType::TQ2_0),
-                _ => None,
-            };
-            match tq {
-                Some(ty) => {
-                    need(256, ty.name())?;
-                    // ggml's quantizer uses each block's max |w| as d: feed it ternary values
-                    // t·γ, so d = γ wherever a block has a non-zero trit.
-                    let tern: Vec<f32> = trits.iter().map(|&t| t as f32 * gamma).collect();
-                    (ty, quantize_rows(ty, &tern, cols)?)
-                }
-                None => {
-                    // One plane, every group's scale = γ (largest group dividing the row).
-                    let g = [128, 64, 32].into_iter().find(|g| cols % g == 0).ok_or_else(|| {
-                        Error::InvalidArgument(format!("tensor '{}': {cols} columns are not a multiple of 32", w.name))
-                    })?;
-                    let ty = GgmlType::trit_planes(1, g).expect("group");
-                    let alphas = vec![f16::from_f32(gamma); rows * cols / g];
-                    (ty, quant::encode_trit_planes(ty, cols, &[&trits], &[&alphas]))
-                }
-            }
+        Method::Absmean => {
+            ternary::quantize_matrix_ternary(&dense(model, w)?, rows, cols, TernaryMethod::AbsmeanTensor)?
+        }
+        Method::Tq1 | Method::Tq2 => {
+            let ty = if m == Method::Tq1 { GgmlType::TQ1_0 } else { GgmlType::TQ2_0 };
+            need(256, ty.name())?;
+            // BitNet absmean trits with d = γ in every block (ggml's own quantizer would use
+            // each block's max |w|).
+            let (gamma, trits) = ternary::absmean_tensor(&dense(model, w)?);
+            (ty, ternary::encode_tq(ty, &trits, &vec![f16::from_f32(gamma); rows * cols / 256])?)
         }
         Method::Ggml(ty) => {
             need(ty.block_size(), ty.name())?;
