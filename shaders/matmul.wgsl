@@ -1,9 +1,16 @@
 // matmul: y[t][row] = Σ_c W[row][c] · x[t][c] for the tokens of one step, any weight format.
 //
-// This is the format-independent body; the registry (backend/gpu/kernels.rs) prepends one
+// This is the format-independent body; the registry (backend/gpu/kernels.rs) appends one
 // `matmul_<format>.wgsl` file that defines `dot_sub(row, sb, xbase)`: the dot product of the 32
 // weights of sub-block `sb` (elements 32·sb … 32·sb+31) of row `row` of the shard with
-// input[xbase … xbase+31], dequantized on the fly (and `load_sub`, used by embed.wgsl).
+// input[xbase … xbase+31], dequantized on the fly, and `load_sub(row, sb, &v)`: the same 32
+// weights dequantized into `v` (used here for token tiles and by embed.wgsl).
+//
+// The tile is injected by the registry as constants (one pipeline per tile):
+//   ROWS   rows per workgroup          LANES  threads per row (a power of two)
+//   TB     tokens per workgroup: 1 = matrix-vector (decode: `dot_sub`, weights read once per
+//          token); > 1 = matrix-matrix (prefill: each sub-block is dequantized once with
+//          `load_sub` and multiplied by TB token vectors, so the weights are read ⌈n/TB⌉ times).
 //
 // Bindings (group 0):
 //   0 step:    uniform Step { n_tok, start, _, _ }          tokens in this step, first position
@@ -12,11 +19,11 @@
 //   3 scales:  storage array<f32>   per-block scales (format-specific layout)
 //   4 input:   storage array<f32>   [n_tok, cols]
 //   5 output:  storage array<f32>   [n_tok, out_rows]; this shard writes rows row_offset ..
-// `fold_x` counts workgroups (of 8 rows) per dispatch row.
-// Threads: a workgroup of 64 = 8 rows × 8 lanes; workgroup (x + y·fold_x) holds rows
-// 8·(x + y·fold_x) … +7 (2-D fold: at most 65,535 workgroups per dimension), z is the token.
-// Lane l of a row takes sub-blocks l, l+8, …; a 3-step reduction in workgroup memory sums the
-// lanes. Weights are re-read per token (z): decode is the case this kernel is shaped for.
+// `fold_x` counts workgroups (of ROWS rows) per dispatch row.
+// Threads: a workgroup of ROWS·LANES; workgroup (x + y·fold_x) holds rows ROWS·(x + y·fold_x) …
+// +ROWS−1 (2-D fold: at most 65,535 workgroups per dimension); z is the token tile (tokens
+// TB·z … TB·z+TB−1). Lane l of a row takes sub-blocks l, l+LANES, … (consecutive lanes read
+// consecutive sub-blocks: coalesced); a tree reduction in workgroup memory sums the lanes.
 
 struct Step { n_tok: u32, start: u32, pad0: u32, pad1: u32 }
 struct MatParams { rows: u32, cols: u32, row_words: u32, fold_x: u32, row_offset: u32, out_rows: u32, pad0: u32, pad1: u32 }
@@ -28,31 +35,65 @@ struct MatParams { rows: u32, cols: u32, row_words: u32, fold_x: u32, row_offset
 @group(0) @binding(4) var<storage, read> input: array<f32>;
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
 
-const ROWS: u32 = 8u;
-const LANES: u32 = 8u;
-var<workgroup> partial: array<f32, 64>;
+const WG: u32 = ROWS * LANES;
+var<workgroup> partial: array<f32, WG * TB>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let lane = lid.x % LANES;
     let row = (wid.x + wid.y * p.fold_x) * ROWS + lid.x / LANES;
-    let t = wid.z;
+    let t0 = wid.z * TB;
+    let nt = min(TB, step.n_tok - min(t0, step.n_tok));
     let nsb = (p.cols + 31u) / 32u;
-    var acc = 0.0;
-    if (row < p.rows && t < step.n_tok) {
-        for (var sb = lane; sb < nsb; sb += LANES) {
-            acc += dot_sub(row, sb, t * p.cols + sb * 32u);
+    var acc: array<f32, TB>;
+    for (var t = 0u; t < TB; t++) {
+        acc[t] = 0.0;
+    }
+    if (row < p.rows && nt > 0u) {
+        if (TB == 1u) {
+            for (var sb = lane; sb < nsb; sb += LANES) {
+                acc[0] += dot_sub(row, sb, t0 * p.cols + sb * 32u);
+            }
+        } else {
+            var w: array<f32, 32>;
+            for (var sb = lane; sb < nsb; sb += LANES) {
+                load_sub(row, sb, &w);
+                let c0 = sb * 32u;
+                let lim = min(32u, p.cols - c0);
+                for (var t = 0u; t < TB; t++) {
+                    if (t < nt) {
+                        let xb = (t0 + t) * p.cols + c0;
+                        var s = 0.0;
+                        if (lim == 32u) {
+                            for (var i = 0u; i < 32u; i++) {
+                                s += w[i] * input[xb + i];
+                            }
+                        } else {
+                            for (var i = 0u; i < lim; i++) {
+                                s += w[i] * input[xb + i];
+                            }
+                        }
+                        acc[t] += s;
+                    }
+                }
+            }
         }
     }
-    partial[lid.x] = acc;
+    for (var t = 0u; t < TB; t++) {
+        partial[t * WG + lid.x] = acc[t];
+    }
     workgroupBarrier();
     for (var s = LANES / 2u; s > 0u; s >>= 1u) {
         if (lane < s) {
-            partial[lid.x] += partial[lid.x + s];
+            for (var t = 0u; t < TB; t++) {
+                partial[t * WG + lid.x] += partial[t * WG + lid.x + s];
+            }
         }
         workgroupBarrier();
     }
-    if (lane == 0u && row < p.rows && t < step.n_tok) {
-        output[t * p.out_rows + p.row_offset + row] = partial[lid.x];
+    if (lane == 0u && row < p.rows) {
+        for (var t = 0u; t < nt; t++) {
+            output[(t0 + t) * p.out_rows + p.row_offset + row] = partial[t * WG + lid.x];
+        }
     }
 }

@@ -28,6 +28,10 @@ enum Cmd {
         /// Report the GPU adapter, features and limits.
         #[arg(long)]
         gpu: bool,
+        /// With --gpu: also run every weight format's matmul kernel (both tile sets) against the
+        /// CPU reference on seeded odd shapes and report the largest errors.
+        #[arg(long)]
+        check: bool,
         #[arg(long)]
         json: bool,
     },
@@ -83,6 +87,16 @@ enum Cmd {
         /// Tokens to decode for the model figures.
         #[arg(long, default_value_t = 32)]
         tokens: usize,
+        /// Prompt tokens for the model's prefill figure (a fixed English text, repeated).
+        #[arg(long, default_value_t = 64)]
+        prompt_tokens: usize,
+        /// GPU: matmul tiles to compare, ROWSxLANES[xTOKENS] comma-separated (default: the
+        /// adapter's own choice). Each runs decode (batch 1) and a token tile for batch > 1.
+        #[arg(long)]
+        tiles: Option<String>,
+        /// GPU: the adapter's rated memory bandwidth in GB/s, to print % of peak.
+        #[arg(long)]
+        peak_gbps: Option<f64>,
         #[arg(long)]
         json: bool,
     },
@@ -180,15 +194,30 @@ fn print_json(v: &serde_json::Value) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Info { model, gpu, json } => {
+        Cmd::Info { model, gpu, check, json } => {
             if gpu {
                 let ctx = tritium::backend::gpu::GpuContext::new_blocking(&Default::default())?;
                 let caps = serde_json::to_value(&ctx.caps).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                let checks = if check {
+                    let c = pollster::block_on(tritium::backend::gpu::selftest::check_matmul_formats(&ctx, 1))?;
+                    Some(serde_json::to_value(&c).map_err(|e| Error::InvalidArgument(e.to_string()))?)
+                } else {
+                    None
+                };
                 if json {
-                    print_json(&json!({ "gpu": caps }))?;
+                    print_json(&json!({ "gpu": caps, "matmul_checks": checks }))?;
                 } else {
                     for (k, v) in caps.as_object().into_iter().flatten() {
                         println!("{k:<40} {v}");
+                    }
+                    for c in checks.iter().filter_map(|c| c.as_array()).flatten() {
+                        println!(
+                            "matmul {:<10} {} cases: max rel. error vs CPU {:.2e}, vs f32 {:.2e}",
+                            c["format"].as_str().unwrap_or(""),
+                            c["cases"],
+                            c["max_rel_vs_cpu"].as_f64().unwrap_or(f64::NAN),
+                            c["max_rel_vs_f32"].as_f64().unwrap_or(f64::NAN)
+                        );
                     }
                 }
                 if model.is_none() {
@@ -292,8 +321,9 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
         }
-        Cmd::Bench { model, backend, shapes, batch, types, iters, tokens, json } => {
-            bench(model, &backend, &shapes, &batch, &types, iters, tokens, json)
+        Cmd::Bench { model, backend, shapes, batch, types, iters, tokens, prompt_tokens, tiles, peak_gbps, json } => {
+            let o = BenchOpts { iters, tokens, prompt_tokens, tiles, peak_gbps, json };
+            bench(model, &backend, &shapes, &batch, &types, &o)
         }
         Cmd::Spectra { model, farms, layers, json } => spectra(&model, farms, layers, json),
         Cmd::Quantize { model, method, calib, calib_tokens, calib_block, group, output, json } => {
@@ -493,27 +523,36 @@ fn parse_list<T>(what: &str, s: &str, f: impl Fn(&str) -> Option<T>) -> Result<V
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn bench(
-    model: Option<PathBuf>,
-    backend: &str,
-    shapes: &str,
-    batch: &str,
-    types: &str,
+struct BenchOpts {
     iters: usize,
     tokens: usize,
+    prompt_tokens: usize,
+    tiles: Option<String>,
+    peak_gbps: Option<f64>,
     json: bool,
-) -> Result<()> {
+}
+
+fn bench(model: Option<PathBuf>, backend: &str, shapes: &str, batch: &str, types: &str, o: &BenchOpts) -> Result<()> {
     use tritium::backend::cpu::{matmul, QMatrix};
-    use tritium::backend::gpu::{model::time_matmul, GpuContext};
+    use tritium::backend::gpu::kernels::{Tile, Tiles};
+    use tritium::backend::gpu::{model::time_matmul_on, model::time_read, model::BenchWeights, GpuContext};
     use tritium::model::generate::now_ms;
     use tritium::quant::{self, GgmlType};
+    let (iters, json) = (o.iters, o.json);
     let shapes = parse_list("--shapes", shapes, |x| {
         let (r, c) = x.split_once('x')?;
         Some((r.parse::<usize>().ok()?, c.parse::<usize>().ok()?))
     })?;
     let batches = parse_list("--batch", batch, |x| x.parse::<usize>().ok().filter(|&b| b > 0))?;
     let types = parse_list("--types", types, GgmlType::from_name)?;
+    let tile_list: Vec<Option<Tiles>> = match &o.tiles {
+        None => vec![None],
+        // ROWSxLANES: decode tile and an 8-token prefill tile; ROWSxLANESxTOKENS: that token tile.
+        Some(t) => parse_list("--tiles", t, |x| Tile::parse(x).map(|t| (t, x.matches('x').count() == 2)))?
+            .into_iter()
+            .map(|(t, explicit)| Some(Tiles::new(t, if explicit { t.tokens } else { 8 })))
+            .collect(),
+    };
     let gpu = match backend {
         "cpu" => None,
         "gpu" | "webgpu" => Some(GpuContext::new_blocking(&Default::default())?),
@@ -523,6 +562,14 @@ fn bench(
         Some(c) => format!("{} ({}, {})", c.caps.adapter, c.caps.backend, c.caps.driver),
         None => format!("CPU, {} threads", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
     };
+    // The bandwidth reference: a plain streaming read on the same adapter, same run.
+    let mut read_peak = serde_json::Value::Null;
+    if let Some(ctx) = &gpu {
+        let size = if ctx.caps.software { 64u64 << 20 } else { 1u64 << 30 };
+        let (gbps, bytes, timer) = pollster::block_on(time_read(ctx, size, if ctx.caps.software { 3 } else { 20 }))?;
+        read_peak = json!({"gb_per_s": gbps, "bytes": bytes, "timer": timer});
+    }
+    let read_gbps = read_peak["gb_per_s"].as_f64();
     let mut rng = tritium::model::sampler::SplitMix64::new(1);
     let mut kernels = Vec::new();
     for &(rows, cols) in &shapes {
@@ -535,33 +582,63 @@ fn bench(
             }
             let data = quant::quantize(ty, &w)?;
             let m = QMatrix { ty, rows, cols, data: &data };
+            let bw = match &gpu {
+                Some(ctx) => Some(BenchWeights::upload(ctx, &m)?),
+                None => None,
+            };
             for &n in &batches {
                 let x: Vec<f32> = (0..n * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
-                let (ms, bytes) = match &gpu {
-                    Some(ctx) => pollster::block_on(time_matmul(ctx, &m, n, iters))?,
-                    None => {
-                        let mut y = vec![0f32; n * rows];
-                        matmul(&m, &x, n, &mut y)?;
-                        let t0 = now_ms();
-                        for _ in 0..iters.max(1) {
-                            matmul(&m, &x, n, &mut y)?;
+                for tiles in &tile_list {
+                    let (ms, bytes, extra) = match (&gpu, &bw) {
+                        (Some(ctx), Some(bw)) => {
+                            let t = pollster::block_on(time_matmul_on(ctx, bw, n, iters, *tiles))?;
+                            (t.ms, t.bytes, json!({"timer": t.timer, "copies": t.copies, "tile": t.tile}))
                         }
-                        ((now_ms() - t0) / iters.max(1) as f64, (data.len() + x.len() * 4) as u64)
+                        _ => {
+                            let mut y = vec![0f32; n * rows];
+                            matmul(&m, &x, n, &mut y)?;
+                            let t0 = now_ms();
+                            for _ in 0..iters.max(1) {
+                                matmul(&m, &x, n, &mut y)?;
+                            }
+                            let ms = (now_ms() - t0) / iters.max(1) as f64;
+                            (ms, (data.len() + x.len() * 4) as u64, json!({"timer": "wall"}))
+                        }
+                    };
+                    let gbps = bytes as f64 / (ms / 1000.0) / 1e9;
+                    let mut k = json!({"type": ty.name(), "rows": rows, "cols": cols, "batch": n,
+                        "ms": ms, "bytes": bytes, "gb_per_s": gbps});
+                    if let (Some(obj), Some(e)) = (k.as_object_mut(), extra.as_object()) {
+                        obj.extend(e.clone());
+                        if let Some(r) = read_gbps {
+                            obj.insert("pct_of_read".into(), json!(100.0 * gbps / r));
+                        }
+                        if let Some(pk) = o.peak_gbps {
+                            obj.insert("pct_of_peak".into(), json!(100.0 * gbps / pk));
+                        }
                     }
-                };
-                kernels.push(json!({"type": ty.name(), "rows": rows, "cols": cols, "batch": n,
-                    "ms": ms, "bytes": bytes, "gb_per_s": bytes as f64 / (ms / 1000.0) / 1e9}));
+                    kernels.push(k);
+                }
             }
         }
     }
     let mut e2e = serde_json::Value::Null;
     if let Some(p) = model {
         let m = Arc::new(load(&p)?);
-        let prompt = "The history of the printing press begins in the fifteenth century, when";
-        let opts = GenerateOptions { max_tokens: tokens, ..Default::default() };
-        let mut g = Generation::new(m.clone(), prompt, &opts)?;
+        let base = "The history of the printing press begins in the fifteenth century, when Johannes Gutenberg \
+                    combined movable metal type, oil-based ink and a screw press into a system that could \
+                    print books quickly and cheaply. ";
+        let mut prompt = base.to_string();
+        while m.tokenizer().encode(&prompt, true).map(|v| v.len()).unwrap_or(usize::MAX) < o.prompt_tokens {
+            prompt.push_str(base);
+        }
+        let ids = m.tokenizer().encode(&prompt, true)?;
+        let ids = &ids[..o.prompt_tokens.min(ids.len()).max(1)];
+        let prompt = m.tokenizer().decode(ids)?;
+        let opts = GenerateOptions { max_tokens: o.tokens, ..Default::default() };
+        let mut g = Generation::new(m.clone(), &prompt, &opts)?;
         if let Some(ctx) = &gpu {
-            let ctx_len = g.prompt_token_ids().len() + tokens + 1;
+            let ctx_len = g.prompt_token_ids().len() + o.tokens + 1;
             let gm = pollster::block_on(tritium::backend::gpu::model::GpuModel::upload(ctx.clone(), &m, ctx_len))?;
             g = g.with_gpu(gm);
         }
@@ -572,25 +649,37 @@ fn bench(
             "decode_tokens_per_s": s.tokens_per_s,
             "weight_gb_per_s": m.info().weight_bytes as f64 * s.tokens_per_s / 1e9});
     }
-    let out = json!({"backend": backend, "adapter": adapter, "iters": iters, "kernels": kernels, "model": e2e});
+    let tiles_in_use = gpu.as_ref().map(|c| json!(c.caps.tiles));
+    let out = json!({"backend": backend, "adapter": adapter, "iters": iters, "read_peak": read_peak,
+        "peak_gbps": o.peak_gbps, "tiles": tiles_in_use, "kernels": kernels, "model": e2e});
     if json {
         return print_json(&out);
     }
-    println!("{backend} backend on {adapter}; matmul y = W·x, mean of {iters} runs");
-    println!("{:<6} {:>12} {:>6} {:>10} {:>10}", "type", "shape", "batch", "ms", "GB/s");
+    println!("{backend} backend on {adapter}; matmul y = W·x, {iters} dispatches per pass, best of 3 passes");
+    if let Some(r) = read_gbps {
+        println!("streaming-read reference: {r:.1} GB/s ({})", read_peak["timer"].as_str().unwrap_or(""));
+    }
+    println!(
+        "{:<10} {:>12} {:>6} {:>10} {:>10} {:>10} {:>8} {:>8}",
+        "type", "shape", "batch", "tile", "ms", "GB/s", "%read", "%peak"
+    );
     for k in out["kernels"].as_array().into_iter().flatten() {
         let shape = format!("{}x{}", k["rows"], k["cols"]);
         if let Some(why) = k["skipped"].as_str() {
-            println!("{:<6} {:>12} {:>6} {why}", k["type"].as_str().unwrap_or(""), shape, "-");
+            println!("{:<10} {:>12} {:>6} {why}", k["type"].as_str().unwrap_or(""), shape, "-");
             continue;
         }
+        let pct = |f: &str| k[f].as_f64().map_or("-".to_string(), |v| format!("{v:.1}"));
         println!(
-            "{:<6} {:>12} {:>6} {:>10.3} {:>10.2}",
+            "{:<10} {:>12} {:>6} {:>10} {:>10.4} {:>10.2} {:>8} {:>8}",
             k["type"].as_str().unwrap_or(""),
             shape,
             k["batch"],
+            k["tile"].as_str().unwrap_or("-"),
             k["ms"].as_f64().unwrap_or(0.0),
-            k["gb_per_s"].as_f64().unwrap_or(0.0)
+            k["gb_per_s"].as_f64().unwrap_or(0.0),
+            pct("pct_of_read"),
+            pct("pct_of_peak"),
         );
     }
     if !out["model"].is_null() {

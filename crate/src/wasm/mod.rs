@@ -477,10 +477,12 @@ impl WasmGpu {
             let w: Vec<f32> = (0..rows * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
             let data = crate::quant::quantize(ty, &w).map_err(to_js_error)?;
             let m = crate::backend::cpu::QMatrix { ty, rows, cols, data: &data };
-            let (ms, bytes) =
-                crate::backend::gpu::model::time_matmul(&ctx, &m, batch, iters as usize).await.map_err(to_js_error)?;
+            let t = crate::backend::gpu::model::time_matmul(&ctx, &m, batch, iters as usize, None)
+                .await
+                .map_err(to_js_error)?;
             to_js(&serde_json::json!({"type": ty.name(), "rows": rows, "cols": cols, "batch": batch,
-                "ms": ms, "bytes": bytes, "gb_per_s": bytes as f64 / (ms / 1000.0) / 1e9}))
+                "ms": t.ms, "bytes": t.bytes, "gb_per_s": t.bytes as f64 / (t.ms / 1000.0) / 1e9,
+                "timer": t.timer, "copies": t.copies, "tile": t.tile}))
         })
     }
 }

@@ -35,6 +35,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("swiglu", include_str!("../../../../shaders/swiglu.wgsl")),
     ("add", include_str!("../../../../shaders/add.wgsl")),
     ("argmax", include_str!("../../../../shaders/argmax.wgsl")),
+    ("bench_read", include_str!("../../../../shaders/bench_read.wgsl")),
 ];
 
 fn source(name: &str) -> Option<&'static str> {
@@ -62,11 +63,95 @@ pub fn format_source(ty: GgmlType) -> (&'static str, String) {
     }
 }
 
+/// The thread mapping of a matmul pipeline (constants injected into shaders/matmul.wgsl):
+/// `rows` rows per workgroup, `lanes` threads per row (a power of two), `tokens` tokens per
+/// workgroup (1 = matrix-vector; more = a token tile that dequantizes each weight once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tile {
+    pub rows: u32,
+    pub lanes: u32,
+    pub tokens: u32,
+}
+
+impl Tile {
+    pub const fn new(rows: u32, lanes: u32, tokens: u32) -> Tile {
+        Tile { rows, lanes, tokens }
+    }
+
+    /// Threads per workgroup.
+    pub fn threads(&self) -> u32 {
+        self.rows * self.lanes
+    }
+
+    /// `ROWSxLANES` or `ROWSxLANESxTOKENS`.
+    pub fn parse(s: &str) -> Option<Tile> {
+        let v: Vec<u32> = s.split('x').map(|x| x.trim().parse().ok()).collect::<Option<_>>()?;
+        let t = match v[..] {
+            [r, l] => Tile::new(r, l, 1),
+            [r, l, t] => Tile::new(r, l, t),
+            _ => return None,
+        };
+        let ok = t.rows >= 1 && t.lanes.is_power_of_two() && (1..=16).contains(&t.tokens) && t.threads() <= 256;
+        ok.then_some(t)
+    }
+
+    pub fn name(&self) -> String {
+        format!("{}x{}x{}", self.rows, self.lanes, self.tokens)
+    }
+}
+
+/// The matmul tiles a context uses: `decode` for one token, `prefill` for several.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Tiles {
+    pub decode: Tile,
+    pub prefill: Tile,
+}
+
+impl Tiles {
+    /// Software adapters (lavapipe, SwiftShader) run a workgroup per CPU thread, so what counts
+    /// is loads per invocation: few lanes per row. Hardware GPUs need many threads in flight and
+    /// wide coalesced rows: 64 lanes per row (measured on the device runs; see README).
+    pub fn for_device_type(cpu_like: bool) -> Tiles {
+        if cpu_like {
+            Tiles::new(Tile::new(8, 8, 1), 8)
+        } else {
+            Tiles::new(Tile::new(4, 64, 1), 8)
+        }
+    }
+
+    /// `decode` for one token and the same mapping with a `prefill_tokens` token tile (both
+    /// share the rows per workgroup, so one params uniform serves both).
+    pub fn new(decode: Tile, prefill_tokens: u32) -> Tiles {
+        let decode = Tile { tokens: 1, ..decode };
+        Tiles { decode, prefill: Tile { tokens: prefill_tokens.max(1), ..decode } }
+    }
+}
+
+impl serde::Serialize for Tile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+/// Every tile [`Tiles::for_device_type`] can choose (validated by the naga test).
+pub fn standard_tiles() -> Vec<Tile> {
+    let mut v = Vec::new();
+    for cpu_like in [true, false] {
+        let t = Tiles::for_device_type(cpu_like);
+        for x in [t.decode, t.prefill] {
+            if !v.contains(&x) {
+                v.push(x);
+            }
+        }
+    }
+    v
+}
+
 /// A kernel: either a standalone file or a format-specialized matmul / embed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     Plain(&'static str),
-    Matmul(GgmlType),
+    Matmul(GgmlType, Tile),
     Embed(GgmlType),
 }
 
@@ -74,7 +159,7 @@ impl Kernel {
     pub fn name(&self) -> String {
         match self {
             Kernel::Plain(n) => n.to_string(),
-            Kernel::Matmul(t) => format!("matmul_{}", format_suffix(*t)),
+            Kernel::Matmul(t, tile) => format!("matmul_{}_{}", format_suffix(*t), tile.name()),
             Kernel::Embed(t) => format!("embed_{}", format_suffix(*t)),
         }
     }
@@ -83,9 +168,15 @@ impl Kernel {
     pub fn source(&self) -> String {
         match self {
             Kernel::Plain(n) => source(n).unwrap_or_default().to_string(),
-            Kernel::Matmul(t) | Kernel::Embed(t) => {
-                let body = if matches!(self, Kernel::Matmul(_)) { "matmul" } else { "embed" };
-                let (file, consts) = format_source(*t);
+            Kernel::Matmul(t, _) | Kernel::Embed(t) => {
+                let body = if matches!(self, Kernel::Matmul(..)) { "matmul" } else { "embed" };
+                let (file, mut consts) = format_source(*t);
+                if let Kernel::Matmul(_, tile) = self {
+                    consts += &format!(
+                        "const ROWS: u32 = {}u;\nconst LANES: u32 = {}u;\nconst TB: u32 = {}u;\n",
+                        tile.rows, tile.lanes, tile.tokens
+                    );
+                }
                 let fmt = source(file).unwrap_or_default();
                 // The body declares the bindings the format file uses; put it first (its header
                 // comment opens the module), then the specialization constants.
@@ -99,7 +190,7 @@ impl Kernel {
     pub fn bindings(&self) -> &'static [Binding] {
         use Binding::*;
         match self {
-            Kernel::Matmul(_) | Kernel::Embed(_) => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
+            Kernel::Matmul(..) | Kernel::Embed(_) => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
             Kernel::Plain("rmsnorm") => &[Uniform, Uniform, Read, Read, ReadWrite],
             Kernel::Plain("attention") => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
             Kernel::Plain(_) => &[Uniform, Uniform, Read, ReadWrite],
@@ -109,16 +200,18 @@ impl Kernel {
     /// Every kernel variant the backend can build (for validation tests).
     pub fn all() -> Vec<Kernel> {
         let mut v: Vec<Kernel> =
-            ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax"].iter().map(|n| Kernel::Plain(n)).collect();
+            ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax", "bench_read"].iter().map(|n| Kernel::Plain(n)).collect();
         for t in crate::quant::MATMUL_TYPES {
-            v.push(Kernel::Matmul(t));
+            for tile in standard_tiles() {
+                v.push(Kernel::Matmul(t, tile));
+            }
             v.push(Kernel::Embed(t));
         }
         v
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Binding {
     Uniform,
     Read,
@@ -128,12 +221,44 @@ pub enum Binding {
 #[derive(Default)]
 pub struct KernelCache {
     pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+    /// One bind-group layout per binding list, shared by every pipeline with that list, so one
+    /// bind group serves a matmul's decode and prefill tiles.
+    layouts: Mutex<HashMap<&'static [Binding], Arc<wgpu::BindGroupLayout>>>,
 }
 
 impl KernelCache {
+    pub fn layout(&self, device: &wgpu::Device, bindings: &'static [Binding]) -> Arc<wgpu::BindGroupLayout> {
+        let mut map = self.layouts.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(bindings)
+            .or_insert_with(|| {
+                let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                        binding: i as u32,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: match b {
+                                Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                                Binding::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                                Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                            },
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    })
+                    .collect();
+                Arc::new(device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some("tritium"),
+                    entries: &entries,
+                }))
+            })
+            .clone()
+    }
+
     pub fn get(&self, device: &wgpu::Device, k: &Kernel) -> Arc<wgpu::ComputePipeline> {
-        let mut map = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = map.get(k) {
+        if let Some(p) = self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).get(k) {
             return p.clone();
         }
         let name = k.name();
@@ -141,27 +266,7 @@ impl KernelCache {
             label: Some(&name),
             source: wgpu::ShaderSource::Wgsl(k.source().into()),
         });
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = k
-            .bindings()
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupLayoutEntry {
-                binding: i as u32,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: match b {
-                        Binding::Uniform => wgpu::BufferBindingType::Uniform,
-                        Binding::Read => wgpu::BufferBindingType::Storage { read_only: true },
-                        Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
-                    },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            })
-            .collect();
-        let bgl =
-            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&name), entries: &entries });
+        let bgl = self.layout(device, k.bindings());
         let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(&name),
             bind_group_layouts: &[Some(&bgl)],
@@ -175,7 +280,7 @@ impl KernelCache {
             compilation_options: Default::default(),
             cache: None,
         }));
-        map.insert(k.clone(), p.clone());
+        self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).insert(k.clone(), p.clone());
         p
     }
 

@@ -30,6 +30,8 @@ pub struct GpuOptions {
     pub max_storage_binding: Option<u64>,
     /// Prefer a software adapter (lavapipe / SwiftShader) — for tests.
     pub force_fallback_adapter: bool,
+    /// Override the matmul tiles chosen for the adapter (benchmarks, tests).
+    pub tiles: Option<kernels::Tiles>,
 }
 
 /// What the adapter is and what was negotiated.
@@ -43,6 +45,10 @@ pub struct Capabilities {
     pub subgroups: bool,
     pub timestamp_query: bool,
     pub forced_f32: bool,
+    /// A software rasterizer (lavapipe, SwiftShader, WARP): picks the CPU-shaped matmul tiles.
+    pub software: bool,
+    /// The matmul tiles in use (decode, prefill).
+    pub tiles: kernels::Tiles,
     pub max_storage_buffer_binding_size: u64,
     pub max_buffer_size: u64,
     pub max_compute_workgroup_storage_size: u32,
@@ -120,7 +126,12 @@ impl GpuContext {
             .unwrap_or(u64::MAX)
             .min(limits.max_storage_buffer_binding_size as u64)
             .min(limits.max_buffer_size);
+        let ident = format!("{} {} {}", info.name, info.driver, info.driver_info).to_ascii_lowercase();
+        let software = info.device_type == wgpu::DeviceType::Cpu
+            || ["llvmpipe", "lavapipe", "swiftshader", "warp", "microsoft basic render"].iter().any(|s| ident.contains(s));
         let caps = Capabilities {
+            software,
+            tiles: opts.tiles.unwrap_or_else(|| kernels::Tiles::for_device_type(software)),
             adapter: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),

@@ -19,15 +19,15 @@ use crate::model::{LlamaConfig, Model};
 
 /// Tokens per forward call; longer prompts are prefilled in chunks of this size.
 pub const MAX_BATCH: usize = 64;
-/// Rows of one matmul workgroup (`ROWS` in shaders/matmul.wgsl).
-const MATMUL_ROWS: u32 = 8;
-
 #[derive(Clone, Copy, Debug)]
 enum Grid {
-    /// Workgroups (fold_x, ceil(groups / fold_x), n) with groups = ceil(rows / ROWS).
+    /// Workgroups (fold_x, ceil(groups / fold_x), ceil(n / TB)) with groups = ceil(rows / ROWS),
+    /// ROWS = `tile_rows` (the same for the decode and prefill tiles) and TB the tile's tokens.
     Matmul {
         rows: u32,
         fold_x: u32,
+        tile_rows: u32,
+        prefill_tokens: u32,
     },
     /// One workgroup per token.
     PerToken,
@@ -49,6 +49,8 @@ enum Grid {
 enum Op {
     Dispatch {
         pipeline: Arc<wgpu::ComputePipeline>,
+        /// The pipeline for steps of more than one token (matmul's prefill tile), if different.
+        prefill: Option<Arc<wgpu::ComputePipeline>>,
         bind_group: wgpu::BindGroup,
         grid: Grid,
         one: bool,
@@ -129,7 +131,7 @@ pub struct OpBuilder<'a> {
 impl OpBuilder<'_> {
     fn bind(&self, kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> (Arc<wgpu::ComputePipeline>, wgpu::BindGroup) {
         let pipeline = self.ctx.kernels.get(&self.ctx.device, kernel);
-        let layout = pipeline.get_bind_group_layout(0);
+        let layout = self.ctx.kernels.layout(&self.ctx.device, kernel.bindings());
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .enumerate()
@@ -147,7 +149,7 @@ impl OpBuilder<'_> {
         self.ctx.caps.max_compute_workgroups_per_dimension.max(1)
     }
 
-    /// Matmul ops (one per shard) of `w` from `input` into `output`.
+    /// Matmul ops (one per shard) of `w` from `input` into `output`, with the context's tiles.
     fn matmul(
         &self,
         w: &GpuWeight,
@@ -156,19 +158,35 @@ impl OpBuilder<'_> {
         output: &wgpu::Buffer,
         one: bool,
     ) -> Vec<Op> {
+        self.matmul_tiled(w, step, input, output, one, self.ctx.caps.tiles)
+    }
+
+    fn matmul_tiled(
+        &self,
+        w: &GpuWeight,
+        step: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+        one: bool,
+        tiles: super::kernels::Tiles,
+    ) -> Vec<Op> {
+        let tile_rows = tiles.decode.rows;
         w.shards
             .iter()
             .map(|s| {
                 let rows = s.rows as u32;
-                let fold_x = rows.div_ceil(MATMUL_ROWS).min(self.max_wg());
+                let fold_x = rows.div_ceil(tile_rows).min(self.max_wg());
                 let params = uniform(
                     &self.ctx.device,
                     "matmul params",
                     &[rows, w.cols as u32, w.row_words as u32, fold_x, s.row_offset as u32, w.rows as u32, 0, 0],
                 );
                 let (pipeline, bind_group) =
-                    self.bind(&Kernel::Matmul(w.ty), &[step, &params, &s.weights, &s.scales, input, output]);
-                Op::Dispatch { pipeline, bind_group, grid: Grid::Matmul { rows, fold_x }, one }
+                    self.bind(&Kernel::Matmul(w.ty, tiles.decode), &[step, &params, &s.weights, &s.scales, input, output]);
+                let prefill = (!one && tiles.prefill != tiles.decode)
+                    .then(|| self.ctx.kernels.get(&self.ctx.device, &Kernel::Matmul(w.ty, tiles.prefill)));
+                let prefill_tokens = if prefill.is_some() { tiles.prefill.tokens } else { 1 };
+                Op::Dispatch { pipeline, prefill, bind_group, grid: Grid::Matmul { rows, fold_x, tile_rows, prefill_tokens }, one }
             })
             .collect()
     }
@@ -184,7 +202,7 @@ impl OpBuilder<'_> {
                 );
                 let (pipeline, bind_group) =
                     self.bind(&Kernel::Embed(w.ty), &[step, &params, &s.weights, &s.scales, tokens, output]);
-                Op::Dispatch { pipeline, bind_group, grid: Grid::PerToken, one: false }
+                Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::PerToken, one: false }
             })
             .collect()
     }
@@ -202,7 +220,7 @@ impl OpBuilder<'_> {
     ) -> Op {
         let params = uniform(&self.ctx.device, "rmsnorm params", &[dim as u32, eps.to_bits(), 0, 0]);
         let (pipeline, bind_group) = self.bind(&Kernel::Plain("rmsnorm"), &[step, &params, weight, x, out]);
-        Op::Dispatch { pipeline, bind_group, grid: Grid::PerToken, one }
+        Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::PerToken, one }
     }
 
     fn elementwise(
@@ -215,7 +233,7 @@ impl OpBuilder<'_> {
     ) -> Op {
         let params = uniform(&self.ctx.device, name, &[width as u32, 0, 0, 0]);
         let (pipeline, bind_group) = self.bind(&Kernel::Plain(name), &[step, &params, a, b]);
-        Op::Dispatch { pipeline, bind_group, grid: Grid::Elementwise { per_token: width as u32 }, one: false }
+        Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::Elementwise { per_token: width as u32 }, one: false }
     }
 }
 
@@ -334,6 +352,7 @@ impl GpuModel {
                         let (pipeline, bind_group) = b.bind(&Kernel::Plain("rope"), &[&a.step, params, &rope, buf]);
                         ops.push(Op::Dispatch {
                             pipeline,
+                            prefill: None,
                             bind_group,
                             grid: Grid::Threads { per_token: heads as u32 * half },
                             one: false,
@@ -344,6 +363,7 @@ impl GpuModel {
                         b.bind(&Kernel::Plain("attention"), &[&a.step, &attn_params, &a.q, &kc, &vc, &a.att]);
                     ops.push(Op::Dispatch {
                         pipeline,
+                        prefill: None,
                         bind_group,
                         grid: Grid::Attention { heads: c.n_heads as u32 },
                         one: false,
@@ -371,7 +391,7 @@ impl GpuModel {
                 let argmax_params = uniform(&dev, "argmax params", &[vocab as u32, 0, 0, 0]);
                 let (pipeline, bind_group) =
                     b.bind(&Kernel::Plain("argmax"), &[&a.step_one, &argmax_params, &a.logits, &a.argmax]);
-                ops.push(Op::Dispatch { pipeline, bind_group, grid: Grid::Single, one: true });
+                ops.push(Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::Single, one: true });
                 Ok(GpuModel {
                     ctx: ctx.clone(),
                     cfg: c.clone(),
@@ -493,7 +513,10 @@ impl GpuModel {
 /// Workgroup counts of a dispatch over `n` tokens (`n` is 1 for ops marked `one`).
 fn workgroups(g: Grid, n: u32) -> (u32, u32, u32) {
     match g {
-        Grid::Matmul { rows, fold_x } => (fold_x, rows.div_ceil(MATMUL_ROWS).div_ceil(fold_x), n),
+        Grid::Matmul { rows, fold_x, tile_rows, prefill_tokens } => {
+            let tb = if n > 1 { prefill_tokens } else { 1 };
+            (fold_x, rows.div_ceil(tile_rows).div_ceil(fold_x), n.div_ceil(tb))
+        }
         Grid::PerToken => (n, 1, 1),
         Grid::Threads { per_token } => ((n * per_token).div_ceil(64).max(1), 1, 1),
         Grid::Elementwise { per_token } => {
@@ -513,22 +536,39 @@ fn workgroups(g: Grid, n: u32) -> (u32, u32, u32) {
 /// Record the dispatches of `ops` (skipping copies) for a step of `n` tokens.
 fn record(pass: &mut wgpu::ComputePass<'_>, ops: &[Op], n: u32) {
     for op in ops {
-        if let Op::Dispatch { pipeline, bind_group, grid, one } = op {
-            let (x, y, z) = workgroups(*grid, if *one { 1 } else { n });
-            pass.set_pipeline(pipeline);
+        if let Op::Dispatch { pipeline, prefill, bind_group, grid, one } = op {
+            let n = if *one { 1 } else { n };
+            let (x, y, z) = workgroups(*grid, n);
+            pass.set_pipeline(match prefill {
+                Some(p) if n > 1 => p,
+                _ => pipeline,
+            });
             pass.set_bind_group(0, bind_group, &[]);
             pass.dispatch_workgroups(x, y, z);
         }
     }
 }
 
-/// One-off matmul on the GPU (kernel tests and benchmarks): `y = W · x` for `n` tokens.
+/// One-off matmul on the GPU (kernel tests and benchmarks): `y = W · x` for `n` tokens, with
+/// the context's tiles (the decode tile for one token, the prefill tile for more).
 pub async fn matmul_once(
     ctx: &Arc<GpuContext>,
     m: &crate::backend::cpu::QMatrix<'_>,
     x: &[f32],
     n: usize,
     sentinel: f32,
+) -> Result<Vec<f32>> {
+    matmul_once_tiled(ctx, m, x, n, sentinel, ctx.caps.tiles).await
+}
+
+/// [`matmul_once`] with explicit tiles.
+pub async fn matmul_once_tiled(
+    ctx: &Arc<GpuContext>,
+    m: &crate::backend::cpu::QMatrix<'_>,
+    x: &[f32],
+    n: usize,
+    sentinel: f32,
+    tiles: super::kernels::Tiles,
 ) -> Result<Vec<f32>> {
     let dev = &ctx.device;
     let w = weights::upload(dev, "matmul_once", m, ctx.caps.max_storage_buffer_binding_size)?;
@@ -542,7 +582,7 @@ pub async fn matmul_once(
     let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
     let read = readback(dev, "read", n * m.rows * 4);
     let b = OpBuilder { ctx };
-    let ops = b.matmul(&w, &step, &input, &out, false);
+    let ops = b.matmul_tiled(&w, &step, &input, &out, false, tiles);
     ctx.scoped("matmul", || {
         let mut enc = dev.create_command_encoder(&Default::default());
         {
@@ -557,41 +597,180 @@ pub async fn matmul_once(
     Ok(bytemuck::cast_slice(&bytes).to_vec())
 }
 
-/// Benchmark one matmul on the GPU: mean milliseconds per dispatch (of all shards) over `iters`
-/// dispatches recorded in one submit (wall clock from submit to completion; no timestamp
-/// queries), and the bytes the kernel reads per dispatch (repacked weights + activations).
+/// What [`time_matmul`] measured.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MatmulTiming {
+    /// Mean milliseconds per matmul (all shards), the best of three passes.
+    pub ms: f64,
+    /// Bytes one matmul reads: the repacked weights and scales, plus the activations.
+    pub bytes: u64,
+    /// `timestamp` (GPU timestamp queries around the pass) or `wall` (submit to completion).
+    pub timer: &'static str,
+    /// Distinct copies of the weights the dispatches rotate through, so that repeated
+    /// dispatches stream from memory instead of hitting the GPU's L2 cache.
+    pub copies: usize,
+    /// The tile that ran (`ROWSxLANESxTOKENS`).
+    pub tile: String,
+}
+
+/// GPU time of passes of `count` dispatches, recorded by `rec`: timestamp queries around the
+/// pass when granted, else wall clock from submit to completion. Returns milliseconds per pass,
+/// the best of `reps`.
+async fn time_passes(
+    ctx: &Arc<GpuContext>,
+    reps: usize,
+    rec: &dyn Fn(&mut wgpu::ComputePass<'_>),
+) -> Result<(f64, &'static str)> {
+    let dev = &ctx.device;
+    let sync = readback(dev, "sync", 4);
+    let scratch = storage(dev, "scratch", 1);
+    let ts = ctx.caps.timestamp_query.then(|| {
+        let qs = dev.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("bench timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let resolve = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamp resolve"),
+            size: 16,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        (qs, resolve, readback(dev, "timestamp read", 16))
+    });
+    let mut best = f64::INFINITY;
+    for rep in 0..reps.max(1) + 1 {
+        let mut enc = dev.create_command_encoder(&Default::default());
+        {
+            let tw = ts.as_ref().map(|(qs, _, _)| wgpu::ComputePassTimestampWrites {
+                query_set: qs,
+                beginning_of_pass_write_index: Some(0),
+                end_of_pass_write_index: Some(1),
+            });
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bench"), timestamp_writes: tw });
+            rec(&mut pass);
+        }
+        if let Some((qs, resolve, read)) = &ts {
+            enc.resolve_query_set(qs, 0..2, resolve, 0);
+            enc.copy_buffer_to_buffer(resolve, 0, read, 0, 16);
+        }
+        enc.copy_buffer_to_buffer(&scratch, 0, &sync, 0, 4);
+        let t0 = crate::model::generate::now_ms();
+        ctx.scoped("benchmark pass", || ctx.queue.submit(Some(enc.finish()))).await?;
+        ctx.read_buffer(&sync).await?;
+        let wall = crate::model::generate::now_ms() - t0;
+        let ms = match &ts {
+            Some((_, _, read)) => {
+                let b = ctx.read_buffer(read).await?;
+                let t: &[u64] = bytemuck::cast_slice(&b);
+                t[1].saturating_sub(t[0]) as f64 * ctx.queue.get_timestamp_period() as f64 / 1e6
+            }
+            None => wall,
+        };
+        // The first pass warms up (pipeline creation, first-touch of the buffers).
+        if rep > 0 && ms > 0.0 {
+            best = best.min(ms);
+        }
+    }
+    Ok((best, if ts.is_some() { "timestamp" } else { "wall" }))
+}
+
+/// Copies of one weight matrix on the GPU for [`time_matmul_on`]: enough to defeat the L2 cache
+/// on hardware GPUs (at least 256 MiB in all, at most 64 copies), one on software adapters.
+pub struct BenchWeights {
+    copies: Vec<GpuWeight>,
+    cols: usize,
+    rows: usize,
+}
+
+impl BenchWeights {
+    pub fn upload(ctx: &Arc<GpuContext>, m: &crate::backend::cpu::QMatrix<'_>) -> Result<BenchWeights> {
+        let dev = &ctx.device;
+        let first = weights::upload(dev, "bench", m, ctx.caps.max_storage_buffer_binding_size)?;
+        let wbytes = first.bytes();
+        let n = if ctx.caps.software { 1 } else { ((256u64 << 20).div_ceil(wbytes.max(1)) as usize).clamp(1, 64) };
+        let mut copies = vec![first];
+        for _ in 1..n {
+            copies.push(weights::upload(dev, "bench", m, ctx.caps.max_storage_buffer_binding_size)?);
+        }
+        Ok(BenchWeights { copies, cols: m.cols, rows: m.rows })
+    }
+}
+
+/// Benchmark one matmul on the GPU: `iters` dispatches in one compute pass, rotating through
+/// the copies in `bw`, timed by timestamp queries when granted; the best of three passes.
+pub async fn time_matmul_on(
+    ctx: &Arc<GpuContext>,
+    bw: &BenchWeights,
+    n: usize,
+    iters: usize,
+    tiles: Option<super::kernels::Tiles>,
+) -> Result<MatmulTiming> {
+    let dev = &ctx.device;
+    let tiles = tiles.unwrap_or(ctx.caps.tiles);
+    let input = storage(dev, "input", n * bw.cols);
+    let out = storage(dev, "output", n * bw.rows);
+    let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
+    let b = OpBuilder { ctx };
+    let ops: Vec<Vec<Op>> = bw.copies.iter().map(|w| b.matmul_tiled(w, &step, &input, &out, false, tiles)).collect();
+    let iters = iters.max(1);
+    let (ms, timer) = time_passes(ctx, 3, &|pass| {
+        for i in 0..iters {
+            record(pass, &ops[i % ops.len()], n as u32);
+        }
+    })
+    .await?;
+    let tile = if n > 1 { tiles.prefill } else { tiles.decode };
+    let wbytes = bw.copies[0].bytes();
+    Ok(MatmulTiming {
+        ms: ms / iters as f64,
+        bytes: wbytes + (n * bw.cols * 4) as u64,
+        timer,
+        copies: bw.copies.len(),
+        tile: tile.name(),
+    })
+}
+
+/// [`time_matmul_on`] for one matrix, uploading its copies first.
 pub async fn time_matmul(
     ctx: &Arc<GpuContext>,
     m: &crate::backend::cpu::QMatrix<'_>,
     n: usize,
     iters: usize,
-) -> Result<(f64, u64)> {
+    tiles: Option<super::kernels::Tiles>,
+) -> Result<MatmulTiming> {
+    let bw = BenchWeights::upload(ctx, m)?;
+    time_matmul_on(ctx, &bw, n, iters, tiles).await
+}
+
+/// The memory-bandwidth reference: GB/s of shaders/bench_read.wgsl streaming a buffer of about
+/// `bytes` bytes (capped by the binding limit), timed like [`time_matmul`].
+pub async fn time_read(ctx: &Arc<GpuContext>, bytes: u64, iters: usize) -> Result<(f64, u64, &'static str)> {
     let dev = &ctx.device;
-    let w = weights::upload(dev, "bench", m, ctx.caps.max_storage_buffer_binding_size)?;
-    let input = storage(dev, "input", n * m.cols);
-    let out = storage(dev, "output", n * m.rows);
-    let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
-    let read = readback(dev, "read", 4);
+    let bytes = (bytes.min(ctx.caps.max_storage_buffer_binding_size).min(4 << 30) / 16 * 16).max(16);
+    let data = dev.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("bench_read data"),
+        size: bytes,
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    let out = storage(dev, "bench_read out", 1);
+    let words = (bytes / 16) as u32;
+    let groups: u32 = if ctx.caps.software { 64 } else { 8192 };
+    let step = uniform(dev, "step", &[0, 0, 0, 0]);
+    let params = uniform(dev, "bench_read params", &[words, groups * 256, 0, 0]);
     let b = OpBuilder { ctx };
-    let ops = b.matmul(&w, &step, &input, &out, false);
-    let run = |count: usize| {
-        let mut enc = dev.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            for _ in 0..count {
-                record(&mut pass, &ops, n as u32);
-            }
+    let (pipeline, bind_group) = b.bind(&Kernel::Plain("bench_read"), &[&step, &params, &data, &out]);
+    let iters = iters.max(1);
+    let (ms, timer) = time_passes(ctx, 3, &|pass| {
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        for _ in 0..iters {
+            pass.dispatch_workgroups(groups, 1, 1);
         }
-        enc.copy_buffer_to_buffer(&out, 0, &read, 0, 4);
-        ctx.queue.submit(Some(enc.finish()));
-    };
-    // Warm up (pipeline creation, first-use costs).
-    ctx.scoped("bench warm-up", || run(1)).await?;
-    ctx.read_buffer(&read).await?;
-    let t0 = crate::model::generate::now_ms();
-    run(iters.max(1));
-    ctx.read_buffer(&read).await?;
-    let ms = (crate::model::generate::now_ms() - t0) / iters.max(1) as f64;
-    let bytes = w.bytes() + (n * m.cols * 4) as u64;
-    Ok((ms, bytes))
+    })
+    .await?;
+    let per = ms / iters as f64;
+    Ok((bytes as f64 / (per / 1000.0) / 1e9, bytes, timer))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::model::{matmul_once, GpuModel};
+use super::model::{matmul_once_tiled, GpuModel};
 use super::GpuContext;
 use crate::backend::cpu::{matmul, QMatrix};
 use crate::error::{Error, Result};
@@ -54,7 +54,8 @@ fn fail(msg: String) -> Error {
 /// Every weight format (`MATMUL_TYPES`: ggml's and tritium's internal AWQ4 / trit-plane ones) on
 /// seeded random odd shapes (odd rows; columns not multiples of 32, 128 or 256 where the format
 /// allows: 3, 5 and 7 blocks or groups), batches 1, 3 and 16, outputs pre-filled with a NaN
-/// sentinel.
+/// sentinel. Both tile sets run (the software adapters' and the hardware GPUs'), each with its
+/// decode tile (batch 1) and its token tile (batches 3 and 16: a partial and two full tiles).
 pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Vec<MatmulCheck>> {
     let mut rng = SplitMix64::new(seed);
     let mut out = Vec::new();
@@ -71,19 +72,25 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
             let x: Vec<f32> = (0..n * cols).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect();
             let data = quant::quantize(ty, &w)?;
             let m = QMatrix { ty, rows, cols, data: &data };
-            let gpu = matmul_once(ctx, &m, &x, n, f32::NAN).await?;
+            let mut gpus = Vec::new();
+            for software in [true, false] {
+                let tiles = super::kernels::Tiles::for_device_type(software);
+                gpus.push((tiles, matmul_once_tiled(ctx, &m, &x, n, f32::NAN, tiles).await?));
+            }
             let mut cpu = vec![0f32; n * rows];
             matmul(&m, &x, n, &mut cpu)?;
             let fm = QMatrix { ty: GgmlType::F32, rows, cols, data: bytemuck::cast_slice(&w) };
             let mut exact = vec![0f32; n * rows];
             matmul(&fm, &x, n, &mut exact)?;
+            for (tiles, gpu) in &gpus {
             for t in 0..n {
                 for r in 0..rows {
                     let i = t * rows + r;
                     let scale: f32 =
                         (0..cols).map(|c| (w[r * cols + c] * x[t * cols + c]).abs()).sum::<f32>().max(1e-6);
                     let (g, c, e) = (gpu[i], cpu[i], exact[i]);
-                    let what = format!("{} {rows}x{cols} batch {n}, output [{t}][{r}]", ty.name());
+                    let tile = if n > 1 { tiles.prefill } else { tiles.decode };
+                    let what = format!("{} {rows}x{cols} batch {n} tile {}, output [{t}][{r}]", ty.name(), tile.name());
                     if g.is_nan() {
                         return Err(fail(format!("{what}: never written (NaN sentinel left)")));
                     }
@@ -103,6 +110,7 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
                     check.max_rel_vs_cpu = check.max_rel_vs_cpu.max(rel);
                     check.max_rel_vs_f32 = check.max_rel_vs_f32.max(rel_f32);
                 }
+            }
             }
             check.cases += 1;
         }
