@@ -46,3 +46,17 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
     let one = vec4<f32>(1.0);
     return sz.x * (dot(s, one) - sz.y * dot(xs, one));
 }
+
+// Unit interface (matmul_w.wgsl): word j = elements 8j … 8j+7; S · (Σ q·x − Z · Σ x).
+const EPW: u32 = 8u;
+
+fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
+    let w = vec4<u32>(weights[row * p.row_words + j]);
+    let c = xrow + 8u * j;
+    let a = vec4<f32>(input[c], input[c + 1u], input[c + 2u], input[c + 3u]);
+    let b = vec4<f32>(input[c + 4u], input[c + 5u], input[c + 6u], input[c + 7u]);
+    let one = vec4<f32>(1.0);
+    let s = dot(vec4<f32>((w >> AWQ4_LO) & vec4<u32>(0xfu)), a) + dot(vec4<f32>((w >> AWQ4_HI) & vec4<u32>(0xfu)), b);
+    let si = 2u * (row * (p.cols / GROUP) + (8u * j) / GROUP);
+    return scales[si] * (s - scales[si + 1u] * dot(a + b, one));
+}

@@ -22,3 +22,16 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
     }
     return s;
 }
+
+// Unit interface (matmul_w.wgsl): one word = elements 2j, 2j+1 (odd-row padding skipped).
+const EPW: u32 = 2u;
+
+fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
+    let w = weights[row * p.row_words + j];
+    let c = 2u * j;
+    var s = bitcast<f32>(w << 16u) * input[xrow + c];
+    if (c + 1u < p.cols) {
+        s += bitcast<f32>(w & 0xffff0000u) * input[xrow + c + 1u];
+    }
+    return s;
+}

@@ -16,3 +16,10 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
     }
     return s;
 }
+
+// Unit interface (matmul_w.wgsl): one element per unit.
+const EPW: u32 = 1u;
+
+fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
+    return bitcast<f32>(weights[row * p.row_words + j]) * input[xrow + j];
+}

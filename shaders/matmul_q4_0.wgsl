@@ -28,3 +28,18 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
     }
     return s * scales[row * (p.cols / 32u) + sb];
 }
+
+// Unit interface (matmul_w.wgsl): word j = word i = j % 4 of block b = j / 4: elements
+// 32b + 4i … +3 (low nibbles) and 32b + 16 + 4i … +3 (high nibbles).
+const EPW: u32 = 8u;
+
+fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
+    let w = weights[row * p.row_words + j];
+    let lo = vec4<f32>(vec4<u32>(w & 0xfu, (w >> 8u) & 0xfu, (w >> 16u) & 0xfu, (w >> 24u) & 0xfu));
+    let hi = vec4<f32>(vec4<u32>((w >> 4u) & 0xfu, (w >> 12u) & 0xfu, (w >> 20u) & 0xfu, w >> 28u));
+    let c = xrow + 32u * (j / 4u) + 4u * (j % 4u);
+    let a = vec4<f32>(input[c], input[c + 1u], input[c + 2u], input[c + 3u]);
+    let b = vec4<f32>(input[c + 16u], input[c + 17u], input[c + 18u], input[c + 19u]);
+    let one = vec4<f32>(1.0);
+    return (dot(lo, a) + dot(hi, b) - 8.0 * (dot(a, one) + dot(b, one))) * scales[row * (p.cols / 32u) + j / 4u];
+}

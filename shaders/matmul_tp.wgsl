@@ -71,3 +71,40 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
     }
     return acc;
 }
+
+// Unit interface (matmul_w.wgsl): unit j = plane-0 word j of the row's sequence (elements
+// 16j … 16j+15, group g = 16j / GROUP) and, with two planes, the matching plane-1 word.
+// Multiplication-free: each code adds, subtracts or skips its x; α multiplies each plane's sum.
+const EPW: u32 = 16u;
+
+fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
+    let wpg = GROUP / 16u;
+    let g = j / wpg;
+    let wi = row * p.row_words + g * PLANES * wpg + j % wpg;
+    let w0 = vec4<u32>(weights[wi]);
+    var w1 = vec4<u32>(0u);
+    if (PLANES > 1u) {
+        w1 = vec4<u32>(weights[wi + wpg]);
+    }
+    let z = vec4<f32>(0.0);
+    var s0 = z;
+    var s1 = z;
+    for (var q = 0u; q < 4u; q++) {
+        let c = xrow + 16u * j + 4u * q;
+        let x = vec4<f32>(input[c], input[c + 1u], input[c + 2u], input[c + 3u]);
+        let sh = TP_SHIFT + 8u * q;
+        let c0 = (w0 >> sh) & vec4<u32>(3u);
+        s0 += select(z, x, c0 == vec4<u32>(2u)) - select(z, x, c0 == vec4<u32>(0u));
+        if (PLANES > 1u) {
+            let c1 = (w1 >> sh) & vec4<u32>(3u);
+            s1 += select(z, x, c1 == vec4<u32>(2u)) - select(z, x, c1 == vec4<u32>(0u));
+        }
+    }
+    let ai = (row * (p.cols / GROUP) + g) * PLANES;
+    let one = vec4<f32>(1.0);
+    var acc = scales[ai] * dot(s0, one);
+    if (PLANES > 1u) {
+        acc += scales[ai + 1u] * dot(s1, one);
+    }
+    return acc;
+}

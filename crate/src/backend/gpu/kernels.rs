@@ -19,6 +19,7 @@ use crate::quant::GgmlType;
 /// (name, source) of every standalone shader file.
 pub const SHADERS: &[(&str, &str)] = &[
     ("matmul", include_str!("../../../../shaders/matmul.wgsl")),
+    ("matmul_w", include_str!("../../../../shaders/matmul_w.wgsl")),
     ("embed", include_str!("../../../../shaders/embed.wgsl")),
     ("matmul_f32", include_str!("../../../../shaders/matmul_f32.wgsl")),
     ("matmul_f16", include_str!("../../../../shaders/matmul_f16.wgsl")),
@@ -63,19 +64,27 @@ pub fn format_source(ty: GgmlType) -> (&'static str, String) {
     }
 }
 
-/// The thread mapping of a matmul pipeline (constants injected into shaders/matmul.wgsl):
-/// `rows` rows per workgroup, `lanes` threads per row (a power of two), `tokens` tokens per
-/// workgroup (1 = matrix-vector; more = a token tile that dequantizes each weight once).
+/// The thread mapping of a matmul pipeline (constants injected into the body): `rows` rows per
+/// workgroup, `lanes` threads per row (a power of two), `tokens` tokens per workgroup (1 =
+/// matrix-vector; more = a token tile that reads each weight once for all its tokens), and the
+/// body: `word` = shaders/matmul_w.wgsl (neighbouring lanes take neighbouring u32 words of a row:
+/// coalesced, for hardware GPUs), else shaders/matmul.wgsl (each lane takes whole 32-element
+/// sub-blocks: fewest loads per invocation, for software adapters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tile {
     pub rows: u32,
     pub lanes: u32,
     pub tokens: u32,
+    pub word: bool,
 }
 
 impl Tile {
     pub const fn new(rows: u32, lanes: u32, tokens: u32) -> Tile {
-        Tile { rows, lanes, tokens }
+        Tile { rows, lanes, tokens, word: false }
+    }
+
+    pub const fn words(rows: u32, lanes: u32, tokens: u32) -> Tile {
+        Tile { rows, lanes, tokens, word: true }
     }
 
     /// Threads per workgroup.
@@ -83,20 +92,26 @@ impl Tile {
         self.rows * self.lanes
     }
 
-    /// `ROWSxLANES` or `ROWSxLANESxTOKENS`.
+    /// `ROWSxLANES` or `ROWSxLANESxTOKENS`, with a trailing `w` for the word-interleaved body.
     pub fn parse(s: &str) -> Option<Tile> {
+        let s = s.trim();
+        let (s, word) = match s.strip_suffix('w') {
+            Some(rest) => (rest, true),
+            None => (s, false),
+        };
         let v: Vec<u32> = s.split('x').map(|x| x.trim().parse().ok()).collect::<Option<_>>()?;
-        let t = match v[..] {
+        let mut t = match v[..] {
             [r, l] => Tile::new(r, l, 1),
             [r, l, t] => Tile::new(r, l, t),
             _ => return None,
         };
+        t.word = word;
         let ok = t.rows >= 1 && t.lanes.is_power_of_two() && (1..=16).contains(&t.tokens) && t.threads() <= 256;
         ok.then_some(t)
     }
 
     pub fn name(&self) -> String {
-        format!("{}x{}x{}", self.rows, self.lanes, self.tokens)
+        format!("{}x{}x{}{}", self.rows, self.lanes, self.tokens, if self.word { "w" } else { "" })
     }
 }
 
@@ -115,7 +130,7 @@ impl Tiles {
         if cpu_like {
             Tiles::new(Tile::new(8, 8, 1), 8)
         } else {
-            Tiles::new(Tile::new(4, 64, 1), 8)
+            Tiles::new(Tile::words(4, 64, 1), 8)
         }
     }
 
@@ -147,6 +162,12 @@ pub fn standard_tiles() -> Vec<Tile> {
     v
 }
 
+/// Whether the format file defines the unit interface of shaders/matmul_w.wgsl (every format
+/// but TQ1_0, whose base-3 bytes do not split into words; it keeps the sub-block body).
+pub fn has_units(ty: GgmlType) -> bool {
+    ty != GgmlType::TQ1_0
+}
+
 /// A kernel: either a standalone file or a format-specialized matmul / embed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
@@ -169,7 +190,11 @@ impl Kernel {
         match self {
             Kernel::Plain(n) => source(n).unwrap_or_default().to_string(),
             Kernel::Matmul(t, _) | Kernel::Embed(t) => {
-                let body = if matches!(self, Kernel::Matmul(..)) { "matmul" } else { "embed" };
+                let body = match self {
+                    Kernel::Matmul(t, tile) if tile.word && has_units(*t) => "matmul_w",
+                    Kernel::Matmul(..) => "matmul",
+                    _ => "embed",
+                };
                 let (file, mut consts) = format_source(*t);
                 if let Kernel::Matmul(_, tile) = self {
                     consts += &format!(

@@ -1,0 +1,85 @@
+// matmul_w: y[t][row] = Σ_c W[row][c] · x[t][c], word-interleaved thread mapping for hardware GPUs.
+//
+// The same bindings and MatParams as matmul.wgsl (see there); the registry appends one
+// `matmul_<format>.wgsl` file that defines, besides `dot_sub`/`load_sub`, the unit interface:
+//   const EPW: u32        elements covered by one unit (1 f32, 2 f16/bf16, 4 Q8_0, 8 4-bit
+//                         formats, 16 trit planes); a row has ⌈cols / EPW⌉ units;
+//   fn dot_unit(row, j, xrow) -> f32   the contribution of unit j of `row` to the dot product
+//                         with the token row that starts at input[xrow] (one u32 word of the
+//                         row per unit; the trit planes read one word per plane).
+// and the tile as constants (ROWS, LANES, TB; see matmul.wgsl).
+//
+// Threads: ROWS·LANES per workgroup; lane l of a row takes units l, l+LANES, l+2·LANES, …, so a
+// warp's loads of weights are consecutive words and its loads of x are consecutive elements
+// (coalesced; the sub-block mapping of matmul.wgsl puts 32 elements between neighbouring lanes,
+// which hardware GPUs serve one cache line per lane). Four units per iteration keep four
+// independent loads in flight per thread. For TB > 1 each unit is applied to TB tokens while its
+// word is in cache, so the weights stream from memory once per TB tokens.
+
+struct Step { n_tok: u32, start: u32, pad0: u32, pad1: u32 }
+struct MatParams { rows: u32, cols: u32, row_words: u32, fold_x: u32, row_offset: u32, out_rows: u32, pad0: u32, pad1: u32 }
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<uniform> p: MatParams;
+@group(0) @binding(2) var<storage, read> weights: array<u32>;
+@group(0) @binding(3) var<storage, read> scales: array<f32>;
+@group(0) @binding(4) var<storage, read> input: array<f32>;
+@group(0) @binding(5) var<storage, read_write> output: array<f32>;
+
+const WG: u32 = ROWS * LANES;
+var<workgroup> partial: array<f32, WG * TB>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let lane = lid.x % LANES;
+    let row = (wid.x + wid.y * p.fold_x) * ROWS + lid.x / LANES;
+    let t0 = wid.z * TB;
+    let nt = min(TB, step.n_tok - min(t0, step.n_tok));
+    let units = (p.cols + EPW - 1u) / EPW;
+    var acc: array<f32, TB>;
+    if (row < p.rows && nt > 0u) {
+        if (TB == 1u) {
+            let xr = t0 * p.cols;
+            var a0 = 0.0;
+            var a1 = 0.0;
+            var a2 = 0.0;
+            var a3 = 0.0;
+            var j = lane;
+            for (; j + 3u * LANES < units; j += 4u * LANES) {
+                a0 += dot_unit(row, j, xr);
+                a1 += dot_unit(row, j + LANES, xr);
+                a2 += dot_unit(row, j + 2u * LANES, xr);
+                a3 += dot_unit(row, j + 3u * LANES, xr);
+            }
+            for (; j < units; j += LANES) {
+                a0 += dot_unit(row, j, xr);
+            }
+            acc[0] = (a0 + a1) + (a2 + a3);
+        } else {
+            for (var j = lane; j < units; j += LANES) {
+                for (var t = 0u; t < TB; t++) {
+                    if (t < nt) {
+                        acc[t] += dot_unit(row, j, (t0 + t) * p.cols);
+                    }
+                }
+            }
+        }
+    }
+    for (var t = 0u; t < TB; t++) {
+        partial[t * WG + lid.x] = acc[t];
+    }
+    workgroupBarrier();
+    for (var s = LANES / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) {
+            for (var t = 0u; t < TB; t++) {
+                partial[t * WG + lid.x] += partial[t * WG + lid.x + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (lane == 0u && row < p.rows) {
+        for (var t = 0u; t < nt; t++) {
+            output[(t0 + t) * p.out_rows + p.row_offset + row] = partial[t * WG + lid.x];
+        }
+    }
+}
