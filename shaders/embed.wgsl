@@ -20,6 +20,11 @@ struct MatParams { rows: u32, cols: u32, row_words: u32, fold_x: u32, row_offset
 // The format file's `dot_sub` (used by matmul) names `input`; embed never calls it.
 var<private> input: array<f32, 32>;
 
+// x[c … c+3] (the format files' `dot_unit`, used by matmul_w.wgsl, reads x through this).
+fn xv(c: u32) -> vec4<f32> {
+    return vec4<f32>(input[c], input[c + 1u], input[c + 2u], input[c + 3u]);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let t = wid.x;

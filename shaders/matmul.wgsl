@@ -35,6 +35,11 @@ struct MatParams { rows: u32, cols: u32, row_words: u32, fold_x: u32, row_offset
 @group(0) @binding(4) var<storage, read> input: array<f32>;
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
 
+// x[c … c+3] (the format files' `dot_unit`, used by matmul_w.wgsl, reads x through this).
+fn xv(c: u32) -> vec4<f32> {
+    return vec4<f32>(input[c], input[c + 1u], input[c + 2u], input[c + 3u]);
+}
+
 const WG: u32 = ROWS * LANES;
 var<workgroup> partial: array<f32, WG * TB>;
 

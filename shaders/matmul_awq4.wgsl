@@ -47,16 +47,19 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
     return sz.x * (dot(s, one) - sz.y * dot(xs, one));
 }
 
-// Unit interface (matmul_w.wgsl): word j = elements 8j … 8j+7; S · (Σ q·x − Z · Σ x).
+// Unit interface (matmul_w.wgsl): word j = elements 8j … 8j+7; S · (Σ q·x − Z · Σ x). Nibbles
+// become floats without integer conversions: bitcast(0x4B000000 | q) = 2^23 + q exactly.
 const EPW: u32 = 8u;
 
 fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
     let w = vec4<u32>(weights[row * p.row_words + j]);
+    let m = vec4<u32>(0xfu);
+    let e = vec4<u32>(0x4B000000u);
+    let lo = bitcast<vec4<f32>>(((w >> AWQ4_LO) & m) | e) - vec4<f32>(8388608.0);
+    let hi = bitcast<vec4<f32>>(((w >> AWQ4_HI) & m) | e) - vec4<f32>(8388608.0);
     let c = xrow + 8u * j;
-    let a = vec4<f32>(input[c], input[c + 1u], input[c + 2u], input[c + 3u]);
-    let b = vec4<f32>(input[c + 4u], input[c + 5u], input[c + 6u], input[c + 7u]);
-    let one = vec4<f32>(1.0);
-    let s = dot(vec4<f32>((w >> AWQ4_LO) & vec4<u32>(0xfu)), a) + dot(vec4<f32>((w >> AWQ4_HI) & vec4<u32>(0xfu)), b);
+    let a = xv(c);
+    let b = xv(c + 4u);
     let si = 2u * (row * (p.cols / GROUP) + (8u * j) / GROUP);
-    return scales[si] * (s - scales[si + 1u] * dot(a + b, one));
+    return scales[si] * (dot(lo, a) + dot(hi, b) - scales[si + 1u] * dot(a + b, vec4<f32>(1.0)));
 }

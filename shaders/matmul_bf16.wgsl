@@ -23,15 +23,13 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
     return s;
 }
 
-// Unit interface (matmul_w.wgsl): one word = elements 2j, 2j+1 (odd-row padding skipped).
-const EPW: u32 = 2u;
+// Unit interface (matmul_w.wgsl): words 2j, 2j+1 = elements 4j … 4j+3.
+const EPW: u32 = 4u;
 
 fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
-    let w = weights[row * p.row_words + j];
-    let c = 2u * j;
-    var s = bitcast<f32>(w << 16u) * input[xrow + c];
-    if (c + 1u < p.cols) {
-        s += bitcast<f32>(w & 0xffff0000u) * input[xrow + c + 1u];
-    }
-    return s;
+    let b = row * p.row_words + 2u * j;
+    let w0 = weights[b];
+    let w1 = weights[b + 1u];
+    let w = bitcast<vec4<f32>>(vec4<u32>(w0 << 16u, w0 & 0xffff0000u, w1 << 16u, w1 & 0xffff0000u));
+    return dot(w, xv(xrow + 4u * j));
 }

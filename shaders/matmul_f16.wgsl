@@ -23,16 +23,11 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
     return s;
 }
 
-// Unit interface (matmul_w.wgsl): one word = elements 2j, 2j+1 (the second one past the end of
-// an odd row is padding: skipped, so x of the next token is never read).
-const EPW: u32 = 2u;
+// Unit interface (matmul_w.wgsl): words 2j, 2j+1 = elements 4j … 4j+3.
+const EPW: u32 = 4u;
 
 fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
-    let h = unpack2x16float(weights[row * p.row_words + j]);
-    let c = 2u * j;
-    var s = h.x * input[xrow + c];
-    if (c + 1u < p.cols) {
-        s += h.y * input[xrow + c + 1u];
-    }
-    return s;
+    let b = row * p.row_words + 2u * j;
+    let w = vec4<f32>(unpack2x16float(weights[b]), unpack2x16float(weights[b + 1u]));
+    return dot(w, xv(xrow + 4u * j));
 }

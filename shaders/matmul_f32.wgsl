@@ -17,9 +17,11 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
     return s;
 }
 
-// Unit interface (matmul_w.wgsl): one element per unit.
-const EPW: u32 = 1u;
+// Unit interface (matmul_w.wgsl): four elements (words) per unit.
+const EPW: u32 = 4u;
 
 fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
-    return bitcast<f32>(weights[row * p.row_words + j]) * input[xrow + j];
+    let b = row * p.row_words + 4u * j;
+    let w = bitcast<vec4<f32>>(vec4<u32>(weights[b], weights[b + 1u], weights[b + 2u], weights[b + 3u]));
+    return dot(w, xv(xrow + 4u * j));
 }

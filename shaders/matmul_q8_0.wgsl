@@ -25,13 +25,14 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
     return s * scales[row * (p.cols / 32u) + sb];
 }
 
-// Unit interface (matmul_w.wgsl): word j = elements 4j … 4j+3 (word i of block j/8).
+// Unit interface (matmul_w.wgsl): word j = elements 4j … 4j+3 (word j % 8 of block j / 8).
+// Bytes to floats without integer conversions: (byte ^ 0x80) is q + 128 in 0 … 255, and
+// bitcast(0x4B000000 | u) = 2^23 + u exactly.
 const EPW: u32 = 4u;
 
 fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
-    let w = weights[row * p.row_words + j];
-    let c = xrow + 4u * j;
-    let x = vec4<f32>(input[c], input[c + 1u], input[c + 2u], input[c + 3u]);
-    let q = vec4<f32>(vec4<i32>(bitcast<i32>(w << 24u) >> 24u, bitcast<i32>(w << 16u) >> 24u, bitcast<i32>(w << 8u) >> 24u, bitcast<i32>(w) >> 24u));
-    return dot(q, x) * scales[row * (p.cols / 32u) + j / 8u];
+    let w = vec4<u32>(weights[row * p.row_words + j]);
+    let u = ((w >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu)) ^ vec4<u32>(0x80u);
+    let q = bitcast<vec4<f32>>(u | vec4<u32>(0x4B000000u)) - vec4<f32>(8388736.0);
+    return dot(q, xv(xrow + 4u * j)) * scales[row * (p.cols / 32u) + j / 8u];
 }

@@ -90,8 +90,7 @@ fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
     var s0 = z;
     var s1 = z;
     for (var q = 0u; q < 4u; q++) {
-        let c = xrow + 16u * j + 4u * q;
-        let x = vec4<f32>(input[c], input[c + 1u], input[c + 2u], input[c + 3u]);
+        let x = xv(xrow + 16u * j + 4u * q);
         let sh = TP_SHIFT + 8u * q;
         let c0 = (w0 >> sh) & vec4<u32>(3u);
         s0 += select(z, x, c0 == vec4<u32>(2u)) - select(z, x, c0 == vec4<u32>(0u));

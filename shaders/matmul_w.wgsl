@@ -5,8 +5,13 @@
 //   const EPW: u32        elements covered by one unit (1 f32, 2 f16/bf16, 4 Q8_0, 8 4-bit
 //                         formats, 16 trit planes); a row has ⌈cols / EPW⌉ units;
 //   fn dot_unit(row, j, xrow) -> f32   the contribution of unit j of `row` to the dot product
-//                         with the token row that starts at input[xrow] (one u32 word of the
-//                         row per unit; the trit planes read one word per plane).
+//                         with the token row that starts at element xrow of the input (one u32
+//                         word of the row per unit; f32 four, f16/bf16 two; the trit planes one
+//                         word per plane). It reads x four elements at a time with `xv(c)`.
+// Here the input is bound as vec4<f32> (16-byte loads), so the registry uses this body only when
+// cols is a multiple of 4 (every quantized format; f32/f16/bf16 rows of other widths take the
+// sub-block body). The format files' `dot_sub` still names a scalar `input`: a private dummy
+// satisfies it (never called here).
 // and the tile as constants (ROWS, LANES, TB; see matmul.wgsl).
 //
 // Threads: ROWS·LANES per workgroup; lane l of a row takes units l, l+LANES, l+2·LANES, …, so a
@@ -23,7 +28,13 @@ struct MatParams { rows: u32, cols: u32, row_words: u32, fold_x: u32, row_offset
 @group(0) @binding(1) var<uniform> p: MatParams;
 @group(0) @binding(2) var<storage, read> weights: array<u32>;
 @group(0) @binding(3) var<storage, read> scales: array<f32>;
-@group(0) @binding(4) var<storage, read> input: array<f32>;
+@group(0) @binding(4) var<storage, read> input4: array<vec4<f32>>;
+var<private> input: array<f32, 32>;
+
+// x[c … c+3] of the input (c a multiple of 4).
+fn xv(c: u32) -> vec4<f32> {
+    return input4[c >> 2u];
+}
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
 
 const WG: u32 = ROWS * LANES;

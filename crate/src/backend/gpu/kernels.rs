@@ -148,11 +148,24 @@ impl serde::Serialize for Tile {
     }
 }
 
-/// Every tile [`Tiles::for_device_type`] can choose (validated by the naga test).
-pub fn standard_tiles() -> Vec<Tile> {
+/// The tiles for weights of format `ty`: the adapter class's default, except on hardware GPUs
+/// where the tile sweep of `tritium bench --tiles` (H100, Vulkan; README) found 16 rows × 16
+/// lanes faster for the formats with the most work per byte (4-bit and ternary).
+pub fn tiles_for(ty: GgmlType, software: bool) -> Tiles {
+    if software {
+        return Tiles::for_device_type(true);
+    }
+    match ty {
+        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 | GgmlType::Q8_0 => Tiles::for_device_type(false),
+        _ => Tiles::new(Tile::words(16, 16, 1), 8),
+    }
+}
+
+/// Every tile [`tiles_for`] can choose for `ty` (validated by the naga test).
+pub fn standard_tiles(ty: GgmlType) -> Vec<Tile> {
     let mut v = Vec::new();
-    for cpu_like in [true, false] {
-        let t = Tiles::for_device_type(cpu_like);
+    for software in [true, false] {
+        let t = tiles_for(ty, software);
         for x in [t.decode, t.prefill] {
             if !v.contains(&x) {
                 v.push(x);
@@ -160,6 +173,17 @@ pub fn standard_tiles() -> Vec<Tile> {
         }
     }
     v
+}
+
+/// The tile that actually runs for a `cols`-wide matrix of format `ty`: word tiles need the unit
+/// interface and 16-byte-aligned token rows (cols a multiple of 4); otherwise the same mapping
+/// runs on the sub-block body.
+pub fn effective_tile(tile: Tile, ty: GgmlType, cols: usize) -> Tile {
+    if tile.word && (!has_units(ty) || cols % 4 != 0) {
+        Tile { word: false, ..tile }
+    } else {
+        tile
+    }
 }
 
 /// Whether the format file defines the unit interface of shaders/matmul_w.wgsl (every format
@@ -227,8 +251,11 @@ impl Kernel {
         let mut v: Vec<Kernel> =
             ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax", "bench_read"].iter().map(|n| Kernel::Plain(n)).collect();
         for t in crate::quant::MATMUL_TYPES {
-            for tile in standard_tiles() {
-                v.push(Kernel::Matmul(t, tile));
+            for tile in standard_tiles(t) {
+                let k = Kernel::Matmul(t, effective_tile(tile, t, 256));
+                if !v.contains(&k) {
+                    v.push(k);
+                }
             }
             v.push(Kernel::Embed(t));
         }

@@ -47,8 +47,10 @@ pub struct Capabilities {
     pub forced_f32: bool,
     /// A software rasterizer (lavapipe, SwiftShader, WARP): picks the CPU-shaped matmul tiles.
     pub software: bool,
-    /// The matmul tiles in use (decode, prefill).
+    /// The default matmul tiles (decode, prefill); some formats use others (`kernels::tiles_for`).
     pub tiles: kernels::Tiles,
+    /// Tiles forced by `GpuOptions::tiles` for every format.
+    pub tiles_forced: bool,
     pub max_storage_buffer_binding_size: u64,
     pub max_buffer_size: u64,
     pub max_compute_workgroup_storage_size: u32,
@@ -132,6 +134,7 @@ impl GpuContext {
         let caps = Capabilities {
             software,
             tiles: opts.tiles.unwrap_or_else(|| kernels::Tiles::for_device_type(software)),
+            tiles_forced: opts.tiles.is_some(),
             adapter: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
@@ -161,6 +164,15 @@ impl GpuContext {
             }
         }));
         Ok(Arc::new(GpuContext { device, queue, caps, kernels: kernels::KernelCache::default(), lost, uncaptured }))
+    }
+
+    /// The matmul tiles for weights of format `ty` on this adapter.
+    pub fn tiles_for(&self, ty: crate::quant::GgmlType) -> kernels::Tiles {
+        if self.caps.tiles_forced {
+            self.caps.tiles
+        } else {
+            kernels::tiles_for(ty, self.caps.software)
+        }
     }
 
     /// Native convenience: block on [`GpuContext::new`].

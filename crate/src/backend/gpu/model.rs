@@ -158,7 +158,7 @@ impl OpBuilder<'_> {
         output: &wgpu::Buffer,
         one: bool,
     ) -> Vec<Op> {
-        self.matmul_tiled(w, step, input, output, one, self.ctx.caps.tiles)
+        self.matmul_tiled(w, step, input, output, one, self.ctx.tiles_for(w.ty))
     }
 
     fn matmul_tiled(
@@ -170,6 +170,11 @@ impl OpBuilder<'_> {
         one: bool,
         tiles: super::kernels::Tiles,
     ) -> Vec<Op> {
+        use super::kernels::effective_tile;
+        let tiles = super::kernels::Tiles {
+            decode: effective_tile(tiles.decode, w.ty, w.cols),
+            prefill: effective_tile(tiles.prefill, w.ty, w.cols),
+        };
         let tile_rows = tiles.decode.rows;
         w.shards
             .iter()
@@ -558,7 +563,7 @@ pub async fn matmul_once(
     n: usize,
     sentinel: f32,
 ) -> Result<Vec<f32>> {
-    matmul_once_tiled(ctx, m, x, n, sentinel, ctx.caps.tiles).await
+    matmul_once_tiled(ctx, m, x, n, sentinel, ctx.tiles_for(m.ty)).await
 }
 
 /// [`matmul_once`] with explicit tiles.
@@ -708,7 +713,11 @@ pub async fn time_matmul_on(
     tiles: Option<super::kernels::Tiles>,
 ) -> Result<MatmulTiming> {
     let dev = &ctx.device;
-    let tiles = tiles.unwrap_or(ctx.caps.tiles);
+    let tiles = tiles.unwrap_or(ctx.tiles_for(bw.copies[0].ty));
+    let tiles = super::kernels::Tiles {
+        decode: super::kernels::effective_tile(tiles.decode, bw.copies[0].ty, bw.cols),
+        prefill: super::kernels::effective_tile(tiles.prefill, bw.copies[0].ty, bw.cols),
+    };
     let input = storage(dev, "input", n * bw.cols);
     let out = storage(dev, "output", n * bw.rows);
     let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);

@@ -74,7 +74,7 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
             let m = QMatrix { ty, rows, cols, data: &data };
             let mut gpus = Vec::new();
             for software in [true, false] {
-                let tiles = super::kernels::Tiles::for_device_type(software);
+                let tiles = super::kernels::tiles_for(ty, software);
                 gpus.push((tiles, matmul_once_tiled(ctx, &m, &x, n, f32::NAN, tiles).await?));
             }
             let mut cpu = vec![0f32; n * rows];
