@@ -148,17 +148,15 @@ impl serde::Serialize for Tile {
     }
 }
 
-/// The tiles for weights of format `ty`: the adapter class's default, except on hardware GPUs
-/// where the tile sweep of `tritium bench --tiles` (H100, Vulkan; README) found 16 rows × 16
-/// lanes faster for the formats with the most work per byte (4-bit and ternary).
+/// The tiles for weights of format `ty`: the adapter class's default (software: 8 rows × 8
+/// lanes on the sub-block body; hardware: 4 rows × 64 lanes on the word body), except two-plane
+/// trit planes on hardware GPUs, where the tile sweep of `tritium bench --tiles` (H100, Vulkan;
+/// README) found 8 rows × 32 lanes fastest.
 pub fn tiles_for(ty: GgmlType, software: bool) -> Tiles {
-    if software {
-        return Tiles::for_device_type(true);
+    if !software && ty.planes() == 2 {
+        return Tiles::new(Tile::words(8, 32, 1), 8);
     }
-    match ty {
-        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 | GgmlType::Q8_0 => Tiles::for_device_type(false),
-        _ => Tiles::new(Tile::words(16, 16, 1), 8),
-    }
+    Tiles::for_device_type(software)
 }
 
 /// Every tile [`tiles_for`] can choose for `ty` (validated by the naga test).
