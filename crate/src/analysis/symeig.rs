@@ -22,7 +22,8 @@ use crate::error::{Error, Result};
 
 /// `y += s·a` and returns `a·v` (all the same length).
 #[inline(always)]
-fn axpy_dot(y: &mut [f64], a: &[f64], s: f64, v: &[f64]) -> f64 {
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+fn axpy_dot_generic(y: &mut [f64], a: &[f64], s: f64, v: &[f64]) -> f64 {
     let n = a.len();
     let (y, v) = (&mut y[..n], &v[..n]);
     let mut acc = [0f64; 4];
@@ -45,7 +46,9 @@ fn axpy_dot(y: &mut [f64], a: &[f64], s: f64, v: &[f64]) -> f64 {
 /// `c ← c − (p·wj + q·vj)` (`p = v`, `q = w` of step `k`), then `y += vj'·c` and returns `c·v'`
 /// (`v', y` of step `k+1`, `vj'` its entry at this column).
 #[inline(always)]
-fn update_axpy_dot(c: &mut [f64], p: &[f64], q: &[f64], wj: f64, vj: f64, y: &mut [f64], vnext: &[f64], vjn: f64) -> f64 {
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+fn update_axpy_dot_generic(c: &mut [f64], p: &[f64], q: &[f64], wj: f64, vj: f64, y: &mut [f64], vnext: &[f64], vjn: f64) -> f64 {
     let n = c.len();
     let (p, q, y, vnext) = (&p[..n], &q[..n], &mut y[..n], &vnext[..n]);
     let mut acc = [0f64; 4];
@@ -72,6 +75,108 @@ fn update_axpy_dot(c: &mut [f64], p: &[f64], q: &[f64], wj: f64, vj: f64, y: &mu
         tail += a * vnext[t];
     }
     (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+use {axpy_dot_generic as axpy_dot, update_axpy_dot_generic as update_axpy_dot};
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use simd128::{axpy_dot, update_axpy_dot};
+
+/// The two kernels with explicit SIMD128 (f64x2): the same operations in the same order as the
+/// generic ones (lanes `0,1 | 2,3` of each group of four = the generic accumulators), so wasm and
+/// native give bit-identical eigenvalues.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use core::arch::wasm32::*;
+
+    #[inline(always)]
+    pub fn axpy_dot(y: &mut [f64], a: &[f64], s: f64, v: &[f64]) -> f64 {
+        let n = a.len();
+        let (y, v) = (&mut y[..n], &v[..n]);
+        let split = n - n % 4;
+        let sv = f64x2_splat(s);
+        let (mut acc0, mut acc1) = (f64x2_splat(0.0), f64x2_splat(0.0));
+        let (yp, ap, vp) = (y.as_mut_ptr(), a.as_ptr(), v.as_ptr());
+        let mut t = 0;
+        // SAFETY: t + 4 ≤ split ≤ n = the length of all three slices; v128 loads/stores in wasm
+        // need no alignment.
+        unsafe {
+            while t < split {
+                let a0 = v128_load(ap.add(t) as *const v128);
+                let a1 = v128_load(ap.add(t + 2) as *const v128);
+                let y0 = v128_load(yp.add(t) as *const v128);
+                let y1 = v128_load(yp.add(t + 2) as *const v128);
+                let v0 = v128_load(vp.add(t) as *const v128);
+                let v1 = v128_load(vp.add(t + 2) as *const v128);
+                v128_store(yp.add(t) as *mut v128, f64x2_add(y0, f64x2_mul(sv, a0)));
+                v128_store(yp.add(t + 2) as *mut v128, f64x2_add(y1, f64x2_mul(sv, a1)));
+                acc0 = f64x2_add(acc0, f64x2_mul(a0, v0));
+                acc1 = f64x2_add(acc1, f64x2_mul(a1, v1));
+                t += 4;
+            }
+        }
+        let mut tail = 0.0;
+        for t in split..n {
+            y[t] += s * a[t];
+            tail += a[t] * v[t];
+        }
+        let acc = f64x2_add(acc0, acc1);
+        f64x2_extract_lane::<0>(acc) + f64x2_extract_lane::<1>(acc) + tail
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_axpy_dot(
+        c: &mut [f64],
+        p: &[f64],
+        q: &[f64],
+        wj: f64,
+        vj: f64,
+        y: &mut [f64],
+        vnext: &[f64],
+        vjn: f64,
+    ) -> f64 {
+        let n = c.len();
+        let (p, q, y, vnext) = (&p[..n], &q[..n], &mut y[..n], &vnext[..n]);
+        let split = n - n % 4;
+        let (wv, vv, nv) = (f64x2_splat(wj), f64x2_splat(vj), f64x2_splat(vjn));
+        let (mut acc0, mut acc1) = (f64x2_splat(0.0), f64x2_splat(0.0));
+        let (cp, pp, qp, yp, np) = (c.as_mut_ptr(), p.as_ptr(), q.as_ptr(), y.as_mut_ptr(), vnext.as_ptr());
+        let mut t = 0;
+        // SAFETY: t + 4 ≤ split ≤ n = the length of all five slices; no alignment needed.
+        unsafe {
+            while t < split {
+                let c0 = v128_load(cp.add(t) as *const v128);
+                let c1 = v128_load(cp.add(t + 2) as *const v128);
+                let p0 = v128_load(pp.add(t) as *const v128);
+                let p1 = v128_load(pp.add(t + 2) as *const v128);
+                let q0 = v128_load(qp.add(t) as *const v128);
+                let q1 = v128_load(qp.add(t + 2) as *const v128);
+                let a0 = f64x2_sub(c0, f64x2_add(f64x2_mul(p0, wv), f64x2_mul(q0, vv)));
+                let a1 = f64x2_sub(c1, f64x2_add(f64x2_mul(p1, wv), f64x2_mul(q1, vv)));
+                v128_store(cp.add(t) as *mut v128, a0);
+                v128_store(cp.add(t + 2) as *mut v128, a1);
+                let y0 = v128_load(yp.add(t) as *const v128);
+                let y1 = v128_load(yp.add(t + 2) as *const v128);
+                v128_store(yp.add(t) as *mut v128, f64x2_add(y0, f64x2_mul(nv, a0)));
+                v128_store(yp.add(t + 2) as *mut v128, f64x2_add(y1, f64x2_mul(nv, a1)));
+                let n0 = v128_load(np.add(t) as *const v128);
+                let n1 = v128_load(np.add(t + 2) as *const v128);
+                acc0 = f64x2_add(acc0, f64x2_mul(a0, n0));
+                acc1 = f64x2_add(acc1, f64x2_mul(a1, n1));
+                t += 4;
+            }
+        }
+        let mut tail = 0.0;
+        for t in split..n {
+            let a = c[t] - (p[t] * wj + q[t] * vj);
+            c[t] = a;
+            y[t] += vjn * a;
+            tail += a * vnext[t];
+        }
+        let acc = f64x2_add(acc0, acc1);
+        f64x2_extract_lane::<0>(acc) + f64x2_extract_lane::<1>(acc) + tail
+    }
 }
 
 /// Householder reflector of `x` (length ≥ 1): writes `v` (`v[0] = 1`) and returns `(τ, β)` with
