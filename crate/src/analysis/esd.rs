@@ -20,9 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Eigenvalues (ascending, clamped at 0) of the Gram matrix of a row-major `rows × cols` f64
-/// matrix: `WᵀW` when `rows ≥ cols`, `WWᵀ` otherwise (the same non-zero spectrum).
-pub fn gram_eigenvalues_f64(w: &[f64], rows: usize, cols: usize) -> Result<Vec<f64>> {
+/// The `M×M` Gram matrix of a row-major `rows × cols` f64 matrix (`WᵀW` when `rows ≥ cols`,
+/// `WWᵀ` otherwise), `M = min(rows, cols)`: its lower triangle in a column-major `M·M` vector (the
+/// upper triangle is zero).
+pub fn gram_lower(w: &[f64], rows: usize, cols: usize) -> Result<(Vec<f64>, usize)> {
     if rows == 0 || cols == 0 || w.len() != rows * cols {
         return Err(Error::InvalidArgument(format!(
             "esd: matrix of {rows}×{cols} needs {} values, got {}",
@@ -33,11 +34,11 @@ pub fn gram_eigenvalues_f64(w: &[f64], rows: usize, cols: usize) -> Result<Vec<f
     // Row-major W (rows × cols) is column-major A = Wᵀ (cols × rows).
     let a = MatRef::from_column_major_slice(w, cols, rows);
     let m = rows.min(cols);
-    let mut g = faer::Mat::<f64>::zeros(m, m);
+    let mut lower = vec![0f64; m * m];
     // rows ≥ cols: WᵀW = A·Aᵀ (cols × cols); rows < cols: WWᵀ = Aᵀ·A (rows × rows).
     let (lhs, rhs) = if rows >= cols { (a, a.transpose()) } else { (a.transpose(), a) };
     triangular::matmul(
-        g.as_mut(),
+        faer::MatMut::from_column_major_slice_mut(&mut lower, m, m),
         BlockStructure::TriangularLower,
         Accum::Replace,
         lhs,
@@ -47,13 +48,13 @@ pub fn gram_eigenvalues_f64(w: &[f64], rows: usize, cols: usize) -> Result<Vec<f
         1.0,
         Par::Seq,
     );
-    // The lower triangle, column-major and contiguous, for the eigenvalues-only solver.
-    let mut lower = vec![0f64; m * m];
-    for j in 0..m {
-        for i in j..m {
-            lower[i + j * m] = g[(i, j)];
-        }
-    }
+    Ok((lower, m))
+}
+
+/// Eigenvalues (ascending, clamped at 0) of the Gram matrix of a row-major `rows × cols` f64
+/// matrix: `WᵀW` when `rows ≥ cols`, `WWᵀ` otherwise (the same non-zero spectrum).
+pub fn gram_eigenvalues_f64(w: &[f64], rows: usize, cols: usize) -> Result<Vec<f64>> {
+    let (mut lower, m) = gram_lower(w, rows, cols)?;
     let mut ev = super::symeig::symmetric_eigenvalues(&mut lower, m)
         .map_err(|e| Error::InvalidArgument(format!("esd: {e}")))?;
     for v in ev.iter_mut() {
