@@ -82,7 +82,7 @@ async function main() {
               const ms = performance.now() - t;
               out.push({
                 workers,
-                workersUsed: model.lastSpectraWorkers ?? (workers ? null : 0),
+                workersUsed: progress.length && progress.at(-1).workers !== undefined ? progress.at(-1).workers : null,
                 run,
                 seconds: ms / 1000,
                 matrices: recs.length,

@@ -1,23 +1,26 @@
 //! Eigenvalues (only) of a real symmetric matrix: Householder tridiagonalization with one fused
 //! pass over the trailing lower triangle per step, then faer's implicit QR on the tridiagonal
-//! (eigenvalues only, `O(n²)`).
+//! (eigenvalues only, `O(n²)`). This is the ESD's eigensolver in wasm.
 //!
-//! Why not faer's `self_adjoint_eigenvalues`: its tridiagonalization vectorizes through `pulp`,
-//! which has no wasm SIMD128 backend, so in the browser it runs scalar and was about half of the
-//! spectra time. The loops here are plain slices that LLVM vectorizes for SIMD128 (and SSE/AVX
-//! natively), with the dot products split over independent accumulators so they vectorize too.
+//! Why not faer's `self_adjoint_eigenvalues` there: its tridiagonalization vectorizes through
+//! `pulp`, which has no wasm SIMD128 backend, so in the browser it runs scalar. On the Gram matrix
+//! of a 1536×576 weight (576×576), wasm SIMD128 in Node 22 / V8: faer 87–91 ms, this 48–50 ms.
+//! A blocked form (LAPACK `dsytrd`/`dlatrd`: panels of 32, the trailing rank-64 update by faer's
+//! matrix product) was tried and was slower in wasm (70–85 ms: faer's product is not fast there);
+//! natively faer's own solver (AVX2/FMA) is the faster one and is used instead.
 //!
 //! Step `k` (LAPACK `dsytd2`, lower): `v, τ` reflect column `k` below the diagonal onto `β e₁`;
 //! `y = τ A₂₂ v`, `w = y − ½τ(yᵀv) v`, `A₂₂ ← A₂₂ − v wᵀ − w vᵀ`. The pass that applies step `k`'s
 //! rank-2 update to column `j` immediately multiplies the updated column by step `k+1`'s `v`
 //! (known as soon as column `k+1` is updated, which is done first), so the matrix is read and
-//! written once per step instead of twice. Flops `4/3 n³`; backward stable like `dsytd2`
-//! (eigenvalue errors `O(n ε ‖A‖)`).
+//! written once per step instead of twice. The two inner loops are explicit SIMD128 (f64x2) in
+//! wasm and plain slices (LLVM-vectorized) elsewhere, with the same operation order, so both give
+//! bit-identical results. Flops `4/3 n³`; backward stable like `dsytd2` (eigenvalue errors
+//! `O(n ε ‖A‖)`).
 
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::matmul::triangular::{self, BlockStructure};
-use faer::{Accum, Par};
+use faer::Par;
 
 use crate::error::{Error, Result};
 
@@ -294,123 +297,6 @@ fn tridiag_unblocked(a: &mut [f64], n: usize, d: &mut [f64], e: &mut [f64]) {
     }
 }
 
-/// Panel width and the size below which the rest is reduced unblocked (LAPACK `dsytrd`'s nb, nx).
-const NB: usize = 32;
-const NX: usize = 64;
-
-/// Blocked tridiagonalization (LAPACK `dsytrd` with `dlatrd`, lower): per panel of `NB` columns,
-/// each reflector needs one read-only symmetric product with the trailing matrix (corrected for
-/// the panel's earlier reflectors), and the trailing matrix is then updated once per panel by a
-/// rank-`2·NB` product (`A ← A − V Wᵀ − W Vᵀ`, faer's blocked SIMD matrix product). Half the flops
-/// thus run as matrix products and the matrix is written once per panel instead of once per column.
-fn tridiag_blocked(a: &mut [f64], n: usize, d: &mut [f64], e: &mut [f64]) {
-    let mut k = 0;
-    // V, W (mm × NB, column-major) of the current panel; y, v scratch.
-    let mut vbuf = vec![0f64; n * NB];
-    let mut wbuf = vec![0f64; n * NB];
-    let mut y = vec![0f64; n];
-    let mut s1 = [0f64; NB];
-    let mut s2 = [0f64; NB];
-    while n - k > NX {
-        let mm = n - k; // trailing size at the panel's start; local row r ↔ global row k + r
-        let (vb, wb) = (&mut vbuf[..mm * NB], &mut wbuf[..mm * NB]);
-        for i in 0..NB {
-            let c = k + i;
-            // 1. Column c (rows c..n) gets the panel's earlier updates.
-            {
-                let col = &mut a[c * n + c..c * n + n];
-                for p in 0..i {
-                    let vp = &vb[p * mm + i..p * mm + mm];
-                    let wp = &wb[p * mm + i..p * mm + mm];
-                    let (wc, vc) = (wp[0], vp[0]);
-                    for ((x, &vt), &wt) in col.iter_mut().zip(vp).zip(wp) {
-                        *x -= vt * wc + wt * vc;
-                    }
-                }
-            }
-            d[c] = a[c * n + c];
-            // 2. Reflector of column c below the diagonal, into V[i+1.., i].
-            let len = mm - i - 1; // rows c+1..n
-            vb[i * mm..i * mm + i + 1].iter_mut().for_each(|t| *t = 0.0);
-            let (tau, beta) = {
-                let (vcol, x) = (&mut vb[i * mm + i + 1..(i + 1) * mm], &a[c * n + c + 1..c * n + n]);
-                householder(x, vcol)
-            };
-            e[c] = beta;
-            let v = &vb[i * mm + i + 1..(i + 1) * mm];
-            // 3. y = A₀ v over rows/columns c+1..n (A₀: the trailing matrix at the panel's start).
-            let y = &mut y[..len];
-            y.iter_mut().for_each(|t| *t = 0.0);
-            for jj in 0..len {
-                let j = c + 1 + jj;
-                let col = &a[j * n + j..j * n + n];
-                let vj = v[jj];
-                y[jj] += col[0] * vj;
-                let dot = axpy_dot(&mut y[jj + 1..], &col[1..], vj, &v[jj + 1..]);
-                y[jj] += dot;
-            }
-            // 4. Corrections for the panel's earlier reflectors: y −= W (Vᵀv) + V (Wᵀv).
-            for p in 0..i {
-                let vp = &vb[p * mm + i + 1..(p + 1) * mm];
-                let wp = &wb[p * mm + i + 1..(p + 1) * mm];
-                s1[p] = vp.iter().zip(v).map(|(a, b)| a * b).sum();
-                s2[p] = wp.iter().zip(v).map(|(a, b)| a * b).sum();
-            }
-            for p in 0..i {
-                let vp = &vb[p * mm + i + 1..(p + 1) * mm];
-                let wp = &wb[p * mm + i + 1..(p + 1) * mm];
-                let (a1, a2) = (s1[p], s2[p]);
-                for ((t, &vt), &wt) in y.iter_mut().zip(vp).zip(wp) {
-                    *t -= wt * a1 + vt * a2;
-                }
-            }
-            // 5. w = τy − ½τ²(yᵀv) v, into W[i+1.., i].
-            let yv: f64 = y.iter().zip(v).map(|(a, b)| a * b).sum();
-            let cst = 0.5 * tau * tau * yv;
-            let (head, wcol) = wb[i * mm..(i + 1) * mm].split_at_mut(i + 1);
-            head.iter_mut().for_each(|t| *t = 0.0);
-            for ((wt, &yt), &vt) in wcol.iter_mut().zip(y.iter()).zip(v) {
-                *wt = tau * yt - cst * vt;
-            }
-        }
-        // Trailing update A[k+NB.., k+NB..] −= V Wᵀ + W Vᵀ (lower triangle) as one product of
-        // [V W] (m2 × 2NB) and [W V]ᵀ.
-        let kk = k + NB;
-        let m2 = n - kk;
-        let mut lhs = vec![0f64; m2 * 2 * NB];
-        let mut rhs = vec![0f64; m2 * 2 * NB];
-        for p in 0..NB {
-            let vp = &vb[p * mm + NB..(p + 1) * mm];
-            let wp = &wb[p * mm + NB..(p + 1) * mm];
-            lhs[p * m2..(p + 1) * m2].copy_from_slice(vp);
-            lhs[(NB + p) * m2..(NB + p + 1) * m2].copy_from_slice(wp);
-            rhs[p * m2..(p + 1) * m2].copy_from_slice(wp);
-            rhs[(NB + p) * m2..(NB + p + 1) * m2].copy_from_slice(vp);
-        }
-        let l = faer::MatRef::from_column_major_slice(&lhs, m2, 2 * NB);
-        let r = faer::MatRef::from_column_major_slice(&rhs, m2, 2 * NB);
-        triangular::matmul(
-            faer::MatMut::from_column_major_slice_with_stride_mut(&mut a[kk * n + kk..], m2, m2, n),
-            BlockStructure::TriangularLower,
-            Accum::Add,
-            l,
-            BlockStructure::Rectangular,
-            r.transpose(),
-            BlockStructure::Rectangular,
-            -1.0,
-            Par::Seq,
-        );
-        k = kk;
-    }
-    // The rest, unblocked, in a contiguous copy.
-    let r = n - k;
-    let mut rest = vec![0f64; r * r];
-    for j in 0..r {
-        rest[j * r + j..(j + 1) * r].copy_from_slice(&a[(k + j) * n + k + j..(k + j) * n + n]);
-    }
-    tridiag_unblocked(&mut rest, r, &mut d[k..], &mut e[k..]);
-}
-
 /// Eigenvalues (ascending) of the symmetric `n × n` matrix whose lower triangle is stored in the
 /// column-major `a` (`a[i + j·n]`, `i ≥ j`; the upper triangle is ignored). `a` is overwritten.
 pub fn symmetric_eigenvalues(a: &mut [f64], n: usize) -> Result<Vec<f64>> {
@@ -422,11 +308,7 @@ pub fn symmetric_eigenvalues(a: &mut [f64], n: usize) -> Result<Vec<f64>> {
     }
     let mut d = vec![0f64; n];
     let mut e = vec![0f64; n];
-    if n > NX {
-        tridiag_blocked(a, n, &mut d, &mut e);
-    } else {
-        tridiag_unblocked(a, n, &mut d, &mut e);
-    }
+    tridiag_unblocked(a, n, &mut d, &mut e);
     if d.iter().chain(&e[..n - 1]).any(|x| !x.is_finite()) {
         return Err(Error::InvalidArgument("symeig: non-finite matrix".into()));
     }
