@@ -295,7 +295,7 @@ function renderSpectra(recs) {
       const td = document.createElement('td');
       td.className = 'num';
       td.textContent = row[k] ? row[k].alpha.toFixed(2) : '';
-      if (row[k]) td.title = `${row[k].name}: α ${row[k].alpha.toFixed(3)}, xmin ${row[k].xmin.toExponential(2)}, D ${row[k].d.toFixed(3)}, spikes ${row[k].spikes}`;
+      if (row[k]) td.title = `${row[k].name}: α ${row[k].alpha.toFixed(3)}, xmin ${row[k].xmin.toExponential(2)}, D ${(row[k].D ?? row[k].d).toFixed(3)}, spikes ${row[k].spikes}`;
       tr.append(td);
     }
     frag.append(tr);

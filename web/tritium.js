@@ -755,7 +755,7 @@ export class Model {
 
   /**
    * Eigen-spectra of every linear weight (dequantized): per matrix `name`, `layer`, `kind`,
-   * `shape`, `histogram` of log10 eigenvalues, power-law `alpha`, `xmin`, `d`, `sigma`,
+   * `shape`, `histogram` of log10 eigenvalues, power-law `alpha`, `xmin`, `D` (KS distance), `sigma`,
    * `alphaHat`, `spectralNorm`, `stableRank`, MP bulk edge and spikes (and `farms` on request),
    * in layer order, then q, k, v, o, gate, up, down.
    * `workers` (default: `navigator.hardwareConcurrency`, at most 4): that many Web Workers share
