@@ -4,7 +4,7 @@
 //!
 //! Why not faer's `self_adjoint_eigenvalues` there: its tridiagonalization vectorizes through
 //! `pulp`, which has no wasm SIMD128 backend, so in the browser it runs scalar. On the Gram matrix
-//! of a 1536×576 weight (576×576), wasm SIMD128 in Node 22 / V8: faer 87–91 ms, this 48–50 ms.
+//! of a 1536×576 weight (576×576), wasm SIMD128 in Node 20 (V8): faer 87–91 ms, this 48–50 ms.
 //! A blocked form (LAPACK `dsytrd`/`dlatrd`: panels of 32, the trailing rank-64 update by faer's
 //! matrix product) was tried and was slower in wasm (70–85 ms: faer's product is not fast there);
 //! natively faer's own solver (AVX2/FMA) is the faster one and is used instead.
