@@ -89,6 +89,10 @@ async function main() {
                 progressEvents: progress.length,
                 firstProgressSeconds: progress.length ? progress[0].ms / 1000 : null,
                 alphaMean: recs.reduce((a, r) => a + r.alpha, 0) / recs.length,
+                // Sum of the per-matrix wall times measured where each matrix ran; ÷ the total is
+                // how many ran at once (it does not show whether they had a core each: compare
+                // the per-matrix time with a workers: 0 run, and the load average).
+                matrixSeconds: recs.reduce((a, r) => a + r.seconds, 0),
               });
             }
           }
@@ -116,7 +120,10 @@ async function main() {
   ];
   for (const r of result.browserRuns) {
     const how = r.workers === 0 ? 'wasm, page thread' : `wasm, ${r.workersUsed ?? r.workers} Web Worker${(r.workersUsed ?? r.workers) === 1 ? '' : 's'}`;
-    rows.push([`Chromium (${how})`, `${r.seconds.toFixed(2)} s for ${r.matrices} matrices (${r.progressEvents} progress events)`]);
+    rows.push([
+      `Chromium (${how})`,
+      `${r.seconds.toFixed(2)} s for ${r.matrices} matrices (${r.progressEvents} progress events; Σ per-matrix ${r.matrixSeconds.toFixed(1)} s, ${(r.matrixSeconds / r.seconds).toFixed(2)}× concurrent)`,
+    ]);
   }
   if (result.native) rows.push([`native CLI (${result.native.threads} threads)`, `${result.native.seconds.toFixed(2)} s for ${result.native.matrices} matrices`]);
   const w = Math.max(...rows.map((r) => r[0].length));
