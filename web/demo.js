@@ -2,7 +2,7 @@
 //
 // URL parameters: ?model=URL (load another GGUF), ?autoload=0 (don't load on start),
 // ?prompt=TEXT. State for tests and debugging: document.body.dataset.state
-// ('starting' | 'loading' | 'ready' | 'generating' | 'error') and window.tritiumDemo.
+// ('starting' | 'loading' | 'ready' | 'generating' | 'spectra' | 'error') and window.tritiumDemo.
 
 import { Engine } from '../pkg/tritium.js';
 
@@ -33,6 +33,14 @@ const els = {
   stats: $('stats'),
   outPrompt: $('out-prompt'),
   outText: $('out-text'),
+  spectraRun: $('spectra-run'),
+  spectraStop: $('spectra-stop'),
+  spectraProgress: $('spectra-progress'),
+  spectraText: $('spectra-text'),
+  spectraOut: $('spectra-out'),
+  spectraPlot: $('spectra-plot'),
+  spectraHead: $('spectra-head'),
+  spectraBody: $('spectra-body'),
 };
 
 const demo = {
@@ -44,21 +52,27 @@ const demo = {
   stats: null,
   finishReason: null,
   error: null,
+  spectra: null,
+  spectraProgress: [],
+  spectraSeconds: null,
 };
 window.tritiumDemo = demo;
 
 let loadAbort = null;
 let genAbort = null;
+let spectraAbort = null;
 
 function setState(state) {
   demo.state = state;
   document.body.dataset.state = state;
-  const busy = state === 'loading' || state === 'generating' || state === 'starting';
+  const busy = state === 'loading' || state === 'generating' || state === 'starting' || state === 'spectra';
   els.loadUrl.disabled = busy;
   els.file.disabled = busy;
   els.url.disabled = busy;
   els.generate.disabled = !demo.model || busy;
   els.stop.disabled = state !== 'generating';
+  els.spectraRun.disabled = !demo.model || busy;
+  els.spectraStop.disabled = state !== 'spectra';
 }
 
 function showError(err, context) {
@@ -250,6 +264,124 @@ function stop() {
   if (genAbort) genAbort.abort();
 }
 
+// --- weight spectra ----------------------------------------------------------------------------
+
+const KINDS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
+const KIND_COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2'];
+
+function renderSpectra(recs) {
+  const byLayer = new Map();
+  for (const r of recs) {
+    if (!byLayer.has(r.layer)) byLayer.set(r.layer, {});
+    byLayer.get(r.layer)[r.kind] = r;
+  }
+  // table: one row per layer, alpha per kind
+  els.spectraHead.replaceChildren(
+    ...['layer', ...KINDS].map((k, i) => {
+      const th = document.createElement('th');
+      th.scope = 'col';
+      th.textContent = i ? `α ${k}` : k;
+      if (i) th.className = 'num';
+      return th;
+    }),
+  );
+  const frag = document.createDocumentFragment();
+  for (const [layer, row] of byLayer) {
+    const tr = document.createElement('tr');
+    const td0 = document.createElement('td');
+    td0.textContent = String(layer);
+    tr.append(td0);
+    for (const k of KINDS) {
+      const td = document.createElement('td');
+      td.className = 'num';
+      td.textContent = row[k] ? row[k].alpha.toFixed(2) : '';
+      if (row[k]) td.title = `${row[k].name}: α ${row[k].alpha.toFixed(3)}, xmin ${row[k].xmin.toExponential(2)}, D ${(row[k].D ?? row[k].d).toFixed(3)}, spikes ${row[k].spikes}`;
+      tr.append(td);
+    }
+    frag.append(tr);
+  }
+  els.spectraBody.replaceChildren(frag);
+  // plot: alpha (log scale, clipped to [1, 20]) against layer, one colour per kind
+  const svg = els.spectraPlot;
+  const W = Math.max(300, svg.clientWidth || 600);
+  const H = Math.max(120, svg.clientHeight || 190);
+  const pad = { l: 34, r: 8, t: 8, b: 30 };
+  const layers = [...byLayer.keys()];
+  const lo = Math.min(...layers);
+  const hi = Math.max(...layers);
+  const x = (l) => pad.l + ((l - lo) / Math.max(1, hi - lo)) * (W - pad.l - pad.r);
+  const clip = (a) => Math.min(20, Math.max(1, a));
+  const y = (a) => pad.t + (1 - Math.log(clip(a)) / Math.log(20)) * (H - pad.t - pad.b);
+  const ns = 'http://www.w3.org/2000/svg';
+  const el = (tag, attrs, text) => {
+    const e = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  const parts = [];
+  for (const a of [1, 2, 4, 6, 10, 20]) {
+    parts.push(el('line', { class: 'axis', x1: pad.l, x2: W - pad.r, y1: y(a), y2: y(a) }));
+    parts.push(el('text', { x: pad.l - 4, y: y(a) + 3, 'text-anchor': 'end' }, String(a)));
+  }
+  for (const l of layers) {
+    if (l % 5 === 0 || l === hi) parts.push(el('text', { x: x(l), y: H - pad.b + 12, 'text-anchor': 'middle' }, String(l)));
+  }
+  parts.push(el('text', { x: (pad.l + W - pad.r) / 2, y: H - 4, 'text-anchor': 'middle' }, 'layer'));
+  KINDS.forEach((k, i) => {
+    for (const [l, row] of byLayer) {
+      if (!row[k]) continue;
+      const c = el('circle', { cx: x(l) + (i - 3) * 1.5, cy: y(row[k].alpha), r: 2.5, fill: KIND_COLORS[i] });
+      c.append(el('title', {}, `${row[k].name}: α ${row[k].alpha.toFixed(2)}`));
+      parts.push(c);
+    }
+    parts.push(el('text', { x: W - pad.r - (KINDS.length - i) * 38, y: pad.t + 8, fill: KIND_COLORS[i], style: `fill:${KIND_COLORS[i]}` }, k));
+  });
+  svg.replaceChildren(...parts);
+  els.spectraOut.hidden = false;
+}
+
+async function runSpectra() {
+  if (!demo.model || demo.state !== 'ready') return;
+  clearError();
+  setState('spectra');
+  spectraAbort = new AbortController();
+  demo.spectra = null;
+  demo.spectraProgress = [];
+  demo.spectraSeconds = null;
+  const total = demo.model.info().config.nLayers;
+  els.spectraProgress.max = total;
+  els.spectraProgress.value = 0;
+  els.spectraText.textContent = `Weight spectra: 0 of ${total} layers…`;
+  const t0 = performance.now();
+  try {
+    const recs = await demo.model.spectra({
+      signal: spectraAbort.signal,
+      onProgress: (p) => {
+        demo.spectraProgress.push(p);
+        els.spectraProgress.max = p.total;
+        els.spectraProgress.value = p.done;
+        const how = p.workers ? `${p.workers} worker${p.workers === 1 ? '' : 's'}` : 'this thread';
+        els.spectraText.textContent = `Weight spectra: ${p.done} of ${p.total} layers (${how}, ${((performance.now() - t0) / 1000).toFixed(1)} s)…`;
+      },
+    });
+    demo.spectraSeconds = (performance.now() - t0) / 1000;
+    demo.spectra = recs;
+    els.spectraText.textContent = `Weight spectra of ${recs.length} matrices in ${demo.spectraSeconds.toFixed(1)} s.`;
+    renderSpectra(recs);
+  } catch (e) {
+    if (e && e.code === 'E_ABORTED') els.spectraText.textContent = 'Weight spectra stopped.';
+    else {
+      els.spectraText.textContent = '';
+      showError(e, 'Weight spectra failed');
+    }
+  } finally {
+    spectraAbort = null;
+    setState(demo.model ? 'ready' : 'error');
+  }
+}
+
 // --- wiring ------------------------------------------------------------------------------------
 
 els.loadForm.addEventListener('submit', (ev) => {
@@ -267,6 +399,8 @@ els.genForm.addEventListener('submit', (ev) => {
   generate();
 });
 els.stop.addEventListener('click', stop);
+els.spectraRun.addEventListener('click', runSpectra);
+els.spectraStop.addEventListener('click', () => spectraAbort && spectraAbort.abort());
 els.prompt.addEventListener('keydown', (ev) => {
   if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
     ev.preventDefault();

@@ -288,11 +288,17 @@ export declare class Model {
   /** Generate from a prompt string, or from token ids (no template applied). */
   generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Generation;
   /** Release the model's memory (generations in progress keep it until they end). */
-  /** Eigen-spectra of every linear weight, layer by layer (see README). */
+  /**
+   * Eigen-spectra of every linear weight (see README). `workers` (default
+   * `navigator.hardwareConcurrency`, at most 4) Web Workers share the matrices; 0, or without
+   * module workers (Node.js), it runs in this thread layer by layer. `onProgress` after each
+   * finished layer (`workers`: how many were used).
+   */
   spectra(options?: {
     farms?: boolean;
     layers?: number[];
-    onProgress?: (p: { done: number; total: number }) => void;
+    workers?: number;
+    onProgress?: (p: { done: number; total: number; workers: number }) => void;
     signal?: AbortSignal;
   }): Promise<Array<Record<string, any>>>;
   /**
@@ -308,7 +314,7 @@ export declare class Model {
   /** Per-matrix change of the power-law alpha between this model and `other`. */
   compareSpectra(
     other: Model,
-    options?: { farms?: boolean; layers?: number[] },
+    options?: { farms?: boolean; layers?: number[]; workers?: number },
   ): Promise<Array<{ name: string; layer: number; kind: string; alpha: number; otherAlpha: number; deltaAlpha: number }>>;
   free(): void;
 }

@@ -122,31 +122,71 @@ test('demo generates " Paris" with WebGPU (SwiftShader in headless Chromium)', {
   await p.close();
 });
 
-test('model.spectra() in the browser matches the native CLI, with progress', { timeout: 300_000 }, async () => {
+test('model.spectra() in the browser matches the native CLI, with progress, in Web Workers and in the page thread', { timeout: 300_000 }, async () => {
   assert.ok(page, 'needs the page of the first test');
   const layers = [0, 29];
   const r = await page.evaluate(async (layers) => {
-    const progress = [];
-    const t0 = performance.now();
-    const recs = await window.tritiumDemo.model.spectra({ layers, onProgress: (p) => progress.push(p) });
-    return { recs, progress, ms: performance.now() - t0 };
+    const run = async (workers) => {
+      const progress = [];
+      const t0 = performance.now();
+      const recs = await window.tritiumDemo.model.spectra({ layers, workers, onProgress: (p) => progress.push(p) });
+      return { recs, progress, ms: performance.now() - t0 };
+    };
+    return { pooled: await run(2), inThread: await run(0) };
   }, layers);
-  assert.equal(r.recs.length, 14, 'seven matrices per layer');
-  assert.deepEqual(r.progress.at(-1), { done: 2, total: 2 });
   const cli = join(REPO_ROOT, 'target', 'release', 'tritium');
   assert.ok(existsSync(cli), 'target/release/tritium is built by the native tests (cargo test --release)');
   const native = JSON.parse(
     execFileSync(cli, ['spectra', MODEL, '--layers', layers.join(','), '--json'], { maxBuffer: 64 << 20 }).toString(),
   ).matrices;
   const byName = new Map(native.map((m) => [m.name, m]));
-  for (const m of r.recs) {
-    const n = byName.get(m.name);
-    assert.ok(n, `native has ${m.name}`);
-    assert.ok(Math.abs(m.alpha - n.alpha) <= 1e-6 * n.alpha, `${m.name}: alpha ${m.alpha} (wasm) vs ${n.alpha} (native)`);
-    assert.ok(Math.abs(m.spectralNorm - n.spectral_norm) <= 1e-6 * n.spectral_norm, `${m.name}: spectral norm`);
-    assert.equal(m.histogram.counts.reduce((a, b) => a + b, 0) > 0, true, `${m.name}: histogram`);
+  for (const [how, x, workers] of [['2 workers', r.pooled, 2], ['page thread', r.inThread, 0]]) {
+    assert.equal(x.recs.length, 14, `${how}: seven matrices per layer`);
+    assert.deepEqual(x.progress.at(-1), { done: 2, total: 2, workers }, `${how}: progress ${JSON.stringify(x.progress)}`);
+    assert.deepEqual(x.recs.map((m) => m.name), native.map((m) => m.name), `${how}: layer order, then q k v o gate up down`);
+    for (const m of x.recs) {
+      const n = byName.get(m.name);
+      assert.ok(n, `native has ${m.name}`);
+      assert.ok(Math.abs(m.alpha - n.alpha) <= 1e-6 * n.alpha, `${how} ${m.name}: alpha ${m.alpha} (wasm) vs ${n.alpha} (native)`);
+      assert.ok(Math.abs(m.spectralNorm - n.spectral_norm) <= 1e-6 * n.spectral_norm, `${how} ${m.name}: spectral norm`);
+      assert.equal(m.histogram.counts.reduce((a, b) => a + b, 0) > 0, true, `${how} ${m.name}: histogram`);
+    }
   }
-  console.log(`# spectra of ${r.recs.length} matrices in ${(r.ms / 1000).toFixed(1)} s in the browser (wasm, 1 thread)`);
+  // The workers run the same wasm code on the same dequantized weights: identical records.
+  r.pooled.recs.forEach((m, i) => assert.equal(m.alpha, r.inThread.recs[i].alpha, `${m.name}: workers vs page thread`));
+  console.log(`# spectra of 14 matrices in the browser: ${(r.pooled.ms / 1000).toFixed(1)} s with 2 Web Workers, ${(r.inThread.ms / 1000).toFixed(1)} s in the page thread`);
+});
+
+test('demo: "Compute spectra" shows a progress bar and alpha for all 210 matrices', { timeout: 300_000 }, async () => {
+  assert.ok(page, 'needs the page of the first test');
+  await page.click('#spectra-run');
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'spectra');
+  assert.equal(await page.locator('#spectra-progress').getAttribute('aria-label'), 'Weight spectra progress');
+  await page.waitForFunction(() => window.tritiumDemo.spectraProgress.length > 0 || window.tritiumDemo.error, null, { timeout: 120_000 });
+  const mid = await page.evaluate(() => ({ value: document.getElementById('spectra-progress').value, text: document.getElementById('spectra-text').textContent }));
+  assert.ok(mid.value >= 1, `progress bar moves: ${JSON.stringify(mid)}`);
+  assert.match(mid.text, /of 30 layers/);
+  await page.waitForFunction(() => window.tritiumDemo.spectra || window.tritiumDemo.error, null, { timeout: 240_000 });
+  const d = await page.evaluate(() => ({
+    n: window.tritiumDemo.spectra && window.tritiumDemo.spectra.length,
+    progress: window.tritiumDemo.spectraProgress,
+    seconds: window.tritiumDemo.spectraSeconds,
+    error: window.tritiumDemo.error,
+    bar: document.getElementById('spectra-progress').value,
+    rows: document.querySelectorAll('#spectra-body tr').length,
+    dots: document.querySelectorAll('#spectra-plot circle').length,
+  }));
+  assert.equal(d.error, null, JSON.stringify(d.error));
+  assert.equal(d.n, 210);
+  assert.equal(d.progress.length, 30);
+  const last = d.progress.at(-1);
+  assert.ok(last.done === 30 && last.total === 30 && last.workers >= 1, `progress: ${JSON.stringify(last)} (Web Workers used)`);
+  assert.equal(d.bar, 30);
+  assert.equal(d.rows, 30);
+  assert.equal(d.dots, 210);
+  assert.equal(await waitForState(page, ['ready'], 10_000), 'ready');
+  await page.screenshot({ path: join(SHOTS, 'demo-spectra.png'), fullPage: true });
+  console.log(`# demo: spectra of all 210 matrices in ${d.seconds.toFixed(1)} s (headless Chromium, ${last.workers} Web Workers)`);
 });
 
 test('model.quantize() in the browser writes the same GGUF as the native CLI; its AutoAWQ folder loads back', { timeout: 420_000 }, async () => {

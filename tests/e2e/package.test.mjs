@@ -40,7 +40,7 @@ after(() => {
 
 test('the tarball holds the package files and a complete package.json', () => {
   const files = run('tar', ['-tzf', tarball], scratch).trim().split('\n').sort();
-  for (const f of ['package.json', 'README.md', 'tritium.js', 'tritium.d.ts', 'tritium_core.js', 'tritium_core.d.ts', 'tritium_core_bg.wasm']) {
+  for (const f of ['package.json', 'README.md', 'tritium.js', 'tritium.d.ts', 'tritium-spectra-worker.js', 'tritium_core.js', 'tritium_core.d.ts', 'tritium_core_bg.wasm']) {
     assert.ok(files.includes(`package/${f}`), `package/${f} in ${files.join(', ')}`);
   }
   const pkg = JSON.parse(readFileSync(join(scratch, 'node_modules', 'tritium', 'package.json'), 'utf8'));

@@ -271,6 +271,7 @@ fn agrees_with_weightwatcher() {
     assert_eq!(r.matrices.len(), WW_MATRICES.len());
     let opts = SpectraOptions { farms: true, ..Default::default() };
     let mut max_rel_alpha = 0f64;
+    let mut max_rel_alpha_symeig = 0f64;
     let mut unstable = Vec::new();
     let mut report = String::new();
     for ww in &r.matrices {
@@ -327,6 +328,18 @@ fn agrees_with_weightwatcher() {
         for (i, (a, b)) in ev.iter().zip(&ww.evals).enumerate() {
             assert!((a - b).abs() <= 1e-11 * lmax, "{n} eigenvalue {i}: {a} vs numpy {b}");
         }
+        // The wasm build's eigensolver (analysis::symeig) on the same Gram matrix: against numpy
+        // and, through the same fit, against weightwatcher's alpha.
+        let w64: Vec<f64> = data.iter().map(|&x| x as f64).collect();
+        let (mut lower, m) = analysis::esd::gram_lower(&w64, w.rows, w.cols).unwrap();
+        let mut ev2 = analysis::symeig::symmetric_eigenvalues(&mut lower, m).unwrap();
+        ev2.iter_mut().for_each(|x| *x = x.max(0.0));
+        for (i, (a, b)) in ev2.iter().zip(&ww.evals).enumerate() {
+            assert!((a - b).abs() <= 1e-11 * lmax, "{n} eigenvalue {i} (symeig): {a} vs numpy {b}");
+        }
+        let f2 = fit_esd(&ev2, XminRule::Scan).unwrap();
+        rel_close(f2.alpha, ww.alpha, 1e-8, &format!("{n} alpha (symeig)"));
+        max_rel_alpha_symeig = max_rel_alpha_symeig.max((f2.alpha - ww.alpha).abs() / ww.alpha);
         if let Some(f) = &ww.farms {
             let fs = s.farms.as_ref().unwrap();
             assert_eq!(fs.n_evals, f.n_evals, "{n} FARMS pooled eigenvalues");
@@ -335,7 +348,7 @@ fn agrees_with_weightwatcher() {
             report += &format!("{:<28} FARMS alpha {:.6} numpy {:.6}\n", "", fs.alpha, f.alpha);
         }
     }
-    eprintln!("{report}max relative alpha difference vs weightwatcher 0.7.7: {max_rel_alpha:.2e}");
+    eprintln!("{report}max relative alpha difference vs weightwatcher 0.7.7: {max_rel_alpha:.2e} (native eigensolver), {max_rel_alpha_symeig:.2e} (symeig, the wasm build's)");
     eprintln!("WeightWatcher's MP fit changes with SVD vs eigvalsh eigenvalues on: {unstable:?}");
     assert!(unstable.len() <= 2, "MP fit disagreement on too many matrices: {unstable:?}");
 }
@@ -459,4 +472,53 @@ fn cli_spectra() {
     let (code, _, err) = tritium(&["spectra", m.to_str().unwrap(), "--layers", "99"]);
     assert_ne!(code, 0);
     assert!(err.contains("E_INVALID_ARGUMENT") && err.contains("99"), "{err}");
+}
+
+/// The eigenvalues-only solver (analysis::symeig: fused Householder tridiagonalization + faer's
+/// tridiagonal QR) against faer's full self-adjoint eigensolver on real Gram matrices of the
+/// default model, with the time of each step (single thread) printed for the record.
+#[test]
+fn symeig_matches_faer_on_real_gram_matrices() {
+    let model = common::model();
+    let mut report = String::new();
+    for (l, pick) in [(0usize, "q"), (0, "gate"), (0, "down"), (0, "k"), (29, "up"), (29, "o")] {
+        let lw = &model.layers[l];
+        let w = match pick {
+            "q" => &lw.wq,
+            "k" => &lw.wk,
+            "o" => &lw.wo,
+            "gate" => &lw.w_gate,
+            "up" => &lw.w_up,
+            _ => &lw.w_down,
+        };
+        let t0 = std::time::Instant::now();
+        let data = analysis::dequantize_weight(&model, w).unwrap();
+        let w64: Vec<f64> = data.iter().map(|&x| x as f64).collect();
+        let t1 = std::time::Instant::now();
+        let (lower, m) = analysis::esd::gram_lower(&w64, w.rows, w.cols).unwrap();
+        let t2 = std::time::Instant::now();
+        let mut a = lower.clone();
+        let ours = analysis::symeig::symmetric_eigenvalues(&mut a, m).unwrap();
+        let t3 = std::time::Instant::now();
+        let g = faer::MatRef::from_column_major_slice(&lower, m, m);
+        let mut theirs = g.self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
+        let t4 = std::time::Instant::now();
+        theirs.sort_by(|a, b| a.total_cmp(b));
+        let lmax = theirs[m - 1];
+        for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert!((a - b).abs() <= 1e-12 * lmax, "{}: eigenvalue {i}: {a} vs faer {b}", w.name);
+        }
+        let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
+        report += &format!(
+            "{:<28} {}×{}: dequantize {:6.1} ms, Gram {:6.1} ms, symeig {:6.1} ms (faer's eigensolver {:6.1} ms)\n",
+            w.name,
+            w.rows,
+            w.cols,
+            ms(t0, t1),
+            ms(t1, t2),
+            ms(t2, t3),
+            ms(t3, t4)
+        );
+    }
+    eprintln!("{report}");
 }

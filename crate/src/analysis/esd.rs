@@ -7,21 +7,24 @@
 //!
 //! Method: the `M×M` Gram matrix (`M = min(rows, cols)`, the product taken over the long side
 //! `N`) is formed in f64 from the f32 weights (products of two f32 are exact in f64), only its
-//! lower triangle, with faer's cache-blocked SIMD matrix product; then faer's self-adjoint
-//! eigensolver (eigenvalues only) gives the spectrum. This costs `N·M² + 4/3·M³` flops against
+//! lower triangle, with faer's cache-blocked SIMD matrix product (in wasm: gemm's SIMD128
+//! kernels); then an eigenvalues-only symmetric solver gives the spectrum: faer's natively, in
+//! wasm [`super::symeig`] (Householder tridiagonalization, one fused SIMD128 pass per step, and
+//! faer's tridiagonal QR). This costs `N·M² + 4/3·M³` flops against
 //! `~4·N·M²` for an SVD, and for the tail (everything WeightWatcher fits) it agrees with an f64
 //! SVD to ~1e-13 relative; eigenvalues below `~1e-13·λ_max` carry absolute error of that order
 //! (they are far below the 1e-5 threshold of the fit).
 
 use faer::linalg::matmul::triangular::{self, BlockStructure};
-use faer::{Accum, MatRef, Par, Side};
+use faer::{Accum, MatRef, Par};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Eigenvalues (ascending, clamped at 0) of the Gram matrix of a row-major `rows × cols` f64
-/// matrix: `WᵀW` when `rows ≥ cols`, `WWᵀ` otherwise (the same non-zero spectrum).
-pub fn gram_eigenvalues_f64(w: &[f64], rows: usize, cols: usize) -> Result<Vec<f64>> {
+/// The `M×M` Gram matrix of a row-major `rows × cols` f64 matrix (`WᵀW` when `rows ≥ cols`,
+/// `WWᵀ` otherwise), `M = min(rows, cols)`: its lower triangle in a column-major `M·M` vector (the
+/// upper triangle is zero).
+pub fn gram_lower(w: &[f64], rows: usize, cols: usize) -> Result<(Vec<f64>, usize)> {
     if rows == 0 || cols == 0 || w.len() != rows * cols {
         return Err(Error::InvalidArgument(format!(
             "esd: matrix of {rows}×{cols} needs {} values, got {}",
@@ -32,11 +35,11 @@ pub fn gram_eigenvalues_f64(w: &[f64], rows: usize, cols: usize) -> Result<Vec<f
     // Row-major W (rows × cols) is column-major A = Wᵀ (cols × rows).
     let a = MatRef::from_column_major_slice(w, cols, rows);
     let m = rows.min(cols);
-    let mut g = faer::Mat::<f64>::zeros(m, m);
+    let mut lower = vec![0f64; m * m];
     // rows ≥ cols: WᵀW = A·Aᵀ (cols × cols); rows < cols: WWᵀ = Aᵀ·A (rows × rows).
     let (lhs, rhs) = if rows >= cols { (a, a.transpose()) } else { (a.transpose(), a) };
     triangular::matmul(
-        g.as_mut(),
+        faer::MatMut::from_column_major_slice_mut(&mut lower, m, m),
         BlockStructure::TriangularLower,
         Accum::Replace,
         lhs,
@@ -46,9 +49,31 @@ pub fn gram_eigenvalues_f64(w: &[f64], rows: usize, cols: usize) -> Result<Vec<f
         1.0,
         Par::Seq,
     );
-    let mut ev = g
-        .self_adjoint_eigenvalues(Side::Lower)
-        .map_err(|e| Error::InvalidArgument(format!("esd: eigensolver did not converge ({e:?})")))?;
+    Ok((lower, m))
+}
+
+/// Eigenvalues of the symmetric matrix in `lower` (column-major lower triangle, `m × m`): in wasm
+/// [`super::symeig`] (faer's tridiagonalization has no SIMD128 path there), natively faer's
+/// self-adjoint eigensolver (eigenvalues only; AVX2/FMA, faster than `symeig` natively).
+fn gram_eigensolve(lower: Vec<f64>, m: usize) -> Result<Vec<f64>> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let mut lower = lower;
+        super::symeig::symmetric_eigenvalues(&mut lower, m).map_err(|e| Error::InvalidArgument(format!("esd: {e}")))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        MatRef::from_column_major_slice(&lower, m, m)
+            .self_adjoint_eigenvalues(faer::Side::Lower)
+            .map_err(|e| Error::InvalidArgument(format!("esd: eigensolver did not converge ({e:?})")))
+    }
+}
+
+/// Eigenvalues (ascending, clamped at 0) of the Gram matrix of a row-major `rows × cols` f64
+/// matrix: `WᵀW` when `rows ≥ cols`, `WWᵀ` otherwise (the same non-zero spectrum).
+pub fn gram_eigenvalues_f64(w: &[f64], rows: usize, cols: usize) -> Result<Vec<f64>> {
+    let (lower, m) = gram_lower(w, rows, cols)?;
+    let mut ev = gram_eigensolve(lower, m)?;
     for v in ev.iter_mut() {
         if !v.is_finite() {
             return Err(Error::InvalidArgument("esd: non-finite eigenvalue (non-finite weights?)".into()));

@@ -17,6 +17,7 @@
 pub mod esd;
 pub mod mp;
 pub mod powerlaw;
+pub mod symeig;
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,13 @@ impl MatrixKind {
         MatrixKind::Up,
         MatrixKind::Down,
     ];
+
+    /// The kind named `s` (`q`, `k`, `v`, `o`, `gate`, `up`, `down`).
+    pub fn from_name(s: &str) -> Result<MatrixKind> {
+        MatrixKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            Error::InvalidArgument(format!("unknown matrix kind {s:?} (expected q, k, v, o, gate, up, down)"))
+        })
+    }
 
     pub fn name(self) -> &'static str {
         match self {

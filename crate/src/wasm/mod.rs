@@ -72,6 +72,34 @@ fn parse_options(opts: JsValue) -> Result<GenerateOptions, JsValue> {
         .map_err(|e| to_js_error(Error::InvalidArgument(format!("generate options: {e}"))))
 }
 
+/// The spectrum of one row-major `rows × cols` f32 matrix (what a spectra Web Worker runs):
+/// the same record as one entry of `CoreModel.spectra`. `kind`: q, k, v, o, gate, up, down;
+/// `opts` as for `CoreModel.spectra` (its `layers`/`kinds` are ignored).
+#[wasm_bindgen(js_name = matrixSpectrum)]
+pub fn matrix_spectrum(
+    name: &str,
+    layer: u32,
+    kind: &str,
+    data: &[f32],
+    rows: u32,
+    cols: u32,
+    opts: JsValue,
+) -> Result<JsValue, JsValue> {
+    init();
+    let o: crate::analysis::SpectraOptions = if opts.is_undefined() || opts.is_null() {
+        Default::default()
+    } else {
+        serde_wasm_bindgen::from_value(opts)
+            .map_err(|e| to_js_error(Error::InvalidArgument(format!("spectra options: {e}"))))?
+    };
+    let kind = crate::analysis::MatrixKind::from_name(kind).map_err(to_js_error)?;
+    let t0 = crate::model::generate::now_ms();
+    let mut r = crate::analysis::matrix_spectrum(name, layer as usize, kind, data, rows as usize, cols as usize, &o)
+        .map_err(to_js_error)?;
+    r.seconds = (crate::model::generate::now_ms() - t0) / 1000.0;
+    to_js(&r)
+}
+
 /// The crate version (Cargo.toml).
 #[wasm_bindgen]
 pub fn version() -> String {
@@ -379,6 +407,36 @@ impl WasmModel {
         };
         let r = crate::analysis::model_spectra(&self.inner, &o, &mut |_, _| {}).map_err(to_js_error)?;
         to_js(&r)
+    }
+
+    /// The linear weights of one layer, dequantized to row-major f32 (what the facade hands to its
+    /// spectra Web Workers): an array of `{ name, layer, kind, rows, cols, data: Float32Array }` in
+    /// the order q, k, v, o, gate, up, down (or `kinds`, an array of those names).
+    #[wasm_bindgen(js_name = layerLinears)]
+    pub fn layer_linears(&self, layer: u32, kinds: JsValue) -> Result<js_sys::Array, JsValue> {
+        let kinds: Option<Vec<crate::analysis::MatrixKind>> = if kinds.is_undefined() || kinds.is_null() {
+            None
+        } else {
+            Some(
+                serde_wasm_bindgen::from_value(kinds)
+                    .map_err(|e| to_js_error(Error::InvalidArgument(format!("layerLinears kinds: {e}"))))?,
+            )
+        };
+        let opts = crate::analysis::SpectraOptions { layers: Some(vec![layer as usize]), kinds, ..Default::default() };
+        let out = js_sys::Array::new();
+        for (l, k, w) in crate::analysis::model_matrices(&self.inner, &opts).map_err(to_js_error)? {
+            let data = crate::analysis::dequantize_weight(&self.inner, w).map_err(to_js_error)?;
+            let o = js_sys::Object::new();
+            let set = |key: &str, v: JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(key), &v).map(|_| ());
+            set("name", JsValue::from_str(&w.name))?;
+            set("layer", JsValue::from_f64(l as f64))?;
+            set("kind", JsValue::from_str(k.name()))?;
+            set("rows", JsValue::from_f64(w.rows as f64))?;
+            set("cols", JsValue::from_f64(w.cols as f64))?;
+            set("data", js_sys::Float32Array::from(&data[..]).into())?;
+            out.push(&o);
+        }
+        Ok(out)
     }
 
     /// Start generating from a prompt string. `opts`: `{ maxTokens, temperature, topK, topP,
