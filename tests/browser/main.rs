@@ -373,6 +373,14 @@ async fn webgpu_matmul_every_format_matches_cpu() {
 }
 
 #[wasm_bindgen_test]
+async fn webgpu_sampling_matches_the_cpu_sampler() {
+    use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
+    let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
+    let (cases, equal) = selftest::check_sampling(&ctx, 7).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((cases, equal), (36, 36));
+}
+
+#[wasm_bindgen_test]
 async fn webgpu_tiny_model_forward_matches_cpu() {
     use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
     let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));

@@ -155,3 +155,34 @@ fn device_loss_is_a_typed_error_and_a_new_context_works() {
     let cpu = tritium::model::sampler::argmax(&m.forward_logits(&[1, 2, 3]).unwrap()) as u32;
     assert_eq!(pollster::block_on(g2.next_token(&[1, 2, 3])).unwrap(), cpu);
 }
+
+#[test]
+fn sampling_on_the_gpu_matches_the_cpu_sampler() {
+    let (cases, equal) = pollster::block_on(tritium::backend::gpu::selftest::check_sampling(&ctx(), 7)).unwrap();
+    eprintln!("GPU sampling: {equal}/{cases} picks equal to the CPU sampler's");
+    assert_eq!((cases, equal), (36, 36));
+}
+
+#[test]
+fn sampled_generation_on_the_gpu_reads_back_only_the_token() {
+    // The default model, T = 0.8, top-k 40, top-p 0.95, seed 3: the GPU-sampled tokens equal the
+    // CPU's whenever both see the same logits; the logits differ by ~1e-5, so require the first
+    // 8 tokens to agree (a draw that close to a boundary has probability ~1e-4).
+    use tritium::model::generate::{GenerateOptions, Generation};
+    let m = common::model();
+    let opts =
+        GenerateOptions { max_tokens: 8, temperature: 0.8, top_k: 40, top_p: 0.95, seed: 3, ..Default::default() };
+    let run = |gpu: bool| {
+        let mut g = Generation::new(m.clone(), "Once upon a time", &opts).unwrap();
+        if gpu {
+            let gm = pollster::block_on(GpuModel::upload(ctx(), &m, 64)).unwrap();
+            g = g.with_gpu(gm);
+        }
+        while g.step().unwrap().is_some() {}
+        g.token_ids().to_vec()
+    };
+    let (cpu, gpu) = (run(false), run(true));
+    eprintln!("sampled: cpu {cpu:?}\n         gpu {gpu:?}");
+    assert_eq!(cpu.len(), 8);
+    assert_eq!(cpu, gpu);
+}

@@ -193,9 +193,21 @@ impl Generation {
                 self.sampler.sample(&logits)
             }
             Engine::Gpu(g) => {
-                if self.sampler.opts.temperature == 0.0 {
+                let o = &self.sampler.opts;
+                if o.temperature == 0.0 {
                     g.next_token(&feed).await?
+                } else if (1..=crate::backend::gpu::model::GPU_SAMPLE_MAX_K).contains(&o.top_k) {
+                    // Sampled on the GPU; only the token id comes back.
+                    let smp = crate::backend::gpu::model::GpuSample {
+                        temperature: o.temperature,
+                        top_k: o.top_k as u32,
+                        top_p: o.top_p,
+                        r: 0.0,
+                    };
+                    let r = self.sampler.draw();
+                    g.sample_token(&feed, crate::backend::gpu::model::GpuSample { r, ..smp }).await?
                 } else {
+                    // top_k 0 (no limit) or above the GPU sampler's 256: on the CPU.
                     let logits = g.logits(&feed).await?;
                     self.sampler.sample(&logits)
                 }

@@ -85,39 +85,53 @@ impl Sampler {
         if self.opts.temperature == 0.0 {
             return argmax(logits) as u32;
         }
-        let inv_t = 1.0 / self.opts.temperature;
-        let mut cand: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, l * inv_t)).collect();
-        // Sort by logit descending, ties by id, so the order is deterministic.
-        let by_logit = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        let k = if self.opts.top_k == 0 { cand.len() } else { self.opts.top_k.min(cand.len()) };
-        if k < cand.len() {
-            cand.select_nth_unstable_by(k - 1, by_logit);
-            cand.truncate(k);
-        }
-        cand.sort_by(by_logit);
-        let max = cand[0].1;
-        let mut probs: Vec<f64> = cand.iter().map(|c| ((c.1 - max) as f64).exp()).collect();
-        let sum: f64 = probs.iter().sum();
-        probs.iter_mut().for_each(|p| *p /= sum);
-        let mut keep = probs.len();
-        if self.opts.top_p < 1.0 {
-            let mut acc = 0.0;
-            for (i, p) in probs.iter().enumerate() {
-                acc += p;
-                if acc >= self.opts.top_p as f64 {
-                    keep = i + 1;
-                    break;
-                }
-            }
-        }
-        let total: f64 = probs[..keep].iter().sum();
-        let mut r = self.rng.next_f64() * total;
-        for i in 0..keep {
-            r -= probs[i];
-            if r < 0.0 {
-                return cand[i].0;
-            }
-        }
-        cand[keep - 1].0
+        let r = self.draw();
+        sample_with(logits, &self.opts, r)
     }
+
+    /// The next uniform draw in [0, 1) (what `sample` consumes per sampled token; the GPU sampler
+    /// takes it as a parameter so both paths give the same tokens for a seed).
+    pub fn draw(&mut self) -> f64 {
+        self.rng.next_f64()
+    }
+}
+
+/// One sampling step with the draw `r` ∈ [0, 1): temperature → top-k → top-p → the first
+/// candidate (by logit descending, ties by id) where the running probability exceeds r · (kept
+/// mass). `opts.temperature` must be > 0. shaders/sample.wgsl does the same on the GPU.
+pub fn sample_with(logits: &[f32], opts: &SamplerOptions, r: f64) -> u32 {
+    let inv_t = 1.0 / opts.temperature;
+    let mut cand: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, l * inv_t)).collect();
+    // Sort by logit descending, ties by id, so the order is deterministic.
+    let by_logit = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let k = if opts.top_k == 0 { cand.len() } else { opts.top_k.min(cand.len()) };
+    if k < cand.len() {
+        cand.select_nth_unstable_by(k - 1, by_logit);
+        cand.truncate(k);
+    }
+    cand.sort_by(by_logit);
+    let max = cand[0].1;
+    let mut probs: Vec<f64> = cand.iter().map(|c| ((c.1 - max) as f64).exp()).collect();
+    let sum: f64 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= sum);
+    let mut keep = probs.len();
+    if opts.top_p < 1.0 {
+        let mut acc = 0.0;
+        for (i, p) in probs.iter().enumerate() {
+            acc += p;
+            if acc >= opts.top_p as f64 {
+                keep = i + 1;
+                break;
+            }
+        }
+    }
+    let total: f64 = probs[..keep].iter().sum();
+    let mut r = r * total;
+    for i in 0..keep {
+        r -= probs[i];
+        if r < 0.0 {
+            return cand[i].0;
+        }
+    }
+    cand[keep - 1].0
 }

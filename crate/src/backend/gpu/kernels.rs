@@ -37,6 +37,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("add", include_str!("../../../../shaders/add.wgsl")),
     ("argmax", include_str!("../../../../shaders/argmax.wgsl")),
     ("bench_read", include_str!("../../../../shaders/bench_read.wgsl")),
+    ("sample", include_str!("../../../../shaders/sample.wgsl")),
 ];
 
 fn source(name: &str) -> Option<&'static str> {
@@ -247,7 +248,7 @@ impl Kernel {
     /// Every kernel variant the backend can build (for validation tests).
     pub fn all() -> Vec<Kernel> {
         let mut v: Vec<Kernel> =
-            ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax", "bench_read"].iter().map(|n| Kernel::Plain(n)).collect();
+            ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax", "bench_read", "sample"].iter().map(|n| Kernel::Plain(n)).collect();
         for t in crate::quant::MATMUL_TYPES {
             for tile in standard_tiles(t) {
                 let k = Kernel::Matmul(t, effective_tile(tile, t, 256));

@@ -82,12 +82,44 @@ struct Acts {
     step_one: wgpu::Buffer,
     read_token: wgpu::Buffer,
     read_logits: wgpu::Buffer,
+    /// SampleParams of shaders/sample.wgsl (written per sampled step).
+    sample_params: wgpu::Buffer,
+}
+
+/// One sampling step on the GPU (see shaders/sample.wgsl): temperature, top-k (1 … 256), top-p
+/// and the uniform draw r ∈ [0, 1) from the CPU's seeded generator.
+#[derive(Clone, Copy, Debug)]
+pub struct GpuSample {
+    pub temperature: f32,
+    pub top_k: u32,
+    pub top_p: f32,
+    pub r: f64,
+}
+
+/// The largest top-k the GPU sampler takes (larger, or 0 = no limit, samples on the CPU).
+pub const GPU_SAMPLE_MAX_K: usize = 256;
+
+impl GpuSample {
+    fn words(&self, vocab: usize) -> [u32; 8] {
+        [
+            vocab as u32,
+            self.top_k.clamp(1, GPU_SAMPLE_MAX_K as u32),
+            (1.0 / self.temperature).to_bits(),
+            self.top_p.to_bits(),
+            (self.r as f32).min(1.0 - f32::EPSILON / 2.0).to_bits(),
+            0,
+            0,
+            0,
+        ]
+    }
 }
 
 pub struct GpuModel {
     ctx: Arc<GpuContext>,
     cfg: LlamaConfig,
     ops: Vec<Op>,
+    /// shaders/sample.wgsl over the logits into `acts.argmax` (run after the argmax when sampling).
+    sample_op: Op,
     acts: Acts,
     k_cache: Vec<wgpu::Buffer>,
     v_cache: Vec<wgpu::Buffer>,
@@ -303,6 +335,7 @@ impl GpuModel {
                     step_one: uniform(&dev, "step_one", &[1, 0, 0, 0]),
                     read_token: readback(&dev, "read_token", 4),
                     read_logits: readback(&dev, "read_logits", vocab * 4),
+                    sample_params: uniform(&dev, "sample params", &[0; 8]),
                 };
                 let up = |w: &crate::model::Weight| weights::upload(&dev, &w.name, &model.matrix(w), max_binding);
                 let vec_buf = |label: &str, v: &[f32]| {
@@ -397,10 +430,14 @@ impl GpuModel {
                 let (pipeline, bind_group) =
                     b.bind(&Kernel::Plain("argmax"), &[&a.step_one, &argmax_params, &a.logits, &a.argmax]);
                 ops.push(Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::Single, one: true });
+                let (pipeline, bind_group) =
+                    b.bind(&Kernel::Plain("sample"), &[&a.step_one, &a.sample_params, &a.logits, &a.argmax]);
+                let sample_op = Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::Single, one: true };
                 Ok(GpuModel {
                     ctx: ctx.clone(),
                     cfg: c.clone(),
                     ops,
+                    sample_op,
                     acts,
                     k_cache,
                     v_cache,
@@ -427,8 +464,13 @@ impl GpuModel {
         self.pos = 0;
     }
 
-    /// Record and submit one forward step over `tokens` (≤ MAX_BATCH) at positions `pos..`.
+    /// Record and submit one forward step over `tokens` (≤ MAX_BATCH) at positions `pos..`; with
+    /// `sample`, the token read back is drawn by shaders/sample.wgsl instead of the argmax.
     fn encode_step(&mut self, tokens: &[u32], read_logits: bool) -> Result<()> {
+        self.encode_step_with(tokens, read_logits, None)
+    }
+
+    fn encode_step_with(&mut self, tokens: &[u32], read_logits: bool, sample: Option<GpuSample>) -> Result<()> {
         self.ctx.check()?;
         let n = tokens.len();
         if n == 0 || n > MAX_BATCH {
@@ -485,6 +527,11 @@ impl GpuModel {
                 }
             }
         }
+        if let Some(smp) = sample {
+            q.write_buffer(&self.acts.sample_params, 0, bytemuck::cast_slice(&smp.words(self.cfg.vocab_size)));
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            record(&mut pass, std::slice::from_ref(&self.sample_op), 1);
+        }
         enc.copy_buffer_to_buffer(&self.acts.argmax, 0, &self.acts.read_token, 0, 4);
         if read_logits {
             let bytes = (self.cfg.vocab_size * 4) as u64;
@@ -499,6 +546,24 @@ impl GpuModel {
     pub async fn next_token(&mut self, tokens: &[u32]) -> Result<u32> {
         for chunk in tokens.chunks(MAX_BATCH) {
             self.encode_step(chunk, false)?;
+        }
+        let bytes = self.ctx.read_buffer(&self.acts.read_token).await?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    /// Run `tokens` (any length; chunked) and draw the next token on the GPU (temperature, top-k,
+    /// top-p, the draw `smp.r`); only the token id is read back.
+    pub async fn sample_token(&mut self, tokens: &[u32], smp: GpuSample) -> Result<u32> {
+        if !(smp.temperature > 0.0) || smp.top_k == 0 || smp.top_k as usize > GPU_SAMPLE_MAX_K {
+            return Err(Error::InvalidArgument(format!(
+                "GPU sampling needs temperature > 0 and top_k in 1..={GPU_SAMPLE_MAX_K} (got {} and {})",
+                smp.temperature, smp.top_k
+            )));
+        }
+        let chunks: Vec<&[u32]> = tokens.chunks(MAX_BATCH).collect();
+        for (ci, chunk) in chunks.iter().enumerate() {
+            let last = ci + 1 == chunks.len();
+            self.encode_step_with(chunk, false, if last { Some(smp) } else { None })?;
         }
         let bytes = self.ctx.read_buffer(&self.acts.read_token).await?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
@@ -600,6 +665,36 @@ pub async fn matmul_once_tiled(
     .await?;
     let bytes = ctx.read_buffer(&read).await?;
     Ok(bytemuck::cast_slice(&bytes).to_vec())
+}
+
+/// One-off GPU sampling step over `logits` (tests): what shaders/sample.wgsl picks.
+pub async fn sample_once(ctx: &Arc<GpuContext>, logits: &[f32], smp: GpuSample) -> Result<u32> {
+    let dev = &ctx.device;
+    let lb = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("logits"),
+        contents: bytemuck::cast_slice(logits),
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    let out = storage(dev, "sampled", 1);
+    ctx.queue.write_buffer(&out, 0, bytemuck::cast_slice(&[u32::MAX]));
+    let step = uniform(dev, "step", &[1, 0, 0, 0]);
+    let params = uniform(dev, "sample params", &smp.words(logits.len()));
+    let read = readback(dev, "read", 4);
+    let b = OpBuilder { ctx };
+    let (pipeline, bind_group) = b.bind(&Kernel::Plain("sample"), &[&step, &params, &lb, &out]);
+    let op = Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::Single, one: true };
+    ctx.scoped("sample", || {
+        let mut enc = dev.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            record(&mut pass, std::slice::from_ref(&op), 1);
+        }
+        enc.copy_buffer_to_buffer(&out, 0, &read, 0, 4);
+        ctx.queue.submit(Some(enc.finish()));
+    })
+    .await?;
+    let bytes = ctx.read_buffer(&read).await?;
+    Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
 }
 
 /// What [`time_matmul`] measured.

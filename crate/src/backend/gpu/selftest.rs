@@ -133,3 +133,34 @@ pub async fn check_forward(ctx: &Arc<GpuContext>, model: &Model, tokens: &[u32],
     let d2 = cpu2.iter().zip(&gpu2).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     Ok((d1, d2))
 }
+
+/// GPU sampling (shaders/sample.wgsl) vs the CPU sampler (`sampler::sample_with`) with the same
+/// draws: seeded random logits over an odd vocabulary, temperatures 0.5–1.3, top-k 1–256, top-p
+/// 0.5–1. Returns (cases, equal picks); every pick must be equal.
+pub async fn check_sampling(ctx: &Arc<GpuContext>, seed: u64) -> Result<(usize, usize)> {
+    use super::model::{sample_once, GpuSample};
+    use crate::model::sampler::{sample_with, SamplerOptions};
+    let mut rng = SplitMix64::new(seed);
+    let vocab = 5003;
+    let logits: Vec<f32> = (0..vocab).map(|_| (rng.next_f64() as f32 - 0.5) * 16.0).collect();
+    let (mut cases, mut equal) = (0, 0);
+    for temperature in [0.5f32, 0.8, 1.3] {
+        for top_k in [1usize, 5, 40, 256] {
+            for top_p in [0.5f32, 0.9, 1.0] {
+                let r = rng.next_f64();
+                let opts = SamplerOptions { temperature, top_k, top_p, seed: 0 };
+                let cpu = sample_with(&logits, &opts, r);
+                let gpu = sample_once(ctx, &logits, GpuSample { temperature, top_k: top_k as u32, top_p, r }).await?;
+                cases += 1;
+                if gpu == cpu {
+                    equal += 1;
+                } else {
+                    return Err(fail(format!(
+                        "sampling T={temperature} top_k={top_k} top_p={top_p} r={r}: gpu picked {gpu}, cpu {cpu}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok((cases, equal))
+}
