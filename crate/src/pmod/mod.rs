@@ -38,6 +38,9 @@ pub const DEFAULT_TRAINING_FREE: RouterKind = RouterKind::Attn;
 pub const LSQ_CALIB_TOKENS: usize = 2048;
 pub const LSQ_WINDOW: usize = 512;
 
+/// Queries (the last ones of the prompt) whose attention the `snap` router sums.
+pub const SNAP_WINDOW: usize = 32;
+
 /// Seed of the random router.
 const RANDOM_SEED: u64 = 0x5eed;
 
@@ -372,7 +375,7 @@ pub fn prefill(
                         let f = cfg.lsq.as_ref().ok_or_else(|| Error::InvalidArgument("no lsq fit".into()))?;
                         f.predict(l, xt, d)
                     }
-                    RouterKind::Attn => attn_score[span.clone()].to_vec(),
+                    RouterKind::Attn | RouterKind::Snap => attn_score[span.clone()].to_vec(),
                     RouterKind::Random | RouterKind::Auto => (0..n_target).map(|_| rng.next_f64() as f32).collect(),
                 };
                 let chosen = top_k(&scores, k);
@@ -408,8 +411,9 @@ pub fn prefill(
                 }
             }
         }
-        if cfg.router == RouterKind::Attn && nk > 0 {
-            let recv = router::attention_received(model, cache, l, &s.q[..nk * c.n_heads * c.head_dim], nk);
+        if matches!(cfg.router, RouterKind::Attn | RouterKind::Snap) && nk > 0 {
+            let window = if cfg.router == RouterKind::Snap { SNAP_WINDOW } else { nk };
+            let recv = router::attention_received(model, cache, l, &s.q[..nk * c.n_heads * c.head_dim], nk, window);
             for (j, &i) in kept.iter().enumerate() {
                 attn_score[i] = recv[j];
             }

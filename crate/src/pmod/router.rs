@@ -19,6 +19,9 @@ use crate::quant::{self, GgmlType};
 pub const TANH_ALPHA: f32 = 0.2;
 pub const TANH_BETA: f32 = 1.0;
 
+/// The lsq router predicts `‖h_out − h_in‖ / ‖h_in‖` (true) or `‖h_out − h_in‖` (false).
+const LSQ_RELATIVE: bool = false;
+
 /// Ridge of the least-squares fit, relative to the mean diagonal of XᵀX.
 const LSQ_RIDGE: f64 = 1e-3;
 
@@ -45,6 +48,9 @@ pub enum RouterKind {
     Auto,
     Trained,
     Attn,
+    /// Attention received from the last [`crate::pmod::SNAP_WINDOW`] queries only (an observation
+    /// window at the end of the prompt, as SnapKV does): far cheaper than `Attn`.
+    Snap,
     Lsq,
     Random,
 }
@@ -55,11 +61,12 @@ impl RouterKind {
             "" | "auto" => RouterKind::Auto,
             "trained" => RouterKind::Trained,
             "attn" | "attention" => RouterKind::Attn,
+            "snap" => RouterKind::Snap,
             "lsq" => RouterKind::Lsq,
             "random" => RouterKind::Random,
             _ => {
                 return Err(Error::InvalidArgument(format!(
-                    "unknown MoD router '{s}': use auto, trained, attn, lsq or random"
+                    "unknown MoD router '{s}': use auto, trained, attn, snap, lsq or random"
                 )))
             }
         })
@@ -70,6 +77,7 @@ impl RouterKind {
             RouterKind::Auto => "auto",
             RouterKind::Trained => "trained",
             RouterKind::Attn => "attn",
+            RouterKind::Snap => "snap",
             RouterKind::Lsq => "lsq",
             RouterKind::Random => "random",
         }
@@ -197,8 +205,11 @@ impl LsqRouters {
                 for t in 1..n {
                     let (xi, xo) = (&before[t * d..(t + 1) * d], &x[t * d..(t + 1) * d]);
                     let dn: f64 = xi.iter().zip(xo).map(|(a, b)| ((b - a) as f64).powi(2)).sum::<f64>().sqrt();
-                    let xn: f64 = xi.iter().map(|&a| (a as f64).powi(2)).sum::<f64>().sqrt().max(1e-12);
-                    let y = dn / xn;
+                    let y = if LSQ_RELATIVE {
+                        dn / xi.iter().map(|&a| (a as f64).powi(2)).sum::<f64>().sqrt().max(1e-12)
+                    } else {
+                        dn
+                    };
                     lsq_features(xi, &mut f);
                     let a = &mut xtx[l];
                     for i in 0..p {
@@ -287,7 +298,7 @@ fn cholesky_solve(a: &[f64], b: &[f64], p: usize) -> Option<Vec<f64>> {
 /// for each key, the mean over the (query, head) pairs that see it of the attention weight times
 /// the number of keys that query sees (1 = what uniform attention would give; this removes the
 /// causal mask's bias toward early keys).
-pub fn attention_received(model: &Model, cache: &KvCache, l: usize, q: &[f32], n: usize) -> Vec<f32> {
+pub fn attention_received(model: &Model, cache: &KvCache, l: usize, q: &[f32], n: usize, window: usize) -> Vec<f32> {
     let c = &model.config;
     let (hd, kvd, nh) = (c.head_dim, c.kv_dim(), c.n_heads);
     let qd = nh * hd;
@@ -299,7 +310,7 @@ pub fn attention_received(model: &Model, cache: &KvCache, l: usize, q: &[f32], n
     cpu::for_each_chunk(&mut per_head, n, |h, recv| {
         let g = h / group;
         let mut scores = Vec::with_capacity(before + n);
-        for t in 0..n {
+        for t in n.saturating_sub(window)..n {
             let qh = &q[t * qd + h * hd..t * qd + (h + 1) * hd];
             let upto = before + t + 1;
             scores.clear();
@@ -310,5 +321,6 @@ pub fn attention_received(model: &Model, cache: &KvCache, l: usize, q: &[f32], n
             }
         }
     });
-    (0..n).map(|j| (0..nh).map(|h| per_head[h * n + j]).sum::<f32>() / (nh * (n - j)) as f32).collect()
+    let first = n.saturating_sub(window);
+    (0..n).map(|j| (0..nh).map(|h| per_head[h * n + j]).sum::<f32>() / (nh * (n - j.max(first))) as f32).collect()
 }
