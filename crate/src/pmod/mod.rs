@@ -78,10 +78,9 @@ impl Default for ModOptions {
 }
 
 impl ModOptions {
-    /// Parse the CLI form: `shiftedcos:MAX:MIN:MEAN[:ROUTER]`, `shiftedlinear:…` (the numbers may
-    /// be left out for the defaults: `shiftedcos` or `shiftedcos::attn`… are not accepted, give
-    /// all three or none), `deep_all:R[:ROUTER]`, `deep_all_include_last:R[:ROUTER]`,
-    /// `interleave:R[:ROUTER]`, `dense`.
+    /// Parse the CLI form: `shiftedcos:MAX:MIN:MEAN[:ROUTER]`, `shiftedlinear:…` (or, for the
+    /// defaults 0.85, 0.15, 0.5, `shiftedcos` / `shiftedcos:ROUTER`), `deep_all:R[:ROUTER]`,
+    /// `deep_all_include_last:R[:ROUTER]`, `interleave:R[:ROUTER]`, `dense`.
     pub fn parse(spec: &str) -> Result<ModOptions> {
         let bad = |m: &str| {
             Err(Error::InvalidArgument(format!(
@@ -105,8 +104,8 @@ impl ModOptions {
                     o.mean = num(parts[3], "mean")?;
                     &parts[4..]
                 }
-                2 => &parts[1..],
-                _ => return bad("a decay schedule takes MAX:MIN:MEAN"),
+                2 if parts[1].trim().parse::<f64>().is_err() => &parts[1..],
+                _ => return bad("a decay schedule takes MAX:MIN:MEAN (all three, or none for the defaults)"),
             },
             "deep_all" | "deep_all_include_last" | "interleave" => match parts.len() {
                 2 | 3 => {
