@@ -41,8 +41,8 @@ fn prd_schedule_values() {
     let s = Schedule::from_parts("shiftedcos", 0.85, 0.15, 0.5).unwrap();
     let r = s.ratios(32);
     let want = [
-        0.8445, 0.8061, 0.7645, 0.7202, 0.6737, 0.6253, 0.5757, 0.5253, 0.4747, 0.4243, 0.3747, 0.3263, 0.2798,
-        0.2355, 0.1939, 0.1555,
+        0.8445, 0.8061, 0.7645, 0.7202, 0.6737, 0.6253, 0.5757, 0.5253, 0.4747, 0.4243, 0.3747, 0.3263, 0.2798, 0.2355,
+        0.1939, 0.1555,
     ];
     for (l, x) in r.iter().enumerate() {
         match l {
@@ -211,7 +211,8 @@ fn bad_router_tensors_are_named() {
     assert!(ModConfig::new(&plain, &opts("interleave:0.5:trained"), None).is_err());
     assert_eq!(ModConfig::new(&plain, &opts("interleave:0.5"), None).unwrap().router, pmod::DEFAULT_TRAINING_FREE);
     // Spans outside the prompt.
-    let cfg = ModConfig::new(&plain, &ModOptions { span: Some((5, 100)), ..opts("interleave:0.5:attn") }, None).unwrap();
+    let cfg =
+        ModConfig::new(&plain, &ModOptions { span: Some((5, 100)), ..opts("interleave:0.5:attn") }, None).unwrap();
     let e = pmod::prefill(&plain, &mut KvCache::new(&plain.config), &[1, 2, 3, 4, 5, 6, 7, 8], &cfg, false)
         .unwrap_err()
         .to_string();

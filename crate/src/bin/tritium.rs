@@ -455,7 +455,8 @@ fn run(cli: Cli) -> Result<()> {
 fn mod_options(spec: &str, span: Option<&str>, calib: Option<&std::path::Path>) -> Result<ModOptions> {
     let mut o = ModOptions::parse(spec)?;
     if let Some(s) = span {
-        let bad = || Error::InvalidArgument(format!("--mod-span '{s}': expected START:END (prompt positions, END excluded)"));
+        let bad =
+            || Error::InvalidArgument(format!("--mod-span '{s}': expected START:END (prompt positions, END excluded)"));
         let (a, b) = s.split_once(':').ok_or_else(bad)?;
         o.span = Some((a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?));
     }

@@ -222,7 +222,8 @@ impl Generation {
         let c = &self.model.config;
         let dense_step: f64 = if self.next.is_none() {
             // Prefill: every position through every layer, the output head once.
-            let layers: f64 = (0..feed.len()).map(|t| pmod::decode_flops(c, std::iter::repeat_n(t + 1, c.n_layers))).sum();
+            let layers: f64 =
+                (0..feed.len()).map(|t| pmod::decode_flops(c, std::iter::repeat_n(t + 1, c.n_layers))).sum();
             layers - (feed.len() - 1) as f64 * pmod::head_flops(c)
         } else {
             pmod::decode_flops(c, std::iter::repeat_n(self.cache.len + 1, c.n_layers))

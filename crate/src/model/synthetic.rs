@@ -55,8 +55,13 @@ pub fn tiny_llama_gguf_with_routers(seed: u64, routers: &[(usize, Vec<f32>, f32)
     let mut w = tiny_llama_writer(seed);
     for (l, weight, bias) in routers {
         let bytes: Vec<u8> = weight.iter().flat_map(|v| v.to_le_bytes()).collect();
-        w.add_tensor(&format!("model.layers.{l}.router.router.weight"), &[weight.len() as u64, 1], GgmlType::F32, bytes)
-            .expect("consistent sizes");
+        w.add_tensor(
+            &format!("model.layers.{l}.router.router.weight"),
+            &[weight.len() as u64, 1],
+            GgmlType::F32,
+            bytes,
+        )
+        .expect("consistent sizes");
         w.add_tensor(&format!("model.layers.{l}.router.router.bias"), &[1], GgmlType::F32, bias.to_le_bytes().to_vec())
             .expect("consistent sizes");
     }

@@ -91,9 +91,11 @@ impl ModOptions {
         let parts: Vec<&str> = spec.trim().split(':').collect();
         let mut o = ModOptions { schedule: parts[0].to_string(), ..Default::default() };
         let num = |s: &str, what: &str| -> Result<f64> {
-            s.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-                Error::InvalidArgument(format!("--mod '{spec}': {what} '{s}' is not a number"))
-            })
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| Error::InvalidArgument(format!("--mod '{spec}': {what} '{s}' is not a number")))
         };
         let rest: &[&str] = match parts[0] {
             "shiftedcos" | "shiftedlinear" => match parts.len() {
@@ -365,7 +367,8 @@ pub fn prefill(
                 let xt = &x[span.start * d..span.end * d];
                 let scores: Vec<f32> = match cfg.router {
                     RouterKind::Trained => {
-                        let t = cfg.trained.as_ref().ok_or_else(|| Error::InvalidArgument("no trained routers".into()))?;
+                        let t =
+                            cfg.trained.as_ref().ok_or_else(|| Error::InvalidArgument("no trained routers".into()))?;
                         let w: Vec<f32> = t.logits(l, xt, d)?.into_iter().map(tanh_norm).collect();
                         weights[span.clone()].copy_from_slice(&w);
                         w

@@ -145,7 +145,8 @@ impl TrainedRouters {
 
     /// Router logits `r_i` of rows `x` (`[n, dim]`) at layer `l`.
     pub fn logits(&self, l: usize, x: &[f32], dim: usize) -> Result<Vec<f32>> {
-        let (w, b) = self.layers[l].as_ref().ok_or_else(|| Error::MissingTensor { tensor: router_tensor_names(l).0 })?;
+        let (w, b) =
+            self.layers[l].as_ref().ok_or_else(|| Error::MissingTensor { tensor: router_tensor_names(l).0 })?;
         Ok(x.chunks_exact(dim).map(|r| cpu::dot(w, r) + b).collect())
     }
 }

@@ -134,7 +134,9 @@ pub fn mean_for_retention(name: &str, max: f64, min: f64, target: f64, n_layers:
     let f = |m: f64| Schedule::from_parts(name, max, min, m).map(|s| s.mean_retention(n_layers));
     let (mut lo, mut hi) = (-1.0, 2.0);
     if target < f(lo)? || target > f(hi)? {
-        return Err(Error::InvalidArgument(format!("mean retention {target} is out of reach of {name} (max {max}, min {min})")));
+        return Err(Error::InvalidArgument(format!(
+            "mean retention {target} is out of reach of {name} (max {max}, min {min})"
+        )));
     }
     for _ in 0..60 {
         let mid = 0.5 * (lo + hi);
