@@ -323,11 +323,12 @@ fn cli_generate_mod_json() {
         "--max-tokens",
         "4",
         "--mod",
-        "shiftedcos:0.85:0.15:0.5:attn",
+        "shiftedcos:0.85:0.15:0.5",
         "--json",
     ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["mod"]["router"], pmod::DEFAULT_TRAINING_FREE.name(), "auto without trained routers");
     let ret = v["retention"].as_array().expect("retention records");
     assert_eq!(ret.len(), 30);
     let n = v["prompt_token_ids"].as_array().unwrap().len();

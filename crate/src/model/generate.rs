@@ -226,7 +226,9 @@ impl Generation {
                 (0..feed.len()).map(|t| pmod::decode_flops(c, std::iter::repeat_n(t + 1, c.n_layers))).sum();
             layers - (feed.len() - 1) as f64 * pmod::head_flops(c)
         } else {
-            pmod::decode_flops(c, std::iter::repeat_n(self.cache.len + 1, c.n_layers))
+            // The fed token sits at position prompt + generated − 1 (either engine).
+            let keys = self.prompt_ids.len() + self.generated.len();
+            pmod::decode_flops(c, std::iter::repeat_n(keys, c.n_layers))
         };
         let tok = match &mut self.engine {
             Engine::Cpu if self.next.is_none() && self.mod_cfg.is_some() => {

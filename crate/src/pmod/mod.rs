@@ -32,7 +32,7 @@ pub const DEFAULT_TAIL: usize = 4;
 
 /// The training-free router `auto` picks for models without trained routers: the winner of the
 /// quality table in the README (ΔNLL at the default schedule; see pkg-scripts/mod-table).
-pub const DEFAULT_TRAINING_FREE: RouterKind = RouterKind::Attn;
+pub const DEFAULT_TRAINING_FREE: RouterKind = RouterKind::Snap;
 
 /// Calibration tokens the lsq router is fitted on, in windows of [`LSQ_WINDOW`].
 pub const LSQ_CALIB_TOKENS: usize = 2048;
