@@ -21,10 +21,10 @@ fn opts(spec: &str) -> ModOptions {
 fn spec_test_vector() {
     // §3.6: 4 target tokens, logits [0.8, -0.3, 1.5, 0.1], ratio 0.5.
     let logits = [0.8f32, -0.3, 1.5, 0.1];
-    let want = [1.132807f32, 0.941737, 1.181030, 1.019934];
+    let want = [1.132807f64, 0.941737, 1.181030, 1.019934];
     let w: Vec<f32> = logits.iter().map(|&r| tanh_norm(r)).collect();
     for (i, (a, b)) in w.iter().zip(want).enumerate() {
-        assert!((a - b).abs() < 1e-6, "w̃[{i}] = {a}, expected {b}");
+        assert!((*a as f64 - b).abs() < 1e-6, "w̃[{i}] = {a}, expected {b}");
     }
     let k = kept_count(4, 0.5);
     assert_eq!(k, 2);
