@@ -230,7 +230,8 @@ export interface GenerateOptions {
 }
 
 export type ModSchedule = 'shiftedcos' | 'shiftedlinear' | 'deep_all' | 'deep_all_include_last' | 'interleave' | 'dense';
-export type ModRouter = 'auto' | 'trained' | 'attn' | 'snap' | 'lsq' | 'random';
+/** `snapN`: the snap router over the last N queries (default 32). */
+export type ModRouter = 'auto' | 'trained' | 'attn' | 'snap' | `snap${number}` | 'lsq' | 'random';
 
 export interface ModOptions {
   /** Default 'shiftedcos' (progressive ratio decay). */

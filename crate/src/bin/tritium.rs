@@ -61,7 +61,7 @@ enum Cmd {
         force_f32: bool,
         /// Mixture-of-Depths prefill (p-MoD): shiftedcos:MAX:MIN:MEAN[:ROUTER],
         /// shiftedlinear:MAX:MIN:MEAN[:ROUTER], deep_all:R[:ROUTER], deep_all_include_last:R[:ROUTER],
-        /// interleave:R[:ROUTER] or dense; ROUTER: auto (default), trained, attn, snap, lsq, random.
+        /// interleave:R[:ROUTER] or dense; ROUTER: auto (default), trained, snap, snapN, attn, lsq, random.
         #[arg(long = "mod", value_name = "SPEC")]
         mod_spec: Option<String>,
         /// MoD target span START:END of prompt positions (default: all but the first token and the last 4).

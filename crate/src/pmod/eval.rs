@@ -128,7 +128,7 @@ pub fn score_continuations(
         .enumerate()
         .map(|(i, cfg)| ContinuationScore {
             spec: cfg.spec.clone(),
-            router: cfg.router.name().into(),
+            router: cfg.router.label(),
             mean_ratio: cfg.schedule.mean_retention(model.config.n_layers),
             mean_nll: mean(&nll[i]),
             delta_nll: mean(&nll[i]) - dense_mean,

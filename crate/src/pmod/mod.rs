@@ -32,7 +32,7 @@ pub const DEFAULT_TAIL: usize = 4;
 
 /// The training-free router `auto` picks for models without trained routers: the winner of the
 /// quality table in the README (ΔNLL at the default schedule; see pkg-scripts/mod-table).
-pub const DEFAULT_TRAINING_FREE: RouterKind = RouterKind::Snap;
+pub const DEFAULT_TRAINING_FREE: RouterKind = RouterKind::Snap(SNAP_WINDOW);
 
 /// Calibration tokens the lsq router is fitted on, in windows of [`LSQ_WINDOW`].
 pub const LSQ_CALIB_TOKENS: usize = 2048;
@@ -175,7 +175,7 @@ impl ModConfig {
             schedule,
             router,
             span: opts.span,
-            spec: ModOptions { router: router.name().into(), ..opts.clone() }.spec(),
+            spec: ModOptions { router: router.label(), ..opts.clone() }.spec(),
             ratios,
             trained: None,
             lsq: None,
@@ -377,7 +377,7 @@ pub fn prefill(
                         let f = cfg.lsq.as_ref().ok_or_else(|| Error::InvalidArgument("no lsq fit".into()))?;
                         f.predict(l, xt, d)
                     }
-                    RouterKind::Attn | RouterKind::Snap => attn_score[span.clone()].to_vec(),
+                    RouterKind::Attn | RouterKind::Snap(_) => attn_score[span.clone()].to_vec(),
                     RouterKind::Random | RouterKind::Auto => (0..n_target).map(|_| rng.next_f64() as f32).collect(),
                 };
                 let chosen = top_k(&scores, k);
@@ -413,8 +413,8 @@ pub fn prefill(
                 }
             }
         }
-        if matches!(cfg.router, RouterKind::Attn | RouterKind::Snap) && nk > 0 {
-            let window = if cfg.router == RouterKind::Snap { SNAP_WINDOW } else { nk };
+        if matches!(cfg.router, RouterKind::Attn | RouterKind::Snap(_)) && nk > 0 {
+            let window = if let RouterKind::Snap(w) = cfg.router { w } else { nk };
             let recv = router::attention_received(model, cache, l, &s.q[..nk * c.n_heads * c.head_dim], nk, window);
             for (j, &i) in kept.iter().enumerate() {
                 attn_score[i] = recv[j];
@@ -464,7 +464,7 @@ pub fn prefill(
     let head = head_flops(c);
     let report = ModReport {
         spec: cfg.spec.clone(),
-        router: cfg.router.name().into(),
+        router: cfg.router.label(),
         prompt_tokens: n,
         span: (span.start, span.end),
         mean_ratio: cfg.schedule.mean_retention(c.n_layers),

@@ -48,9 +48,10 @@ pub enum RouterKind {
     Auto,
     Trained,
     Attn,
-    /// Attention received from the last [`crate::pmod::SNAP_WINDOW`] queries only (an observation
-    /// window at the end of the prompt, as SnapKV does): far cheaper than `Attn`.
-    Snap,
+    /// Attention received from the last `window` queries only (an observation window at the end
+    /// of the prompt, as SnapKV does; `snap` = [`crate::pmod::SNAP_WINDOW`], `snapN` = N): far
+    /// cheaper than `Attn`.
+    Snap(usize),
     Lsq,
     Random,
 }
@@ -61,15 +62,26 @@ impl RouterKind {
             "" | "auto" => RouterKind::Auto,
             "trained" => RouterKind::Trained,
             "attn" | "attention" => RouterKind::Attn,
-            "snap" => RouterKind::Snap,
+            "snap" => RouterKind::Snap(crate::pmod::SNAP_WINDOW),
+            w if w.starts_with("snap") && w[4..].parse::<usize>().is_ok_and(|n| n > 0) => {
+                RouterKind::Snap(w[4..].parse().unwrap_or(crate::pmod::SNAP_WINDOW))
+            }
             "lsq" => RouterKind::Lsq,
             "random" => RouterKind::Random,
             _ => {
                 return Err(Error::InvalidArgument(format!(
-                    "unknown MoD router '{s}': use auto, trained, attn, snap, lsq or random"
+                    "unknown MoD router '{s}': use auto, trained, attn, snap (or snapN: N last queries), lsq or random"
                 )))
             }
         })
+    }
+
+    /// The router's spec name (`snapN` for a non-default observation window).
+    pub fn label(self) -> String {
+        match self {
+            RouterKind::Snap(w) if w != crate::pmod::SNAP_WINDOW => format!("snap{w}"),
+            _ => self.name().to_string(),
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -77,7 +89,7 @@ impl RouterKind {
             RouterKind::Auto => "auto",
             RouterKind::Trained => "trained",
             RouterKind::Attn => "attn",
-            RouterKind::Snap => "snap",
+            RouterKind::Snap(_) => "snap",
             RouterKind::Lsq => "lsq",
             RouterKind::Random => "random",
         }
