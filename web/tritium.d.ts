@@ -220,8 +220,70 @@ export interface GenerateOptions {
   chat?: boolean;
   /** System message in chat mode. */
   system?: string;
+  /**
+   * Mixture-of-Depths prefill (p-MoD): prune the prompt's target tokens layer by layer.
+   * Runs on the CPU reference path (a WebGPU model generates on the CPU when `mod` is set).
+   */
+  mod?: ModOptions | boolean;
   /** Stop generating when aborted (the iteration ends; finishReason 'aborted'). */
   signal?: AbortSignal;
+}
+
+export type ModSchedule = 'shiftedcos' | 'shiftedlinear' | 'deep_all' | 'deep_all_include_last' | 'interleave' | 'dense';
+/** `snapN`: the snap router over the last N queries (default 32). */
+export type ModRouter = 'auto' | 'trained' | 'attn' | 'snap' | `snap${number}` | 'lsq' | 'random';
+
+export interface ModOptions {
+  /** Default 'shiftedcos' (progressive ratio decay). */
+  schedule?: ModSchedule;
+  /** Layers whose ratio would exceed `max` stay dense (default 0.85). */
+  max?: number;
+  /** Floor of the ratio (default 0.15). */
+  min?: number;
+  /** The decay's r̄ (default 0.5 → mean retention 0.54 over 30 layers); the fixed modes' ratio. */
+  mean?: number;
+  /** 'auto' (default): trained routers when the model has them, else the best training-free one. */
+  router?: ModRouter;
+  /** Target tokens: prompt positions [start, end). Default: all but the first and the last 4. */
+  span?: [number, number];
+  /** Calibration text for the 'lsq' router (a few thousand tokens of prose). */
+  calibText?: string;
+}
+
+/** One layer after a MoD prefill. */
+export interface LayerRetention {
+  layer: number;
+  modLayer: boolean;
+  /** Target ratio R(l) (1 for a dense layer). */
+  ratio: number;
+  targetTokens: number;
+  keptTarget: number;
+  /** Prompt tokens the layer processed = its KV cache entries. */
+  keptTokens: number;
+  /** One character per prompt position: '1' processed, '0' skipped. */
+  keptMask: string;
+  kvBytes: number;
+  kvBytesDense: number;
+  /** Analytic prefill FLOPs (linears + attention). */
+  flops: number;
+  flopsDense: number;
+}
+
+export interface ModReport {
+  spec: string;
+  router: ModRouter;
+  promptTokens: number;
+  span: [number, number];
+  meanRatio: number;
+  retention: LayerRetention[];
+  kvBytes: number;
+  kvBytesDense: number;
+  flops: number;
+  flopsDense: number;
+  /** Over the target span: kept KV entries / dense, and prefill FLOPs / dense. */
+  targetKvRatio: number;
+  targetFlopsRatio: number;
+  prefillMs: number;
 }
 
 export interface GenerationStats {
@@ -233,6 +295,11 @@ export interface GenerationStats {
   /** Decode speed: generated tokens after the first, per second of decoding. */
   tokensPerSecond: number;
   kvBytes: number;
+  /** KV bytes of a dense cache of the same positions. */
+  kvBytesDense: number;
+  /** Analytic FLOPs of the generation so far (prefill + decode), and of the dense model. */
+  flops: number;
+  flopsDense: number;
   /** Wall time from the first next() to the end, including event-loop yields (at the end). */
   wallMs?: number;
   finishReason?: FinishReason;
@@ -270,6 +337,10 @@ export declare class Generation implements AsyncIterableIterator<string> {
   [Symbol.asyncIterator](): Generation;
   /** Run to the end. */
   complete(): Promise<GenerationResult>;
+  /** The MoD prefill's report once the prompt is in (null without `mod`). */
+  mod: ModReport | null;
+  /** Per-layer retention of the MoD prefill (null without `mod`). */
+  retention(): LayerRetention[] | null;
 }
 
 export declare class Model {
@@ -287,6 +358,8 @@ export declare class Model {
   forwardLogits(ids: ArrayLike<number>): Float32Array;
   /** Generate from a prompt string, or from token ids (no template applied). */
   generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Generation;
+  /** Per-layer retention of the latest generation with `mod` options, once its prompt is in. */
+  retention(): LayerRetention[] | null;
   /** Release the model's memory (generations in progress keep it until they end). */
   /**
    * Eigen-spectra of every linear weight (see README). `workers` (default
@@ -332,7 +405,7 @@ export interface QuantizeOptions {
   calibBlock?: number;
 }
 
-export declare const DEFAULT_GENERATE_OPTIONS: Readonly<Required<Omit<GenerateOptions, 'system' | 'signal'>>>;
+export declare const DEFAULT_GENERATE_OPTIONS: Readonly<Required<Omit<GenerateOptions, 'system' | 'signal' | 'mod'>>>;
 
 /** Resolve after letting the event loop run. */
 export declare function yieldToEventLoop(): Promise<void>;

@@ -25,7 +25,40 @@ export const DEFAULT_GENERATE_OPTIONS = Object.freeze({
   chat: false,
 });
 
-const GENERATE_KEYS = ['maxTokens', 'temperature', 'topK', 'topP', 'seed', 'chat', 'system'];
+const GENERATE_KEYS = ['maxTokens', 'temperature', 'topK', 'topP', 'seed', 'chat', 'system', 'mod'];
+const MOD_KEYS = ['schedule', 'max', 'min', 'mean', 'router', 'span', 'calibText'];
+
+/** Check `generate`'s `mod` option and copy the keys the core reads (it reports bad values). */
+function modOptions(mod) {
+  if (mod === undefined || mod === null || mod === false) return undefined;
+  if (mod === true) return {};
+  if (typeof mod !== 'object') {
+    throw new TritiumError('E_INVALID_ARGUMENT', `generate: mod must be an object like { schedule: 'shiftedcos', max: 0.85, min: 0.15, mean: 0.5, router: 'auto' }, got ${typeof mod}`);
+  }
+  const out = {};
+  for (const k of Object.keys(mod)) {
+    if (!MOD_KEYS.includes(k)) throw new TritiumError('E_INVALID_ARGUMENT', `generate: unknown mod option '${k}' (known: ${MOD_KEYS.join(', ')})`);
+    if (mod[k] !== undefined) out[k] = mod[k];
+  }
+  for (const k of ['max', 'min', 'mean']) {
+    if (k in out && (typeof out[k] !== 'number' || !Number.isFinite(out[k]))) {
+      throw new TritiumError('E_INVALID_ARGUMENT', `generate: mod.${k} must be a finite number, got ${out[k]}`);
+    }
+  }
+  if ('span' in out) {
+    const s = out.span;
+    if (!Array.isArray(s) || s.length !== 2 || !s.every((x) => Number.isInteger(x) && x >= 0)) {
+      throw new TritiumError('E_INVALID_ARGUMENT', `generate: mod.span must be [start, end] prompt positions, got ${JSON.stringify(s)}`);
+    }
+    out.span = [s[0], s[1]];
+  }
+  return out;
+}
+
+/** A core MoD report → camelCase; `keptMask` stays a string of '0'/'1' per prompt position. */
+function convertRetention(raw) {
+  return raw ? camelize(raw, new Set()) : null;
+}
 
 /**
  * Every error tritium throws. `code` is stable and machine-readable: the core's codes
@@ -636,6 +669,7 @@ export class Model {
 
   #engineGpu;
   #maxContext;
+  #retention = null;
 
   constructor(token, coreModel, { name, bytes, gpuModel, engineGpu = null, maxContext = 2048 }) {
     if (token !== MODEL_TOKEN) throw new TypeError('models come from `engine.load()`');
@@ -890,13 +924,30 @@ export class Model {
         throw new TritiumError('E_INVALID_ARGUMENT', `generate: ${k} must be a non-negative number, got ${opts[k]}`);
       }
     }
+    const mod = modOptions(opts.mod);
+    if (mod) opts.mod = mod;
+    else delete opts.mod;
     const m = this.#live();
     const ids = Array.isArray(prompt) || ArrayBuffer.isView(prompt) ? Uint32Array.from(prompt) : null;
-    const gpu = this.#gpu;
+    // Mixture-of-Depths runs on the CPU reference path only (the GPU side is not built yet).
+    const gpu = mod ? null : this.#gpu;
     const coreGen = ids
       ? call(() => (gpu ? m.generateGpuFromIds(gpu, ids, opts) : m.generateFromIds(ids, opts)))
       : call(() => (gpu ? m.generateGpu(gpu, String(prompt), opts) : m.generate(String(prompt), opts)));
-    return new Generation(GENERATION_TOKEN, coreGen, opts, options && options.signal);
+    this.#retention = null;
+    return new Generation(GENERATION_TOKEN, coreGen, opts, options && options.signal, (r) => {
+      this.#retention = r;
+    });
+  }
+
+  /**
+   * Per-layer retention of the latest generation with `mod` options, once its prompt is in:
+   * `[{ layer, modLayer, ratio, targetTokens, keptTarget, keptTokens, keptMask, kvBytes,
+   * kvBytesDense, flops, flopsDense }]` (one record per layer; `keptMask` has one '0'/'1' per
+   * prompt position), or null.
+   */
+  retention() {
+    return this.#retention ? structuredClone(this.#retention.retention) : null;
   }
 
   /** Release the model's memory (generations in progress keep it until they end). */
@@ -925,9 +976,14 @@ export class Generation {
   #stopRequested = false;
   #running = false;
 
-  constructor(token, coreGen, opts, signal) {
+  #onRetention;
+
+  constructor(token, coreGen, opts, signal, onRetention) {
     if (token !== GENERATION_TOKEN) throw new TypeError('generations come from `model.generate()`');
     this.#core = coreGen;
+    this.#onRetention = onRetention || null;
+    /** The MoD report (spec, router, span, per-layer `retention`, KV and FLOP totals), once the prompt is in. */
+    this.mod = null;
     this.#signal = signal || null;
     this.#maxTokens = opts.maxTokens;
     /** The text generated so far. */
@@ -1013,6 +1069,18 @@ export class Generation {
     if (!this.#core) return;
     this.tokenIds = Array.from(this.#core.tokenIds());
     this.stats = convertStats(call(() => this.#core.stats()));
+    if (this.mod === null) {
+      const r = convertRetention(call(() => this.#core.retention()));
+      if (r) {
+        this.mod = r;
+        if (this.#onRetention) this.#onRetention(r);
+      }
+    }
+  }
+
+  /** Per-layer retention records of this generation's MoD prefill (null without `mod` options). */
+  retention() {
+    return this.mod ? structuredClone(this.mod.retention) : null;
   }
 
   #finish(reason) {

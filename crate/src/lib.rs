@@ -10,6 +10,7 @@ pub mod error;
 pub mod eval;
 pub mod format;
 pub mod model;
+pub mod pmod;
 pub mod quant;
 pub mod tokenizer;
 

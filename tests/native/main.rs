@@ -8,6 +8,7 @@ mod dequant;
 mod forward;
 mod gguf;
 mod gpu;
+mod pmod;
 mod quant;
 mod quantize;
 mod spectra;

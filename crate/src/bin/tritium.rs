@@ -10,6 +10,7 @@ use serde_json::json;
 
 use tritium::eval;
 use tritium::model::{GenerateOptions, Generation, Model};
+use tritium::pmod::ModOptions;
 use tritium::{Error, Result};
 
 #[derive(Parser)]
@@ -62,6 +63,17 @@ enum Cmd {
         /// Force the f32 / no-subgroup GPU path.
         #[arg(long)]
         force_f32: bool,
+        /// Mixture-of-Depths prefill (p-MoD): shiftedcos:MAX:MIN:MEAN[:ROUTER],
+        /// shiftedlinear:MAX:MIN:MEAN[:ROUTER], deep_all:R[:ROUTER], deep_all_include_last:R[:ROUTER],
+        /// interleave:R[:ROUTER] or dense; ROUTER: auto (default), trained, snap, snapN, attn, lsq, random.
+        #[arg(long = "mod", value_name = "SPEC")]
+        mod_spec: Option<String>,
+        /// MoD target span START:END of prompt positions (default: all but the first token and the last 4).
+        #[arg(long, value_name = "START:END")]
+        mod_span: Option<String>,
+        /// Calibration text for the lsq router (e.g. models/corpus/calib.txt).
+        #[arg(long, value_name = "FILE")]
+        mod_calib: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -105,9 +117,24 @@ enum Cmd {
         model: PathBuf,
         #[arg(long)]
         text_file: PathBuf,
-        /// Window length in tokens (default: the model's context length).
+        /// Window length in tokens (default: the model's context length; 512 prompt tokens with --mod).
         #[arg(long)]
         ctx: Option<usize>,
+        /// Mixture-of-Depths (p-MoD) configurations to compare with dense, repeatable (the same SPEC
+        /// forms as `generate --mod`). With --mod, windows are --ctx prompt tokens (pruned) followed
+        /// by --continuation tokens, and only the continuation is scored.
+        #[arg(long = "mod", value_name = "SPEC")]
+        mod_specs: Vec<String>,
+        #[arg(long, value_name = "START:END")]
+        mod_span: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        mod_calib: Option<PathBuf>,
+        /// Continuation tokens scored after each pruned prompt (with --mod).
+        #[arg(long, default_value_t = 64)]
+        continuation: usize,
+        /// Use at most N windows (with --mod).
+        #[arg(long)]
+        max_windows: Option<usize>,
         #[arg(long)]
         json: bool,
     },
@@ -147,6 +174,21 @@ enum Cmd {
         /// Score only the first N tokens of the text.
         #[arg(long)]
         max_tokens: Option<usize>,
+        /// Mixture-of-Depths (p-MoD) configurations to compare with dense, repeatable (the same SPEC
+        /// forms as `generate --mod`). With --mod, windows are --ctx prompt tokens (pruned) followed
+        /// by --continuation tokens, and only the continuation is scored.
+        #[arg(long = "mod", value_name = "SPEC")]
+        mod_specs: Vec<String>,
+        #[arg(long, value_name = "START:END")]
+        mod_span: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        mod_calib: Option<PathBuf>,
+        /// Continuation tokens scored after each pruned prompt (with --mod).
+        #[arg(long, default_value_t = 64)]
+        continuation: usize,
+        /// Use at most N windows (with --mod).
+        #[arg(long)]
+        max_windows: Option<usize>,
         #[arg(long)]
         json: bool,
     },
@@ -267,13 +309,29 @@ fn run(cli: Cli) -> Result<()> {
             system,
             backend,
             force_f32,
+            mod_spec,
+            mod_span,
+            mod_calib,
             json,
         } => {
             let m = Arc::new(load(&model)?);
-            let opts = GenerateOptions { max_tokens, temperature, top_k, top_p, seed, chat, system };
+            let mod_opts = match mod_spec {
+                Some(spec) => Some(mod_options(&spec, mod_span.as_deref(), mod_calib.as_deref())?),
+                None if mod_span.is_some() || mod_calib.is_some() => {
+                    return Err(Error::InvalidArgument("--mod-span and --mod-calib need --mod SPEC".into()))
+                }
+                None => None,
+            };
+            let opts = GenerateOptions { max_tokens, temperature, top_k, top_p, seed, chat, system, mod_opts };
             let mut g = Generation::new(m.clone(), &prompt, &opts)?;
             let want_gpu = match backend.as_str() {
                 "cpu" => false,
+                "gpu" | "webgpu" if g.uses_mod() => {
+                    return Err(Error::InvalidArgument(
+                        "--mod runs on the CPU backend only for now: use --backend cpu (or auto)".into(),
+                    ))
+                }
+                "auto" if g.uses_mod() => false,
                 "gpu" | "webgpu" | "auto" => true,
                 other => {
                     return Err(Error::InvalidArgument(format!("--backend must be cpu, gpu or auto, got '{other}'")))
@@ -303,7 +361,7 @@ fn run(cli: Cli) -> Result<()> {
             let stats = g.stats();
             if json {
                 let ids: Vec<u32> = g.token_ids().iter().copied().filter(|&t| !m.tokenizer().is_eog(t)).collect();
-                print_json(&json!({
+                let mut v = json!({
                     "text": text,
                     "token_ids": ids,
                     "prompt_token_ids": g.prompt_token_ids(),
@@ -311,13 +369,38 @@ fn run(cli: Cli) -> Result<()> {
                     "prefill_tokens_per_s": stats.prefill_tokens_per_s,
                     "stats": stats,
                     "backend": g.backend_name(),
-                }))
+                });
+                if let Some(r) = g.mod_report() {
+                    v["mod"] = json!({
+                        "spec": r.spec, "router": r.router, "span": [r.span.0, r.span.1],
+                        "mean_ratio": r.mean_ratio, "prefill_kv_bytes": r.kv_bytes,
+                        "prefill_kv_bytes_dense": r.kv_bytes_dense, "prefill_flops": r.flops,
+                        "prefill_flops_dense": r.flops_dense, "target_kv_ratio": r.target_kv_ratio,
+                        "target_flops_ratio": r.target_flops_ratio,
+                    });
+                    v["retention"] = json!(r.retention);
+                    v["kv_bytes"] = json!(stats.kv_bytes);
+                    v["kv_bytes_dense"] = json!(stats.kv_bytes_dense);
+                    v["flops"] = json!(stats.flops);
+                    v["flops_dense"] = json!(stats.flops_dense);
+                }
+                print_json(&v)
             } else {
                 println!();
                 eprintln!(
                     "[{} prompt tokens, {} generated; prefill {:.1} tok/s, decode {:.1} tok/s]",
                     stats.prompt_tokens, stats.generated_tokens, stats.prefill_tokens_per_s, stats.tokens_per_s
                 );
+                if let Some(r) = g.mod_report() {
+                    eprintln!(
+                        "[MoD {}: KV {:.1}% of dense, FLOPs {:.1}% of dense (target span: KV {:.1}%, prefill FLOPs {:.1}%)]",
+                        r.spec,
+                        100.0 * stats.kv_bytes as f64 / stats.kv_bytes_dense.max(1) as f64,
+                        100.0 * stats.flops / stats.flops_dense.max(1.0),
+                        100.0 * r.target_kv_ratio,
+                        100.0 * r.target_flops_ratio
+                    );
+                }
                 Ok(())
             }
         }
@@ -329,13 +412,28 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Quantize { model, method, calib, calib_tokens, calib_block, group, output, json } => {
             quantize(&model, &method, calib, calib_tokens, calib_block, group, &output, json)
         }
-        Cmd::Perplexity { model, text_file, ctx, max_tokens, json } => {
+        Cmd::Perplexity {
+            model,
+            text_file,
+            ctx,
+            max_tokens,
+            mod_specs,
+            mod_span,
+            mod_calib,
+            continuation,
+            max_windows,
+            json,
+        } => {
             let m = load(&model)?;
             let text = std::fs::read_to_string(&text_file)
                 .map_err(|e| Error::Io { path: text_file.display().to_string(), source: e })?;
             let mut ids = m.tokenizer().encode(&text, true)?;
             if let Some(n) = max_tokens {
                 ids.truncate(n);
+            }
+            if !mod_specs.is_empty() {
+                let a = ModArgs { specs: mod_specs, span: mod_span, calib: mod_calib, continuation, max_windows };
+                return mod_score(&m, &ids, ctx, &a, false, json);
             }
             let r = eval::score_ids(&m, &ids, Some(ctx))?;
             if json {
@@ -356,10 +454,15 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
         }
-        Cmd::Score { model, text_file, ctx, json } => {
+        Cmd::Score { model, text_file, ctx, mod_specs, mod_span, mod_calib, continuation, max_windows, json } => {
             let m = load(&model)?;
             let text = std::fs::read_to_string(&text_file)
                 .map_err(|e| Error::Io { path: text_file.display().to_string(), source: e })?;
+            if !mod_specs.is_empty() {
+                let ids = m.tokenizer().encode(&text, true)?;
+                let a = ModArgs { specs: mod_specs, span: mod_span, calib: mod_calib, continuation, max_windows };
+                return mod_score(&m, &ids, ctx.unwrap_or(512), &a, true, json);
+            }
             let r = eval::score_text(&m, &text, ctx)?;
             if json {
                 print_json(&serde_json::to_value(&r).map_err(|e| Error::InvalidArgument(e.to_string()))?)
@@ -376,6 +479,76 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+/// `--mod SPEC` with `--mod-span START:END` and `--mod-calib FILE`.
+fn mod_options(spec: &str, span: Option<&str>, calib: Option<&std::path::Path>) -> Result<ModOptions> {
+    let mut o = ModOptions::parse(spec)?;
+    if let Some(s) = span {
+        let bad =
+            || Error::InvalidArgument(format!("--mod-span '{s}': expected START:END (prompt positions, END excluded)"));
+        let (a, b) = s.split_once(':').ok_or_else(bad)?;
+        o.span = Some((a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?));
+    }
+    if let Some(p) = calib {
+        o.calib_text =
+            Some(std::fs::read_to_string(p).map_err(|e| Error::Io { path: p.display().to_string(), source: e })?);
+    }
+    Ok(o)
+}
+
+struct ModArgs {
+    specs: Vec<String>,
+    span: Option<String>,
+    calib: Option<PathBuf>,
+    continuation: usize,
+    max_windows: Option<usize>,
+}
+
+/// `perplexity --mod` / `score --mod`: continuation NLL after a pruned prompt vs dense.
+fn mod_score(m: &Model, ids: &[u32], prompt: usize, a: &ModArgs, per_token: bool, json: bool) -> Result<()> {
+    use tritium::pmod::{eval::score_continuations, ModConfig};
+    let mut lsq = None;
+    let mut configs = Vec::new();
+    for spec in &a.specs {
+        let o = mod_options(spec, a.span.as_deref(), a.calib.as_deref())?;
+        let cfg = ModConfig::new(m, &o, lsq.clone())?;
+        if cfg.lsq.is_some() {
+            lsq = cfg.lsq.clone(); // fit once, share between configurations
+        }
+        cfg.span_for(prompt)?;
+        configs.push(cfg);
+    }
+    let mut r = score_continuations(m, ids, prompt, a.continuation, a.max_windows, &configs)?;
+    if !per_token {
+        r.dense_nll.clear();
+        r.mods.iter_mut().for_each(|x| x.nll.clear());
+    }
+    if json {
+        return print_json(&serde_json::to_value(&r).map_err(|e| Error::InvalidArgument(e.to_string()))?);
+    }
+    println!(
+        "{} windows of {} prompt + {} continuation tokens; dense continuation NLL {:.4} (prefill {:.0} ms)",
+        r.windows, r.prompt_tokens, r.continuation_tokens, r.dense_mean_nll, r.dense_prefill_ms
+    );
+    println!(
+        "{:<40} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}",
+        "mod", "mean R", "ΔNLL", "KV", "KV tgt", "FLOPs", "FL tgt", "time"
+    );
+    for x in &r.mods {
+        println!(
+            "{:<40} {:>7.3} {:>+8.4} {:>7.1}% {:>7.1}% {:>8.1}% {:>7.1}% {:>8.3}",
+            x.spec,
+            x.mean_ratio,
+            x.delta_nll,
+            100.0 * x.kv_ratio,
+            100.0 * x.target_kv_ratio,
+            100.0 * x.flops_ratio,
+            100.0 * x.target_flops_ratio,
+            x.prefill_time_ratio
+        );
+    }
+    Ok(())
 }
 
 fn spectra(path: &std::path::Path, farms: bool, layers: Option<Vec<usize>>, json: bool) -> Result<()> {

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::forward::{self, KvCache};
 use crate::model::sampler::{Sampler, SamplerOptions};
 use crate::model::Model;
+use crate::pmod::{self, ModConfig, ModOptions, ModReport};
 use crate::tokenizer::{ChatMessage, StreamDecoder};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -25,6 +26,9 @@ pub struct GenerateOptions {
     pub chat: bool,
     /// System message for chat mode.
     pub system: Option<String>,
+    /// Mixture-of-Depths prefill (p-MoD); CPU engine only.
+    #[serde(rename = "mod")]
+    pub mod_opts: Option<ModOptions>,
 }
 
 impl Default for GenerateOptions {
@@ -38,6 +42,7 @@ impl Default for GenerateOptions {
             seed: s.seed,
             chat: false,
             system: None,
+            mod_opts: None,
         }
     }
 }
@@ -58,6 +63,11 @@ pub struct GenerationStats {
     /// Decode speed: generated tokens after the first, per second of decoding.
     pub tokens_per_s: f64,
     pub kv_bytes: usize,
+    /// KV bytes a dense cache of the same positions would hold.
+    pub kv_bytes_dense: usize,
+    /// Analytic FLOPs of the generation so far (prefill + decode), and of the dense model.
+    pub flops: f64,
+    pub flops_dense: f64,
 }
 
 /// Milliseconds from an arbitrary origin (monotonic natively).
@@ -98,6 +108,9 @@ pub struct Generation {
     /// The stream decoder's tail has been returned.
     flushed: bool,
     stats: GenerationStats,
+    /// Mixture-of-Depths prefill, and its report once done.
+    mod_cfg: Option<ModConfig>,
+    mod_report: Option<ModReport>,
 }
 
 impl Generation {
@@ -125,6 +138,14 @@ impl Generation {
         let sampler = Sampler::new(opts.sampler())?;
         let cache = KvCache::new(&model.config);
         let stats = GenerationStats { prompt_tokens: prompt_ids.len(), ..Default::default() };
+        let mod_cfg = match &opts.mod_opts {
+            Some(o) => {
+                let cfg = ModConfig::new(&model, o, None)?;
+                cfg.span_for(prompt_ids.len())?;
+                Some(cfg)
+            }
+            None => None,
+        };
         Ok(Generation {
             model,
             engine: Engine::Cpu,
@@ -138,10 +159,23 @@ impl Generation {
             finished: false,
             flushed: false,
             stats,
+            mod_cfg,
+            mod_report: None,
         })
     }
 
+    /// Whether this generation prunes its prompt with Mixture-of-Depths (CPU engine only).
+    pub fn uses_mod(&self) -> bool {
+        self.mod_cfg.is_some()
+    }
+
+    /// The MoD prefill's report (per-layer retention, KV bytes, FLOPs), once the prompt is in.
+    pub fn mod_report(&self) -> Option<&ModReport> {
+        self.mod_report.as_ref()
+    }
+
     /// Run on the GPU model `gpu` (uploaded from the same model) instead of the CPU.
+    /// A generation with MoD options stays on the CPU (see [`Generation::uses_mod`]).
     pub fn with_gpu(mut self, mut gpu: GpuModel) -> Self {
         gpu.reset();
         self.engine = Engine::Gpu(Box::new(gpu));
@@ -185,14 +219,46 @@ impl Generation {
             None => self.prompt_ids.clone(),
             Some(tok) => vec![tok],
         };
+        let c = &self.model.config;
+        let dense_step: f64 = if self.next.is_none() {
+            // Prefill: every position through every layer, the output head once.
+            let layers: f64 =
+                (0..feed.len()).map(|t| pmod::decode_flops(c, std::iter::repeat_n(t + 1, c.n_layers))).sum();
+            layers - (feed.len() - 1) as f64 * pmod::head_flops(c)
+        } else {
+            // The fed token sits at position prompt + generated − 1 (either engine).
+            let keys = self.prompt_ids.len() + self.generated.len();
+            pmod::decode_flops(c, std::iter::repeat_n(keys, c.n_layers))
+        };
         let tok = match &mut self.engine {
+            Engine::Cpu if self.next.is_none() && self.mod_cfg.is_some() => {
+                let cfg = self.mod_cfg.as_ref().ok_or_else(|| Error::InvalidArgument("no MoD config".into()))?;
+                let (hidden, report) = pmod::prefill(&self.model, &mut self.cache, &feed, cfg, false)?;
+                self.stats.flops += report.flops;
+                self.mod_report = Some(report);
+                let d = self.model.config.dim;
+                let logits = forward::logits(&self.model, &hidden[hidden.len() - d..], 1)?;
+                self.sampler.sample(&logits)
+            }
             Engine::Cpu => {
+                if self.next.is_some() && self.mod_cfg.is_some() {
+                    let lens: Vec<usize> = (0..c.n_layers).map(|l| self.cache.layer_len(l) + 1).collect();
+                    self.stats.flops += pmod::decode_flops(c, lens.into_iter());
+                } else {
+                    self.stats.flops += dense_step;
+                }
                 let hidden = forward::forward(&self.model, &mut self.cache, &feed)?;
                 let d = self.model.config.dim;
                 let logits = forward::logits(&self.model, &hidden[hidden.len() - d..], 1)?;
                 self.sampler.sample(&logits)
             }
+            Engine::Gpu(_) if self.mod_cfg.is_some() => {
+                return Err(Error::InvalidArgument(
+                    "Mixture-of-Depths runs on the CPU engine only for now: generate without a GPU model".into(),
+                ));
+            }
             Engine::Gpu(g) => {
+                self.stats.flops += dense_step;
                 let o = &self.sampler.opts;
                 if o.temperature == 0.0 {
                     g.next_token(&feed).await?
@@ -213,6 +279,7 @@ impl Generation {
                 }
             }
         };
+        self.stats.flops_dense += dense_step;
         self.after_token(tok, now_ms() - t0)
     }
 
@@ -277,6 +344,10 @@ impl Generation {
         s.generated_tokens = self.generated.len();
         s.kv_bytes = match &self.engine {
             Engine::Cpu => self.cache.bytes(),
+            Engine::Gpu(g) => g.kv_bytes(),
+        };
+        s.kv_bytes_dense = match &self.engine {
+            Engine::Cpu => self.cache.dense_bytes(),
             Engine::Gpu(g) => g.kv_bytes(),
         };
         if s.prefill_ms > 0.0 {

@@ -45,6 +45,30 @@ fn random(rng: &mut SplitMix64, n: usize, center: f32, amp: f32) -> Vec<f32> {
 
 /// The tiny model's bytes.
 pub fn tiny_llama_gguf(seed: u64) -> Vec<u8> {
+    tiny_llama_writer(seed).to_bytes()
+}
+
+/// The tiny model with trained p-MoD routers (spec §3.5 names): for each `(layer, weight, bias)`,
+/// `model.layers.{layer}.router.router.weight` F32 `[1, weight.len()]` and `...router.bias` F32
+/// `[1]` (a weight whose length is not the model's width makes a malformed checkpoint, for tests).
+pub fn tiny_llama_gguf_with_routers(seed: u64, routers: &[(usize, Vec<f32>, f32)]) -> Vec<u8> {
+    let mut w = tiny_llama_writer(seed);
+    for (l, weight, bias) in routers {
+        let bytes: Vec<u8> = weight.iter().flat_map(|v| v.to_le_bytes()).collect();
+        w.add_tensor(
+            &format!("model.layers.{l}.router.router.weight"),
+            &[weight.len() as u64, 1],
+            GgmlType::F32,
+            bytes,
+        )
+        .expect("consistent sizes");
+        w.add_tensor(&format!("model.layers.{l}.router.router.bias"), &[1], GgmlType::F32, bias.to_le_bytes().to_vec())
+            .expect("consistent sizes");
+    }
+    w.to_bytes()
+}
+
+fn tiny_llama_writer(seed: u64) -> GgufWriter {
     let mut rng = SplitMix64::new(seed);
     let mut w = GgufWriter::new();
     let s = |v: &str| Value::String(v.to_string());
@@ -112,5 +136,5 @@ pub fn tiny_llama_gguf(seed: u64) -> Vec<u8> {
     }
     add("output_norm.weight", 1, d, F32, 1.0, 0.2);
     add("output.weight", vocab, d, F16, 0.0, 0.5);
-    w.to_bytes()
+    w
 }

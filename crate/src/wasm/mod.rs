@@ -666,4 +666,16 @@ impl WasmGeneration {
     pub fn is_finished(&self) -> Result<bool, JsValue> {
         self.with(|g| g.is_finished())
     }
+
+    /// The Mixture-of-Depths prefill's report once the prompt is in (`null` without `mod`
+    /// options or before the first step): `{ spec, router, prompt_tokens, span, mean_ratio,
+    /// retention: [{ layer, mod_layer, ratio, target_tokens, kept_target, kept_tokens, kept_mask,
+    /// kv_bytes, kv_bytes_dense, flops, flops_dense }], kv_bytes, kv_bytes_dense, flops,
+    /// flops_dense, target_kv_ratio, target_flops_ratio, prefill_ms }`.
+    pub fn retention(&self) -> Result<JsValue, JsValue> {
+        match self.with(|g| g.mod_report().cloned())? {
+            Some(r) => to_js(&r),
+            None => Ok(JsValue::NULL),
+        }
+    }
 }
