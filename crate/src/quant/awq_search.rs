@@ -361,12 +361,12 @@ impl AwqState {
 
         // Reference activations with the original weights.
         let mut xn = vec![0f32; n_tok * dim];
-        rmsnorm(&x, &attn_norm, d.eps, &mut xn);
+        rmsnorm(x, &attn_norm, d.eps, &mut xn);
         let attn_of = |wq: &[f32], wk: &[f32], wv: &[f32]| -> Vec<f32> {
             let mut q = mm(wq, qd, dim, &xn, n_tok);
             let mut k = mm(wk, kvd, dim, &xn, n_tok);
             let v = mm(wv, kvd, dim, &xn, n_tok);
-            attention(&d, block, &mut q, &mut k, &v)
+            attention(d, block, &mut q, &mut k, &v)
         };
         let att = attn_of(&wq, &wk, &wv);
         let o_ref = mm(&wo, dim, qd, &att, n_tok);

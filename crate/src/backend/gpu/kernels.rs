@@ -135,6 +135,11 @@ impl Tiles {
         }
     }
 
+    /// Both tiles as they run for a `cols`-wide matrix of format `ty` ([`effective_tile`]).
+    pub fn effective(self, ty: GgmlType, cols: usize) -> Tiles {
+        Tiles { decode: effective_tile(self.decode, ty, cols), prefill: effective_tile(self.prefill, ty, cols) }
+    }
+
     /// `decode` for one token and the same mapping with a `prefill_tokens` token tile (both
     /// share the rows per workgroup, so one params uniform serves both).
     pub fn new(decode: Tile, prefill_tokens: u32) -> Tiles {

@@ -202,11 +202,7 @@ impl OpBuilder<'_> {
         one: bool,
         tiles: super::kernels::Tiles,
     ) -> Vec<Op> {
-        use super::kernels::effective_tile;
-        let tiles = super::kernels::Tiles {
-            decode: effective_tile(tiles.decode, w.ty, w.cols),
-            prefill: effective_tile(tiles.prefill, w.ty, w.cols),
-        };
+        let tiles = tiles.effective(w.ty, w.cols);
         let tile_rows = tiles.decode.rows;
         w.shards
             .iter()
@@ -818,10 +814,7 @@ pub async fn time_matmul_on(
 ) -> Result<MatmulTiming> {
     let dev = &ctx.device;
     let tiles = tiles.unwrap_or(ctx.tiles_for(bw.copies[0].ty));
-    let tiles = super::kernels::Tiles {
-        decode: super::kernels::effective_tile(tiles.decode, bw.copies[0].ty, bw.cols),
-        prefill: super::kernels::effective_tile(tiles.prefill, bw.copies[0].ty, bw.cols),
-    };
+    let tiles = tiles.effective(bw.copies[0].ty, bw.cols);
     let input = storage(dev, "input", n * bw.cols);
     let out = storage(dev, "output", n * bw.rows);
     let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
