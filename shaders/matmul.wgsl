@@ -40,8 +40,7 @@ fn xv(c: u32) -> vec4<f32> {
     return vec4<f32>(input[c], input[c + 1u], input[c + 2u], input[c + 3u]);
 }
 
-const WG: u32 = ROWS * LANES;
-var<workgroup> partial: array<f32, WG * TB>;
+// WG, `partial` and reduce_store: shaders/matmul_reduce.wgsl (appended by the registry).
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -51,9 +50,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let nt = min(TB, step.n_tok - min(t0, step.n_tok));
     let nsb = (p.cols + 31u) / 32u;
     var acc: array<f32, TB>;
-    for (var t = 0u; t < TB; t++) {
-        acc[t] = 0.0;
-    }
     if (row < p.rows && nt > 0u) {
         if (TB == 1u) {
             for (var sb = lane; sb < nsb; sb += LANES) {
@@ -84,21 +80,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             }
         }
     }
-    for (var t = 0u; t < TB; t++) {
-        partial[t * WG + lid.x] = acc[t];
-    }
-    workgroupBarrier();
-    for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            for (var t = 0u; t < TB; t++) {
-                partial[t * WG + lid.x] += partial[t * WG + lid.x + s];
-            }
-        }
-        workgroupBarrier();
-    }
-    if (lane == 0u && row < p.rows) {
-        for (var t = 0u; t < nt; t++) {
-            output[(t0 + t) * p.out_rows + p.row_offset + row] = partial[t * WG + lid.x];
-        }
-    }
+    reduce_store(lid.x, lane, row, t0, nt, acc);
 }

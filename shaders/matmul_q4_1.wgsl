@@ -34,24 +34,7 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
     return s * scales[si] + xs * scales[si + 1u];
 }
 
-// Unit interface (matmul_w.wgsl): word j = word i = j % 4 of block b = j / 4: elements
-// 32b + 4i … +3 (low nibbles) and 32b + 16 + 4i … +3 (high nibbles). Nibbles become floats
-// without integer conversions: bitcast(0x4B000000 | q) = 2^23 + q exactly.
-const EPW: u32 = 8u;
-
-fn q4_unit(j: u32, w: u32, xrow: u32) -> vec4<f32> {
-    let wv = vec4<u32>(w);
-    let m = vec4<u32>(0xfu);
-    let e = vec4<u32>(0x4B000000u);
-    let lo = bitcast<vec4<f32>>(((wv >> vec4<u32>(0u, 8u, 16u, 24u)) & m) | e) - vec4<f32>(8388608.0);
-    let hi = bitcast<vec4<f32>>(((wv >> vec4<u32>(4u, 12u, 20u, 28u)) & m) | e) - vec4<f32>(8388608.0);
-    let c = xrow + 32u * (j / 4u) + 4u * (j % 4u);
-    let a = xv(c);
-    let b = xv(c + 16u);
-    // (Σ q·x, Σ x)
-    return vec4<f32>(dot(lo, a) + dot(hi, b), dot(a + b, vec4<f32>(1.0)), 0.0, 0.0);
-}
-
+// Unit interface (matmul_w.wgsl): q4_unit and EPW come from shaders/matmul_q4_unit.wgsl.
 fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
     let r = q4_unit(j, weights[row * p.row_words + j], xrow);
     let si = 2u * (row * (p.cols / 32u) + j / 4u);

@@ -37,8 +37,7 @@ fn xv(c: u32) -> vec4<f32> {
 }
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
 
-const WG: u32 = ROWS * LANES;
-var<workgroup> partial: array<f32, WG * TB>;
+// WG, `partial` and reduce_store: shaders/matmul_reduce.wgsl (appended by the registry).
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -76,21 +75,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             }
         }
     }
-    for (var t = 0u; t < TB; t++) {
-        partial[t * WG + lid.x] = acc[t];
-    }
-    workgroupBarrier();
-    for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            for (var t = 0u; t < TB; t++) {
-                partial[t * WG + lid.x] += partial[t * WG + lid.x + s];
-            }
-        }
-        workgroupBarrier();
-    }
-    if (lane == 0u && row < p.rows) {
-        for (var t = 0u; t < nt; t++) {
-            output[(t0 + t) * p.out_rows + p.row_offset + row] = partial[t * WG + lid.x];
-        }
-    }
+    reduce_store(lid.x, lane, row, t0, nt, acc);
 }

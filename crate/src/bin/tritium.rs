@@ -120,21 +120,8 @@ enum Cmd {
         /// Window length in tokens (default: the model's context length; 512 prompt tokens with --mod).
         #[arg(long)]
         ctx: Option<usize>,
-        /// Mixture-of-Depths (p-MoD) configurations to compare with dense, repeatable (the same SPEC
-        /// forms as `generate --mod`). With --mod, windows are --ctx prompt tokens (pruned) followed
-        /// by --continuation tokens, and only the continuation is scored.
-        #[arg(long = "mod", value_name = "SPEC")]
-        mod_specs: Vec<String>,
-        #[arg(long, value_name = "START:END")]
-        mod_span: Option<String>,
-        #[arg(long, value_name = "FILE")]
-        mod_calib: Option<PathBuf>,
-        /// Continuation tokens scored after each pruned prompt (with --mod).
-        #[arg(long, default_value_t = 64)]
-        continuation: usize,
-        /// Use at most N windows (with --mod).
-        #[arg(long)]
-        max_windows: Option<usize>,
+        #[command(flatten)]
+        mods: ModArgs,
         #[arg(long)]
         json: bool,
     },
@@ -174,21 +161,8 @@ enum Cmd {
         /// Score only the first N tokens of the text.
         #[arg(long)]
         max_tokens: Option<usize>,
-        /// Mixture-of-Depths (p-MoD) configurations to compare with dense, repeatable (the same SPEC
-        /// forms as `generate --mod`). With --mod, windows are --ctx prompt tokens (pruned) followed
-        /// by --continuation tokens, and only the continuation is scored.
-        #[arg(long = "mod", value_name = "SPEC")]
-        mod_specs: Vec<String>,
-        #[arg(long, value_name = "START:END")]
-        mod_span: Option<String>,
-        #[arg(long, value_name = "FILE")]
-        mod_calib: Option<PathBuf>,
-        /// Continuation tokens scored after each pruned prompt (with --mod).
-        #[arg(long, default_value_t = 64)]
-        continuation: usize,
-        /// Use at most N windows (with --mod).
-        #[arg(long)]
-        max_windows: Option<usize>,
+        #[command(flatten)]
+        mods: ModArgs,
         #[arg(long)]
         json: bool,
     },
@@ -412,18 +386,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Quantize { model, method, calib, calib_tokens, calib_block, group, output, json } => {
             quantize(&model, &method, calib, calib_tokens, calib_block, group, &output, json)
         }
-        Cmd::Perplexity {
-            model,
-            text_file,
-            ctx,
-            max_tokens,
-            mod_specs,
-            mod_span,
-            mod_calib,
-            continuation,
-            max_windows,
-            json,
-        } => {
+        Cmd::Perplexity { model, text_file, ctx, max_tokens, mods, json } => {
             let m = load(&model)?;
             let text = std::fs::read_to_string(&text_file)
                 .map_err(|e| Error::Io { path: text_file.display().to_string(), source: e })?;
@@ -431,9 +394,8 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(n) = max_tokens {
                 ids.truncate(n);
             }
-            if !mod_specs.is_empty() {
-                let a = ModArgs { specs: mod_specs, span: mod_span, calib: mod_calib, continuation, max_windows };
-                return mod_score(&m, &ids, ctx, &a, false, json);
+            if !mods.specs.is_empty() {
+                return mod_score(&m, &ids, ctx, &mods, false, json);
             }
             let r = eval::score_ids(&m, &ids, Some(ctx))?;
             if json {
@@ -454,14 +416,13 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
         }
-        Cmd::Score { model, text_file, ctx, mod_specs, mod_span, mod_calib, continuation, max_windows, json } => {
+        Cmd::Score { model, text_file, ctx, mods, json } => {
             let m = load(&model)?;
             let text = std::fs::read_to_string(&text_file)
                 .map_err(|e| Error::Io { path: text_file.display().to_string(), source: e })?;
-            if !mod_specs.is_empty() {
+            if !mods.specs.is_empty() {
                 let ids = m.tokenizer().encode(&text, true)?;
-                let a = ModArgs { specs: mod_specs, span: mod_span, calib: mod_calib, continuation, max_windows };
-                return mod_score(&m, &ids, ctx.unwrap_or(512), &a, true, json);
+                return mod_score(&m, &ids, ctx.unwrap_or(512), &mods, true, json);
             }
             let r = eval::score_text(&m, &text, ctx)?;
             if json {
@@ -497,11 +458,23 @@ fn mod_options(spec: &str, span: Option<&str>, calib: Option<&std::path::Path>) 
     Ok(o)
 }
 
+/// `--mod` options of `perplexity` and `score`.
+#[derive(clap::Args, Debug)]
 struct ModArgs {
+    /// Mixture-of-Depths (p-MoD) configurations to compare with dense, repeatable (the same SPEC
+    /// forms as `generate --mod`). With --mod, windows are --ctx prompt tokens (pruned) followed
+    /// by --continuation tokens, and only the continuation is scored.
+    #[arg(long = "mod", value_name = "SPEC")]
     specs: Vec<String>,
+    #[arg(long = "mod-span", value_name = "START:END")]
     span: Option<String>,
+    #[arg(long = "mod-calib", value_name = "FILE")]
     calib: Option<PathBuf>,
+    /// Continuation tokens scored after each pruned prompt (with --mod).
+    #[arg(long, default_value_t = 64)]
     continuation: usize,
+    /// Use at most N windows (with --mod).
+    #[arg(long)]
     max_windows: Option<usize>,
 }
 

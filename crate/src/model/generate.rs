@@ -264,14 +264,10 @@ impl Generation {
                     g.next_token(&feed).await?
                 } else if (1..=crate::backend::gpu::model::GPU_SAMPLE_MAX_K).contains(&o.top_k) {
                     // Sampled on the GPU; only the token id comes back.
-                    let smp = crate::backend::gpu::model::GpuSample {
-                        temperature: o.temperature,
-                        top_k: o.top_k as u32,
-                        top_p: o.top_p,
-                        r: 0.0,
-                    };
+                    let (temperature, top_k, top_p) = (o.temperature, o.top_k as u32, o.top_p);
                     let r = self.sampler.draw();
-                    g.sample_token(&feed, crate::backend::gpu::model::GpuSample { r, ..smp }).await?
+                    let smp = crate::backend::gpu::model::GpuSample { temperature, top_k, top_p, r };
+                    g.sample_token(&feed, smp).await?
                 } else {
                     // top_k 0 (no limit) or above the GPU sampler's 256: on the CPU.
                     let logits = g.logits(&feed).await?;

@@ -20,6 +20,8 @@ use crate::quant::GgmlType;
 pub const SHADERS: &[(&str, &str)] = &[
     ("matmul", include_str!("../../../../shaders/matmul.wgsl")),
     ("matmul_w", include_str!("../../../../shaders/matmul_w.wgsl")),
+    ("matmul_reduce", include_str!("../../../../shaders/matmul_reduce.wgsl")),
+    ("matmul_q4_unit", include_str!("../../../../shaders/matmul_q4_unit.wgsl")),
     ("embed", include_str!("../../../../shaders/embed.wgsl")),
     ("matmul_f32", include_str!("../../../../shaders/matmul_f32.wgsl")),
     ("matmul_f16", include_str!("../../../../shaders/matmul_f16.wgsl")),
@@ -232,8 +234,16 @@ impl Kernel {
                 }
                 let fmt = source(file).unwrap_or_default();
                 // The body declares the bindings the format file uses; put it first (its header
-                // comment opens the module), then the specialization constants.
-                format!("{}\n{}{}", source(body).unwrap_or_default(), consts, fmt)
+                // comment opens the module), then the specialization constants, the format file,
+                // and the shared pieces: the matmul epilogue and Q4_0/Q4_1's common unit.
+                let mut src = format!("{}\n{}{}", source(body).unwrap_or_default(), consts, fmt);
+                if matches!(self, Kernel::Matmul(..)) {
+                    src += &format!("\n{}", source("matmul_reduce").unwrap_or_default());
+                }
+                if matches!(t, GgmlType::Q4_0 | GgmlType::Q4_1) {
+                    src += &format!("\n{}", source("matmul_q4_unit").unwrap_or_default());
+                }
+                src
             }
         }
     }
@@ -252,8 +262,10 @@ impl Kernel {
 
     /// Every kernel variant the backend can build (for validation tests).
     pub fn all() -> Vec<Kernel> {
-        let mut v: Vec<Kernel> =
-            ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax", "bench_read", "sample"].iter().map(|n| Kernel::Plain(n)).collect();
+        let mut v: Vec<Kernel> = ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax", "bench_read", "sample"]
+            .iter()
+            .map(|n| Kernel::Plain(n))
+            .collect();
         for t in crate::quant::MATMUL_TYPES {
             for tile in standard_tiles(t) {
                 let k = Kernel::Matmul(t, effective_tile(tile, t, 256));

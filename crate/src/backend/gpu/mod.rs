@@ -130,7 +130,9 @@ impl GpuContext {
             .min(limits.max_buffer_size);
         let ident = format!("{} {} {}", info.name, info.driver, info.driver_info).to_ascii_lowercase();
         let software = info.device_type == wgpu::DeviceType::Cpu
-            || ["llvmpipe", "lavapipe", "swiftshader", "warp", "microsoft basic render"].iter().any(|s| ident.contains(s));
+            || ["llvmpipe", "lavapipe", "swiftshader", "warp", "microsoft basic render"]
+                .iter()
+                .any(|s| ident.contains(s));
         let caps = Capabilities {
             software,
             tiles: opts.tiles.unwrap_or_else(|| kernels::Tiles::for_device_type(software)),

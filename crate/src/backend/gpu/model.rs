@@ -56,9 +56,7 @@ enum Op {
         one: bool,
     },
     /// Append this step's K and V to layer `layer`'s caches.
-    StoreKv {
-        layer: usize,
-    },
+    StoreKv { layer: usize },
     /// Copy the last token's residual row into `last_x`.
     CopyLast,
 }
@@ -214,12 +212,18 @@ impl OpBuilder<'_> {
                     "matmul params",
                     &[rows, w.cols as u32, w.row_words as u32, fold_x, s.row_offset as u32, w.rows as u32, 0, 0],
                 );
-                let (pipeline, bind_group) =
-                    self.bind(&Kernel::Matmul(w.ty, tiles.decode), &[step, &params, &s.weights, &s.scales, input, output]);
+                let (pipeline, bind_group) = self
+                    .bind(&Kernel::Matmul(w.ty, tiles.decode), &[step, &params, &s.weights, &s.scales, input, output]);
                 let prefill = (!one && tiles.prefill != tiles.decode)
                     .then(|| self.ctx.kernels.get(&self.ctx.device, &Kernel::Matmul(w.ty, tiles.prefill)));
                 let prefill_tokens = if prefill.is_some() { tiles.prefill.tokens } else { 1 };
-                Op::Dispatch { pipeline, prefill, bind_group, grid: Grid::Matmul { rows, fold_x, tile_rows, prefill_tokens }, one }
+                Op::Dispatch {
+                    pipeline,
+                    prefill,
+                    bind_group,
+                    grid: Grid::Matmul { rows, fold_x, tile_rows, prefill_tokens },
+                    one,
+                }
             })
             .collect()
     }
@@ -266,7 +270,13 @@ impl OpBuilder<'_> {
     ) -> Op {
         let params = uniform(&self.ctx.device, name, &[width as u32, 0, 0, 0]);
         let (pipeline, bind_group) = self.bind(&Kernel::Plain(name), &[step, &params, a, b]);
-        Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::Elementwise { per_token: width as u32 }, one: false }
+        Op::Dispatch {
+            pipeline,
+            prefill: None,
+            bind_group,
+            grid: Grid::Elementwise { per_token: width as u32 },
+            one: false,
+        }
     }
 }
 
@@ -615,20 +625,9 @@ fn record(pass: &mut wgpu::ComputePass<'_>, ops: &[Op], n: u32) {
     }
 }
 
-/// One-off matmul on the GPU (kernel tests and benchmarks): `y = W · x` for `n` tokens, with
-/// the context's tiles (the decode tile for one token, the prefill tile for more).
+/// One-off matmul on the GPU (kernel tests): `y = W · x` for `n` tokens with `tiles` (the decode
+/// tile for one token, the prefill tile for more); outputs start as `sentinel`.
 pub async fn matmul_once(
-    ctx: &Arc<GpuContext>,
-    m: &crate::backend::cpu::QMatrix<'_>,
-    x: &[f32],
-    n: usize,
-    sentinel: f32,
-) -> Result<Vec<f32>> {
-    matmul_once_tiled(ctx, m, x, n, sentinel, ctx.tiles_for(m.ty)).await
-}
-
-/// [`matmul_once`] with explicit tiles.
-pub async fn matmul_once_tiled(
     ctx: &Arc<GpuContext>,
     m: &crate::backend::cpu::QMatrix<'_>,
     x: &[f32],

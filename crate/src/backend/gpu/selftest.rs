@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::model::{matmul_once_tiled, GpuModel};
+use super::model::{matmul_once, GpuModel};
 use super::GpuContext;
 use crate::backend::cpu::{matmul, QMatrix};
 use crate::error::{Error, Result};
@@ -75,7 +75,7 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
             let mut gpus = Vec::new();
             for software in [true, false] {
                 let tiles = super::kernels::tiles_for(ty, software);
-                gpus.push((tiles, matmul_once_tiled(ctx, &m, &x, n, f32::NAN, tiles).await?));
+                gpus.push((tiles, matmul_once(ctx, &m, &x, n, f32::NAN, tiles).await?));
             }
             let mut cpu = vec![0f32; n * rows];
             matmul(&m, &x, n, &mut cpu)?;
@@ -83,34 +83,35 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
             let mut exact = vec![0f32; n * rows];
             matmul(&fm, &x, n, &mut exact)?;
             for (tiles, gpu) in &gpus {
-            for t in 0..n {
-                for r in 0..rows {
-                    let i = t * rows + r;
-                    let scale: f32 =
-                        (0..cols).map(|c| (w[r * cols + c] * x[t * cols + c]).abs()).sum::<f32>().max(1e-6);
-                    let (g, c, e) = (gpu[i], cpu[i], exact[i]);
-                    let tile = if n > 1 { tiles.prefill } else { tiles.decode };
-                    let what = format!("{} {rows}x{cols} batch {n} tile {}, output [{t}][{r}]", ty.name(), tile.name());
-                    if g.is_nan() {
-                        return Err(fail(format!("{what}: never written (NaN sentinel left)")));
+                for t in 0..n {
+                    for r in 0..rows {
+                        let i = t * rows + r;
+                        let scale: f32 =
+                            (0..cols).map(|c| (w[r * cols + c] * x[t * cols + c]).abs()).sum::<f32>().max(1e-6);
+                        let (g, c, e) = (gpu[i], cpu[i], exact[i]);
+                        let tile = if n > 1 { tiles.prefill } else { tiles.decode };
+                        let what =
+                            format!("{} {rows}x{cols} batch {n} tile {}, output [{t}][{r}]", ty.name(), tile.name());
+                        if g.is_nan() {
+                            return Err(fail(format!("{what}: never written (NaN sentinel left)")));
+                        }
+                        let rel = (g - c).abs() / scale;
+                        if rel > GPU_VS_CPU_REL {
+                            return Err(fail(format!(
+                                "{what}: gpu {g} vs cpu {c}: relative error {rel:e} > {GPU_VS_CPU_REL:e}"
+                            )));
+                        }
+                        let rel_f32 = (g - e).abs() / scale;
+                        if rel_f32 > f32_budget(ty) {
+                            return Err(fail(format!(
+                                "{what}: gpu {g} vs f32 {e}: relative error {rel_f32} > budget {}",
+                                f32_budget(ty)
+                            )));
+                        }
+                        check.max_rel_vs_cpu = check.max_rel_vs_cpu.max(rel);
+                        check.max_rel_vs_f32 = check.max_rel_vs_f32.max(rel_f32);
                     }
-                    let rel = (g - c).abs() / scale;
-                    if rel > GPU_VS_CPU_REL {
-                        return Err(fail(format!(
-                            "{what}: gpu {g} vs cpu {c}: relative error {rel:e} > {GPU_VS_CPU_REL:e}"
-                        )));
-                    }
-                    let rel_f32 = (g - e).abs() / scale;
-                    if rel_f32 > f32_budget(ty) {
-                        return Err(fail(format!(
-                            "{what}: gpu {g} vs f32 {e}: relative error {rel_f32} > budget {}",
-                            f32_budget(ty)
-                        )));
-                    }
-                    check.max_rel_vs_cpu = check.max_rel_vs_cpu.max(rel);
-                    check.max_rel_vs_f32 = check.max_rel_vs_f32.max(rel_f32);
                 }
-            }
             }
             check.cases += 1;
         }
