@@ -29,7 +29,11 @@ fn every_shader_validates_with_naga() {
     let all = Kernel::all();
     // Every weight format's matmul and embed specialization (group sizes, plane counts) is built.
     for ty in MATMUL_TYPES {
-        assert!(all.iter().any(|k| matches!(k, Kernel::Matmul(t, _) if *t == ty)) && all.contains(&Kernel::Embed(ty)), "{} not validated", ty.name());
+        assert!(
+            all.iter().any(|k| matches!(k, Kernel::Matmul(t, _) if *t == ty)) && all.contains(&Kernel::Embed(ty)),
+            "{} not validated",
+            ty.name()
+        );
     }
     for k in all {
         let src = k.source();
