@@ -4,8 +4,10 @@
 // and `const PLANES: u32 = 1u|2u;`. It also serves ggml TQ2_0 (GROUP = 256, PLANES = 1): the
 // upload reorders each block's 64 `qs` bytes into this layout (the digit is the code) and α = d.
 //   weights: per group of GROUP elements, for each plane k (plane 0 first) GROUP/16 u32 words of
-//            16 sequential 2-bit codes c = t + 1 (element 16j+i of the group in bits 2i … 2i+1 of
-//            the plane's word j; c ∈ {0, 1, 2} → t = −1, 0, +1). row_words = PLANES·cols/16.
+//            16 2-bit codes c = t + 1 (c ∈ {0, 1, 2} → t = −1, 0, +1): element 16j + 4s + i of the
+//            group in bits 8i+2s … 8i+2s+1 of the plane's word j, so `(w >> 2s) & 0x03030303`
+//            holds elements 4s … 4s+3 as packed bytes (what the int8 unit of
+//            shaders/matmul_i8_tp.wgsl feeds to dot4I8Packed). row_words = PLANES·cols/16.
 //            Sub-block sb (elements 32sb … 32sb+31) = 2 words per plane.
 //   scales:  one f32 α per plane per group, [rows, cols/GROUP, PLANES]     w = Σ_k α_k · t_k
 // Bindings are the matmul / embed body's (binding 2 weights, 3 scales, 4 input [n_tok, cols]).
@@ -23,7 +25,8 @@ fn tp_base(row: u32, sb: u32) -> vec2<u32> {
     return vec2<u32>(words, (row * (p.cols / GROUP) + g) * PLANES);
 }
 
-const TP_SHIFT = vec4<u32>(0u, 2u, 4u, 6u);
+// Bit offsets of elements 4s … 4s+3 of a word: TP_SHIFT + 2s.
+const TP_SHIFT = vec4<u32>(0u, 8u, 16u, 24u);
 
 fn load_sub(row: u32, sb: u32, v: ptr<function, array<f32, 32>>) {
     let b = tp_base(row, sb);
@@ -35,7 +38,7 @@ fn load_sub(row: u32, sb: u32, v: ptr<function, array<f32, 32>>) {
         for (var i = 0u; i < 2u; i++) {
             let w = weights[b.x + k * (GROUP / 16u) + i];
             for (var m = 0u; m < 16u; m++) {
-                let c = (w >> (2u * m)) & 3u;
+                let c = (w >> (8u * (m % 4u) + 2u * (m / 4u))) & 3u;
                 (*v)[16u * i + m] += select(select(0.0, a, c == 2u), -a, c == 0u);
             }
         }
@@ -56,7 +59,7 @@ fn dot_sub(row: u32, sb: u32, xbase: u32) -> f32 {
         for (var j = 0u; j < 4u; j++) {
             let xl = xbase + 16u * i + 4u * j;
             let x = vec4<f32>(input[xl], input[xl + 1u], input[xl + 2u], input[xl + 3u]);
-            let sh = TP_SHIFT + 8u * j;
+            let sh = TP_SHIFT + 2u * j;
             let c0 = (w0 >> sh) & vec4<u32>(3u);
             s0 += select(z, x, c0 == vec4<u32>(2u)) - select(z, x, c0 == vec4<u32>(0u));
             if (PLANES > 1u) {
@@ -91,7 +94,7 @@ fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
     var s1 = z;
     for (var q = 0u; q < 4u; q++) {
         let x = xv(xrow + 16u * j + 4u * q);
-        let sh = TP_SHIFT + 8u * q;
+        let sh = TP_SHIFT + 2u * q;
         let c0 = (w0 >> sh) & vec4<u32>(3u);
         s0 += select(z, x, c0 == vec4<u32>(2u)) - select(z, x, c0 == vec4<u32>(0u));
         if (PLANES > 1u) {

@@ -8,11 +8,11 @@
 //                         with the token row that starts at element xrow of the input (one u32
 //                         word of the row per unit; f32 four, f16/bf16 two; the trit planes one
 //                         word per plane). It reads x four elements at a time with `xv(c)`.
-// Here the input is bound as vec4<f32> (16-byte loads), so the registry uses this body only when
-// cols is a multiple of 4 (every quantized format; f32/f16/bf16 rows of other widths take the
-// sub-block body). The format files' `dot_sub` still names a scalar `input`: a private dummy
-// satisfies it (never called here).
-// and the tile as constants (ROWS, LANES, TB; see matmul.wgsl).
+// With f32 activations the input is bound as vec4<f32> (16-byte loads), so the registry uses
+// this body only when cols is a multiple of 4 (every quantized format; f32/f16/bf16 rows of other
+// widths take the sub-block body). With int8 activations (tiles `…i`) the unit is one 32-element
+// block and the format's int8 unit file (shaders/matmul_i8_*.wgsl) replaces the format file.
+// The registry injects the tile as constants (ROWS, LANES, TB; see matmul.wgsl).
 //
 // Threads: ROWS·LANES per workgroup; lane l of a row takes units l, l+LANES, l+2·LANES, …, so a
 // warp's loads of weights are consecutive words and its loads of x are consecutive elements
@@ -28,13 +28,8 @@ struct MatParams { rows: u32, cols: u32, row_words: u32, fold_x: u32, row_offset
 @group(0) @binding(1) var<uniform> p: MatParams;
 @group(0) @binding(2) var<storage, read> weights: array<u32>;
 @group(0) @binding(3) var<storage, read> scales: array<f32>;
-@group(0) @binding(4) var<storage, read> input4: array<vec4<f32>>;
-var<private> input: array<f32, 32>;
-
-// x[c … c+3] of the input (c a multiple of 4).
-fn xv(c: u32) -> vec4<f32> {
-    return input4[c >> 2u];
-}
+// binding 4 (the input) is declared by the activation piece the registry appends:
+// shaders/matmul_x_f32.wgsl (f32, read as vec4) or shaders/matmul_x_i8.wgsl (int8 blocks).
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
 
 // WG, `partial` and reduce_store: shaders/matmul_reduce.wgsl (appended by the registry).

@@ -76,6 +76,10 @@ export interface GpuCapabilities {
   subgroups: boolean;
   timestamp_query: boolean;
   forced_f32: boolean;
+  /** A software adapter (SwiftShader, lavapipe, WARP): CPU-shaped matmul tiles. */
+  software: boolean;
+  /** Int8 activations with dot4I8Packed for the quantized formats (WGSL packed_4x8_integer_dot_product). */
+  int8_dot: boolean;
   max_storage_buffer_binding_size: number;
   max_buffer_size: number;
   max_compute_workgroup_storage_size: number;

@@ -385,7 +385,9 @@ async fn webgpu_tiny_model_forward_matches_cpu() {
     use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
     let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
     let (seed, tokens, _) = golden();
-    let m = Model::from_gguf_bytes(tiny_llama_gguf(seed)).unwrap();
+    // The CPU reference takes int8 activations when the context's kernels do.
+    let mut m = Model::from_gguf_bytes(tiny_llama_gguf(seed)).unwrap();
+    m.i8_activations = ctx.caps.int8_dot;
     let (prefill, decode) = selftest::check_forward(&ctx, &m, &tokens, 5).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(prefill < 1e-3, "prefill: max |gpu - cpu| logit = {prefill}");
     assert!(decode < 1e-3, "decode: max |gpu - cpu| logit = {decode}");

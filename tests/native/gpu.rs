@@ -62,7 +62,10 @@ fn matmul_every_format_matches_cpu() {
 
 #[test]
 fn tiny_model_gpu_logits_match_cpu() {
-    let m = Model::from_gguf_bytes(tiny_llama_gguf(2024)).unwrap();
+    // The CPU reference takes the same int8 activations as the GPU's int8 kernels when the
+    // context uses them (the tiny model mixes every ggml format, so both kinds run).
+    let mut m = Model::from_gguf_bytes(tiny_llama_gguf(2024)).unwrap();
+    m.i8_activations = ctx().caps.int8_dot;
     let tokens = [84u32, 72, 256, 258, 3, 100, 261, 17, 44, 200, 259];
     let (prefill, decode) = pollster::block_on(selftest::check_forward(&ctx(), &m, &tokens, 5)).unwrap();
     assert!(prefill < 1e-3, "tiny model prefill: max |gpu - cpu| logit = {prefill}");
@@ -98,27 +101,49 @@ fn greedy_agreement(g: &mut GpuModel, m: &Model, prompt: &str, steps: usize) -> 
     (agree, steps)
 }
 
+/// The default model with the CPU reference's activations matching the context's kernels: int8
+/// when the context runs the int8 kernels (`caps.int8_dot`), else f32 (the shared model).
+fn model_for(ctx: &GpuContext) -> Arc<Model> {
+    static I8: OnceLock<Arc<Model>> = OnceLock::new();
+    if !ctx.caps.int8_dot {
+        return common::model();
+    }
+    I8.get_or_init(|| {
+        let mut m = Model::from_path(&common::model_path()).expect("default model loads");
+        m.i8_activations = true;
+        Arc::new(m)
+    })
+    .clone()
+}
+
+const PROMPTS: [&str; 8] = [
+    "The capital of France is",
+    "def fibonacci(n):",
+    "Once upon a time",
+    "The three primary colors are",
+    "In 1492, Columbus",
+    "Water is made of",
+    "import numpy as np\n",
+    "The best way to learn a language is",
+];
+
 #[test]
 fn default_model_greedy_decoding_agrees_with_cpu() {
-    let m = common::model();
+    // The context's default kernels: int8 activations for the quantized formats (every weight of
+    // the default model), checked against the CPU with the same int8 activations.
+    let m = model_for(&ctx());
     let mut g = pollster::block_on(GpuModel::upload(ctx(), &m, 256)).unwrap();
-    let prompts = [
-        "The capital of France is",
-        "def fibonacci(n):",
-        "Once upon a time",
-        "The three primary colors are",
-        "In 1492, Columbus",
-        "Water is made of",
-        "import numpy as np\n",
-        "The best way to learn a language is",
-    ];
+    let prompts = PROMPTS;
     let (mut agree, mut total) = (0, 0);
     for p in prompts {
         let (a, t) = greedy_agreement(&mut g, &m, p, 32);
         agree += a;
         total += t;
     }
-    eprintln!("GPU greedy top-1 agreement with CPU: {agree}/{total} steps");
+    eprintln!(
+        "GPU greedy top-1 agreement with CPU ({} activations): {agree}/{total} steps",
+        if ctx().caps.int8_dot { "int8" } else { "f32" }
+    );
     let first = pollster::block_on(async {
         g.reset();
         g.next_token(&[504, 3575, 282, 4649, 314]).await
@@ -128,11 +153,27 @@ fn default_model_greedy_decoding_agrees_with_cpu() {
 }
 
 #[test]
+fn default_model_greedy_decoding_agrees_with_cpu_on_the_f32_path() {
+    // `force_f32`: f32 activations everywhere, against the f32 CPU reference (4 of the prompts).
+    let fctx = GpuContext::new_blocking(&GpuOptions { force_f32: true, ..Default::default() }).unwrap();
+    assert!(!fctx.caps.int8_dot && fctx.caps.forced_f32);
+    let m = common::model();
+    let mut g = pollster::block_on(GpuModel::upload(fctx, &m, 256)).unwrap();
+    let (mut agree, mut total) = (0, 0);
+    for p in &PROMPTS[..4] {
+        let (a, t) = greedy_agreement(&mut g, &m, p, 32);
+        agree += a;
+        total += t;
+    }
+    eprintln!("GPU (force_f32) greedy top-1 agreement with the f32 CPU: {agree}/{total} steps");
+}
+
+#[test]
 fn sharded_weights_under_a_4_mib_binding_limit() {
     let ctx =
         GpuContext::new_blocking(&GpuOptions { max_storage_binding: Some(4 << 20), ..Default::default() }).unwrap();
     assert_eq!(ctx.caps.max_storage_buffer_binding_size, 4 << 20);
-    let m = common::model();
+    let m = model_for(&ctx);
     let mut g = pollster::block_on(GpuModel::upload(ctx, &m, 64)).unwrap();
     let ids = [504u32, 3575, 282, 4649, 314];
     let gpu = pollster::block_on(g.logits(&ids)).unwrap();
@@ -144,8 +185,9 @@ fn sharded_weights_under_a_4_mib_binding_limit() {
 
 #[test]
 fn device_loss_is_a_typed_error_and_a_new_context_works() {
-    let m = Model::from_gguf_bytes(tiny_llama_gguf(2024)).unwrap();
     let ctx = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
+    let mut m = Model::from_gguf_bytes(tiny_llama_gguf(2024)).unwrap();
+    m.i8_activations = ctx.caps.int8_dot;
     let mut g = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 32)).unwrap();
     assert!(pollster::block_on(g.next_token(&[1, 2, 3])).is_ok());
     ctx.device.destroy();
@@ -173,7 +215,7 @@ fn sampled_generation_on_the_gpu_reads_back_only_the_token() {
     // CPU's whenever both see the same logits; the logits differ by ~1e-5, so require the first
     // 8 tokens to agree (a draw that close to a boundary has probability ~1e-4).
     use tritium::model::generate::{GenerateOptions, Generation};
-    let m = common::model();
+    let m = model_for(&ctx());
     let opts =
         GenerateOptions { max_tokens: 8, temperature: 0.8, top_k: 40, top_p: 0.95, seed: 3, ..Default::default() };
     let run = |gpu: bool| {

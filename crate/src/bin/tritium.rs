@@ -161,6 +161,10 @@ enum Cmd {
         /// Score only the first N tokens of the text.
         #[arg(long)]
         max_tokens: Option<usize>,
+        /// Quantize every matmul input to int8 per 32-element block, as the GPU's int8 kernels do
+        /// (to measure what int8 activations cost in perplexity).
+        #[arg(long)]
+        i8_activations: bool,
         #[command(flatten)]
         mods: ModArgs,
         #[arg(long)]
@@ -386,8 +390,9 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Quantize { model, method, calib, calib_tokens, calib_block, group, output, json } => {
             quantize(&model, &method, calib, calib_tokens, calib_block, group, &output, json)
         }
-        Cmd::Perplexity { model, text_file, ctx, max_tokens, mods, json } => {
-            let m = load(&model)?;
+        Cmd::Perplexity { model, text_file, ctx, max_tokens, i8_activations, mods, json } => {
+            let mut m = load(&model)?;
+            m.i8_activations = i8_activations;
             let text = std::fs::read_to_string(&text_file)
                 .map_err(|e| Error::Io { path: text_file.display().to_string(), source: e })?;
             let mut ids = m.tokenizer().encode(&text, true)?;
@@ -406,6 +411,7 @@ fn run(cli: Cli) -> Result<()> {
                     "ctx": r.ctx,
                     "windows": r.windows,
                     "tokens_per_s": r.tokens_per_s,
+                    "i8_activations": i8_activations,
                     "model": model.display().to_string(),
                 }))
             } else {

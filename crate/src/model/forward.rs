@@ -2,7 +2,7 @@
 //! causal attention over the KV cache, output projection, residual, RMSNorm, SwiGLU FFN,
 //! residual) → final RMSNorm → logits (tied to the embedding or `output.weight`).
 
-use crate::backend::cpu::{self, matmul, rmsnorm, rope, silu, softmax};
+use crate::backend::cpu::{self, rmsnorm, rope, silu, softmax};
 use crate::error::{Error, Result};
 use crate::model::{LlamaConfig, Model};
 
@@ -103,9 +103,9 @@ pub fn layer_forward(
     let (gate, up) = (&mut s.gate[..n * c.ffn_dim], &mut s.up[..n * c.ffn_dim]);
 
     rmsnorm(x, &lw.attn_norm, c.rms_eps, xn);
-    matmul(&model.matrix(&lw.wq), xn, n, q)?;
-    matmul(&model.matrix(&lw.wk), xn, n, k)?;
-    matmul(&model.matrix(&lw.wv), xn, n, v)?;
+    model.matmul(&lw.wq, xn, n, q)?;
+    model.matmul(&lw.wk, xn, n, k)?;
+    model.matmul(&lw.wv, xn, n, v)?;
     for (t, &pos) in positions.iter().enumerate() {
         rope(&mut q[t * qd..(t + 1) * qd], hd, c.rope_dim, pos, c.rope_base);
         rope(&mut k[t * kvd..(t + 1) * kvd], hd, c.rope_dim, pos, c.rope_base);
@@ -130,14 +130,14 @@ pub fn layer_forward(
             cpu::axpy(out, w, &vc[p * kvd + g * hd..p * kvd + (g + 1) * hd]);
         }
     });
-    matmul(&model.matrix(&lw.wo), att, n, proj)?;
+    model.matmul(&lw.wo, att, n, proj)?;
     x.iter_mut().zip(proj.iter()).for_each(|(a, b)| *a += b);
 
     rmsnorm(x, &lw.ffn_norm, c.rms_eps, xn);
-    matmul(&model.matrix(&lw.w_gate), xn, n, gate)?;
-    matmul(&model.matrix(&lw.w_up), xn, n, up)?;
+    model.matmul(&lw.w_gate, xn, n, gate)?;
+    model.matmul(&lw.w_up, xn, n, up)?;
     gate.iter_mut().zip(up.iter()).for_each(|(g, u)| *g = silu(*g) * u);
-    matmul(&model.matrix(&lw.w_down), gate, n, proj)?;
+    model.matmul(&lw.w_down, gate, n, proj)?;
     match mlp_weight {
         None => x.iter_mut().zip(proj.iter()).for_each(|(a, b)| *a += b),
         Some(w) => {
@@ -205,6 +205,6 @@ pub fn forward(model: &Model, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec
 /// Logits `[n, vocab]` of `n` final hidden states.
 pub fn logits(model: &Model, hidden: &[f32], n: usize) -> Result<Vec<f32>> {
     let mut out = vec![0f32; n * model.config.vocab_size];
-    matmul(&model.matrix(&model.output), hidden, n, &mut out)?;
+    model.matmul(&model.output, hidden, n, &mut out)?;
     Ok(out)
 }

@@ -63,6 +63,10 @@ pub struct Model {
     pub output: Weight,
     pub tied_output: bool,
     tokenizer: Tokenizer,
+    /// CPU path: quantize each matmul input to int8 per 32-element block first (what the GPU's
+    /// int8 kernels compute; `backend::cpu::quantize_i8`), for formats with an int8 GPU unit.
+    /// Off by default: the CPU reference is f32.
+    pub i8_activations: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -92,6 +96,17 @@ pub struct ModelInfo {
 }
 
 impl Model {
+    /// `out = W · x` for `n` tokens on the CPU ([`crate::backend::cpu::matmul`]), with int8
+    /// activations when [`Model::i8_activations`] is set and the format has an int8 GPU unit.
+    pub fn matmul(&self, w: &Weight, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
+        let m = self.matrix(w);
+        if self.i8_activations && crate::backend::cpu::has_i8_unit(m.ty) && m.cols % 32 == 0 {
+            crate::backend::cpu::matmul(&m, &crate::backend::cpu::quantize_i8(x, m.cols), n, out)
+        } else {
+            crate::backend::cpu::matmul(&m, x, n, out)
+        }
+    }
+
     /// Load a GGUF model from its bytes (kept; tensors are views into them).
     pub fn from_gguf_bytes(bytes: Vec<u8>) -> Result<Model> {
         Model::from_gguf_bytes_with(bytes, None)
@@ -165,7 +180,19 @@ impl Model {
                 c.vocab_size
             )));
         }
-        Ok(Model { bytes, packed, gguf, config, token_embd, layers, output_norm, output, tied_output, tokenizer })
+        Ok(Model {
+            bytes,
+            packed,
+            gguf,
+            config,
+            token_embd,
+            layers,
+            output_norm,
+            output,
+            tied_output,
+            tokenizer,
+            i8_activations: false,
+        })
     }
 
     /// Read a model file from disk (native).

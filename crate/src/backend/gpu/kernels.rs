@@ -20,6 +20,12 @@ use crate::quant::GgmlType;
 pub const SHADERS: &[(&str, &str)] = &[
     ("matmul", include_str!("../../../../shaders/matmul.wgsl")),
     ("matmul_w", include_str!("../../../../shaders/matmul_w.wgsl")),
+    ("matmul_x_f32", include_str!("../../../../shaders/matmul_x_f32.wgsl")),
+    ("matmul_x_i8", include_str!("../../../../shaders/matmul_x_i8.wgsl")),
+    ("matmul_i8_q4", include_str!("../../../../shaders/matmul_i8_q4.wgsl")),
+    ("matmul_i8_q8_0", include_str!("../../../../shaders/matmul_i8_q8_0.wgsl")),
+    ("matmul_i8_tp", include_str!("../../../../shaders/matmul_i8_tp.wgsl")),
+    ("quantize_i8", include_str!("../../../../shaders/quantize_i8.wgsl")),
     ("matmul_reduce", include_str!("../../../../shaders/matmul_reduce.wgsl")),
     ("matmul_q4_unit", include_str!("../../../../shaders/matmul_q4_unit.wgsl")),
     ("embed", include_str!("../../../../shaders/embed.wgsl")),
@@ -72,22 +78,31 @@ pub fn format_source(ty: GgmlType) -> (&'static str, String) {
 /// matrix-vector; more = a token tile that reads each weight once for all its tokens), and the
 /// body: `word` = shaders/matmul_w.wgsl (neighbouring lanes take neighbouring u32 words of a row:
 /// coalesced, for hardware GPUs), else shaders/matmul.wgsl (each lane takes whole 32-element
-/// sub-blocks: fewest loads per invocation, for software adapters).
+/// sub-blocks: fewest loads per invocation, for software adapters). `i8`: int8 activations
+/// (shaders/quantize_i8.wgsl quantizes the input per 32-element block; the unit of
+/// shaders/matmul_i8_*.wgsl is one such block, multiplied with `dot4I8Packed`); it runs on the
+/// word body whatever `word` says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tile {
     pub rows: u32,
     pub lanes: u32,
     pub tokens: u32,
     pub word: bool,
+    pub i8: bool,
 }
 
 impl Tile {
     pub const fn new(rows: u32, lanes: u32, tokens: u32) -> Tile {
-        Tile { rows, lanes, tokens, word: false }
+        Tile { rows, lanes, tokens, word: false, i8: false }
     }
 
     pub const fn words(rows: u32, lanes: u32, tokens: u32) -> Tile {
-        Tile { rows, lanes, tokens, word: true }
+        Tile { rows, lanes, tokens, word: true, i8: false }
+    }
+
+    /// Int8 activations (`dot4I8Packed`), one 32-element block per unit.
+    pub const fn int8(rows: u32, lanes: u32, tokens: u32) -> Tile {
+        Tile { rows, lanes, tokens, word: true, i8: true }
     }
 
     /// Threads per workgroup.
@@ -95,12 +110,14 @@ impl Tile {
         self.rows * self.lanes
     }
 
-    /// `ROWSxLANES` or `ROWSxLANESxTOKENS`, with a trailing `w` for the word-interleaved body.
+    /// `ROWSxLANES` or `ROWSxLANESxTOKENS`, with a trailing `w` for the word-interleaved body or
+    /// `i` for int8 activations.
     pub fn parse(s: &str) -> Option<Tile> {
         let s = s.trim();
-        let (s, word) = match s.strip_suffix('w') {
-            Some(rest) => (rest, true),
-            None => (s, false),
+        let (s, word, i8) = match (s.strip_suffix('w'), s.strip_suffix('i')) {
+            (Some(rest), _) => (rest, true, false),
+            (_, Some(rest)) => (rest, true, true),
+            _ => (s, false, false),
         };
         let v: Vec<u32> = s.split('x').map(|x| x.trim().parse().ok()).collect::<Option<_>>()?;
         let mut t = match v[..] {
@@ -109,12 +126,18 @@ impl Tile {
             _ => return None,
         };
         t.word = word;
+        t.i8 = i8;
         let ok = t.rows >= 1 && t.lanes.is_power_of_two() && (1..=16).contains(&t.tokens) && t.threads() <= 256;
         ok.then_some(t)
     }
 
     pub fn name(&self) -> String {
-        format!("{}x{}x{}{}", self.rows, self.lanes, self.tokens, if self.word { "w" } else { "" })
+        let suffix = match (self.i8, self.word) {
+            (true, _) => "i",
+            (false, true) => "w",
+            _ => "",
+        };
+        format!("{}x{}x{}{}", self.rows, self.lanes, self.tokens, suffix)
     }
 }
 
@@ -142,6 +165,11 @@ impl Tiles {
         Tiles { decode: effective_tile(self.decode, ty, cols), prefill: effective_tile(self.prefill, ty, cols) }
     }
 
+    /// The same tiles with f32 activations.
+    pub fn without_i8(self) -> Tiles {
+        Tiles { decode: Tile { i8: false, ..self.decode }, prefill: Tile { i8: false, ..self.prefill } }
+    }
+
     /// `decode` for one token and the same mapping with a `prefill_tokens` token tile (both
     /// share the rows per workgroup, so one params uniform serves both).
     pub fn new(decode: Tile, prefill_tokens: u32) -> Tiles {
@@ -167,28 +195,61 @@ pub fn tiles_for(ty: GgmlType, software: bool) -> Tiles {
     Tiles::for_device_type(software)
 }
 
-/// Every tile [`tiles_for`] can choose for `ty` (validated by the naga test).
+/// The int8-activation tiles for weights of format `ty`, if it has an int8 unit
+/// ([`i8_source`]): 8 rows × 8 lanes on software adapters (measured on lavapipe: README), 8 rows
+/// × 32 lanes on hardware GPUs (one 32-element block per lane and unit).
+pub fn tiles_i8_for(ty: GgmlType, software: bool) -> Option<Tiles> {
+    i8_source(ty)?;
+    Some(if software { Tiles::new(Tile::int8(8, 8, 1), 8) } else { Tiles::new(Tile::int8(8, 32, 1), 8) })
+}
+
+/// Every tile [`tiles_for`] and [`tiles_i8_for`] can choose for `ty` (validated by the naga
+/// test).
 pub fn standard_tiles(ty: GgmlType) -> Vec<Tile> {
     let mut v = Vec::new();
     for software in [true, false] {
-        let t = tiles_for(ty, software);
-        for x in [t.decode, t.prefill] {
-            if !v.contains(&x) {
-                v.push(x);
+        for t in [Some(tiles_for(ty, software)), tiles_i8_for(ty, software)].into_iter().flatten() {
+            for x in [t.decode, t.prefill] {
+                if !v.contains(&x) {
+                    v.push(x);
+                }
             }
         }
     }
     v
 }
 
-/// The tile that actually runs for a `cols`-wide matrix of format `ty`: word tiles need the unit
-/// interface and 16-byte-aligned token rows (cols a multiple of 4); otherwise the same mapping
-/// runs on the sub-block body.
+/// The tile that actually runs for a `cols`-wide matrix of format `ty`: int8 tiles need an
+/// int8 unit for the format (quantized weights only) and whole 32-element blocks, else the same
+/// mapping runs with f32 activations; word tiles need the unit interface and 16-byte-aligned
+/// token rows (cols a multiple of 4), else the same mapping runs on the sub-block body.
 pub fn effective_tile(tile: Tile, ty: GgmlType, cols: usize) -> Tile {
-    if tile.word && (!has_units(ty) || cols % 4 != 0) {
+    let tile = if tile.i8 && (i8_source(ty).is_none() || cols % 32 != 0) { Tile { i8: false, ..tile } } else { tile };
+    if !tile.i8 && tile.word && (!has_units(ty) || cols % 4 != 0) {
         Tile { word: false, ..tile }
     } else {
         tile
+    }
+}
+
+/// The int8-activation unit file of `ty` and its constants, if the format has one: ggml Q8_0,
+/// Q4_0, Q4_1 and TQ2_0, and tritium's AWQ4 and trit planes (F32/F16/BF16 keep f32 activations;
+/// TQ1_0's base-3 bytes have no word unit).
+pub fn i8_source(ty: GgmlType) -> Option<(&'static str, String)> {
+    if !crate::backend::cpu::has_i8_unit(ty) {
+        return None;
+    }
+    let q4 = |kind: u32, group: usize| format!("const Q4_KIND: u32 = {kind}u;\nconst GROUP: u32 = {group}u;\n");
+    match ty {
+        GgmlType::Q8_0 => Some(("matmul_i8_q8_0", String::new())),
+        GgmlType::Q4_0 => Some(("matmul_i8_q4", q4(0, 32))),
+        GgmlType::Q4_1 => Some(("matmul_i8_q4", q4(1, 32))),
+        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => {
+            Some(("matmul_i8_q4", q4(2, ty.block_size())))
+        }
+        GgmlType::TQ2_0 => Some(("matmul_i8_tp", "const GROUP: u32 = 256u;\nconst PLANES: u32 = 1u;\n".into())),
+        _ if ty.planes() > 0 => Some(("matmul_i8_tp", format_source(ty).1)),
+        _ => None,
     }
 }
 
@@ -219,6 +280,18 @@ impl Kernel {
     pub fn source(&self) -> String {
         match self {
             Kernel::Plain(n) => source(n).unwrap_or_default().to_string(),
+            Kernel::Matmul(t, tile) if tile.i8 => {
+                let (file, mut consts) = i8_source(*t).unwrap_or(("", String::new()));
+                consts += &format!(
+                    "const ROWS: u32 = {}u;\nconst LANES: u32 = {}u;\nconst TB: u32 = {}u;\n",
+                    tile.rows, tile.lanes, tile.tokens
+                );
+                [source("matmul_w"), source("matmul_x_i8"), Some(consts.as_str()), source(file), source("matmul_reduce")]
+                    .iter()
+                    .map(|s| s.unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
             Kernel::Matmul(t, _) | Kernel::Embed(t) => {
                 let body = match self {
                     Kernel::Matmul(t, tile) if tile.word && has_units(*t) => "matmul_w",
@@ -237,10 +310,13 @@ impl Kernel {
                 // comment opens the module), then the specialization constants, the format file,
                 // and the shared pieces: the matmul epilogue and Q4_0/Q4_1's common unit.
                 let mut src = format!("{}\n{}{}", source(body).unwrap_or_default(), consts, fmt);
+                if body == "matmul_w" {
+                    src = format!("{}\n{}\n{}{}", source(body).unwrap_or_default(), source("matmul_x_f32").unwrap_or_default(), consts, fmt);
+                }
                 if matches!(self, Kernel::Matmul(..)) {
                     src += &format!("\n{}", source("matmul_reduce").unwrap_or_default());
                 }
-                if matches!(t, GgmlType::Q4_0 | GgmlType::Q4_1) {
+                if matches!(t, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128) {
                     src += &format!("\n{}", source("matmul_q4_unit").unwrap_or_default());
                 }
                 src
@@ -262,7 +338,8 @@ impl Kernel {
 
     /// Every kernel variant the backend can build (for validation tests).
     pub fn all() -> Vec<Kernel> {
-        let mut v: Vec<Kernel> = ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax", "bench_read", "sample"]
+        let mut v: Vec<Kernel> =
+            ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax", "bench_read", "sample", "quantize_i8"]
             .iter()
             .map(|n| Kernel::Plain(n))
             .collect();

@@ -47,6 +47,9 @@ pub struct Capabilities {
     pub forced_f32: bool,
     /// A software rasterizer (lavapipe, SwiftShader, WARP): picks the CPU-shaped matmul tiles.
     pub software: bool,
+    /// Int8 activations with `dot4I8Packed` for the quantized formats (WGSL language feature
+    /// packed_4x8_integer_dot_product; off with `force_f32`).
+    pub int8_dot: bool,
     /// The default matmul tiles (decode, prefill); some formats use others (`kernels::tiles_for`).
     pub tiles: kernels::Tiles,
     /// Tiles forced by `GpuOptions::tiles` for every format.
@@ -133,8 +136,11 @@ impl GpuContext {
             || ["llvmpipe", "lavapipe", "swiftshader", "warp", "microsoft basic render"]
                 .iter()
                 .any(|s| ident.contains(s));
+        let int8_dot = !opts.force_f32
+            && instance.wgsl_language_features().contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
         let caps = Capabilities {
             software,
+            int8_dot,
             tiles: opts.tiles.unwrap_or_else(|| kernels::Tiles::for_device_type(software)),
             tiles_forced: opts.tiles.is_some(),
             adapter: info.name.clone(),
@@ -169,11 +175,20 @@ impl GpuContext {
     }
 
     /// The matmul tiles for weights of format `ty` on this adapter.
+    /// Int8 activations (`kernels::tiles_i8_for`) where the format has them and the context allows
+    /// (`caps.int8_dot`: WGSL's packed_4x8_integer_dot_product, not `force_f32`).
     pub fn tiles_for(&self, ty: crate::quant::GgmlType) -> kernels::Tiles {
-        if self.caps.tiles_forced {
+        let t = if self.caps.tiles_forced {
             self.caps.tiles
+        } else if self.caps.int8_dot {
+            kernels::tiles_i8_for(ty, self.caps.software).unwrap_or_else(|| kernels::tiles_for(ty, self.caps.software))
         } else {
             kernels::tiles_for(ty, self.caps.software)
+        };
+        if self.caps.int8_dot {
+            t
+        } else {
+            t.without_i8()
         }
     }
 

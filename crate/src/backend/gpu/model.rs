@@ -71,6 +71,8 @@ struct Acts {
     proj: wgpu::Buffer,
     gate: wgpu::Buffer,
     up: wgpu::Buffer,
+    /// Int8 activations (shaders/quantize_i8.wgsl) of the widest matmul input, for int8 tiles.
+    xq: wgpu::Buffer,
     last_x: wgpu::Buffer,
     last: wgpu::Buffer,
     logits: wgpu::Buffer,
@@ -179,18 +181,39 @@ impl OpBuilder<'_> {
         self.ctx.caps.max_compute_workgroups_per_dimension.max(1)
     }
 
-    /// Matmul ops (one per shard) of `w` from `input` into `output`, with the context's tiles.
-    fn matmul(
+    /// The ops of products that share one input: for each (weight, output), one matmul op per
+    /// shard with the context's tiles for that weight's format; when any of them takes int8
+    /// activations, one shaders/quantize_i8.wgsl op (input → `xq`) runs first and serves all.
+    fn matmuls(
         &self,
-        w: &GpuWeight,
+        ws: &[(&GpuWeight, &wgpu::Buffer)],
         step: &wgpu::Buffer,
         input: &wgpu::Buffer,
-        output: &wgpu::Buffer,
+        xq: &wgpu::Buffer,
         one: bool,
     ) -> Vec<Op> {
-        self.matmul_tiled(w, step, input, output, one, self.ctx.tiles_for(w.ty))
+        let mut ops = Vec::new();
+        let tiles: Vec<_> = ws.iter().map(|(w, _)| self.ctx.tiles_for(w.ty).effective(w.ty, w.cols)).collect();
+        if let Some(((w, _), _)) = ws.iter().zip(&tiles).find(|(_, t)| t.decode.i8) {
+            ops.push(self.quantize_i8(w.cols, step, input, xq, one));
+        }
+        for ((w, out), t) in ws.iter().zip(tiles) {
+            ops.extend(self.matmul_tiled(w, step, if t.decode.i8 { xq } else { input }, out, one, t));
+        }
+        ops
     }
 
+    /// shaders/quantize_i8.wgsl: the step's `[n, cols]` f32 `input` → int8 blocks in `xq`
+    /// (`cols` a multiple of 32; `xq` holds n · cols / 32 · 10 words).
+    fn quantize_i8(&self, cols: usize, step: &wgpu::Buffer, input: &wgpu::Buffer, xq: &wgpu::Buffer, one: bool) -> Op {
+        let blocks = (cols / 32) as u32;
+        let params = uniform(&self.ctx.device, "quantize_i8 params", &[cols as u32, blocks, 0, 0]);
+        let (pipeline, bind_group) = self.bind(&Kernel::Plain("quantize_i8"), &[step, &params, input, xq]);
+        Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::Elementwise { per_token: blocks }, one }
+    }
+
+    /// Matmul ops (one per shard) of `w` with `tiles` from `input` into `output`; `input` is the
+    /// f32 activations, or the int8 blocks of [`Self::quantize_i8`] when the tiles take them.
     fn matmul_tiled(
         &self,
         w: &GpuWeight,
@@ -226,6 +249,27 @@ impl OpBuilder<'_> {
                 }
             })
             .collect()
+    }
+
+    /// One product with `tiles` (tests, benchmarks), with its int8 quantization op first when the
+    /// tiles take int8 activations (so timings include it).
+    fn matmul_with_input(
+        &self,
+        w: &GpuWeight,
+        step: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+        xq: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+        tiles: super::kernels::Tiles,
+    ) -> Vec<Op> {
+        let t = tiles.effective(w.ty, w.cols);
+        if t.decode.i8 {
+            let mut ops = vec![self.quantize_i8(w.cols, step, input, xq, false)];
+            ops.extend(self.matmul_tiled(w, step, xq, output, false, t));
+            ops
+        } else {
+            self.matmul_tiled(w, step, input, output, false, t)
+        }
     }
 
     fn embed(&self, w: &GpuWeight, step: &wgpu::Buffer, tokens: &wgpu::Buffer, output: &wgpu::Buffer) -> Vec<Op> {
@@ -332,6 +376,7 @@ impl GpuModel {
                     proj: storage(&dev, "proj", mb * d),
                     gate: storage(&dev, "gate", mb * f),
                     up: storage(&dev, "up", mb * f),
+                    xq: storage(&dev, "xq", mb * d.max(qd).max(f).div_ceil(32) * 10),
                     last_x: storage(&dev, "last_x", d),
                     last: storage(&dev, "last", d),
                     logits: storage(&dev, "logits", vocab),
@@ -389,9 +434,7 @@ impl GpuModel {
                         weight_bytes += w.bytes();
                     }
                     ops.push(b.rmsnorm(d, c.rms_eps, &attn_norm, &a.step, &a.x, &a.xn, false));
-                    ops.extend(b.matmul(&wq, &a.step, &a.xn, &a.q, false));
-                    ops.extend(b.matmul(&wk, &a.step, &a.xn, &a.k, false));
-                    ops.extend(b.matmul(&wv, &a.step, &a.xn, &a.v, false));
+                    ops.extend(b.matmuls(&[(&wq, &a.q), (&wk, &a.k), (&wv, &a.v)], &a.step, &a.xn, &a.xq, false));
                     for (params, buf, heads) in [(&rope_q, &a.q, c.n_heads), (&rope_k, &a.k, c.n_kv_heads)] {
                         let (pipeline, bind_group) = b.bind(&Kernel::Plain("rope"), &[&a.step, params, &rope, buf]);
                         ops.push(Op::Dispatch {
@@ -412,13 +455,12 @@ impl GpuModel {
                         grid: Grid::Attention { heads: c.n_heads as u32 },
                         one: false,
                     });
-                    ops.extend(b.matmul(&wo, &a.step, &a.att, &a.proj, false));
+                    ops.extend(b.matmuls(&[(&wo, &a.proj)], &a.step, &a.att, &a.xq, false));
                     ops.push(b.elementwise("add", d, &a.step, &a.proj, &a.x));
                     ops.push(b.rmsnorm(d, c.rms_eps, &ffn_norm, &a.step, &a.x, &a.xn, false));
-                    ops.extend(b.matmul(&wg, &a.step, &a.xn, &a.gate, false));
-                    ops.extend(b.matmul(&wu, &a.step, &a.xn, &a.up, false));
+                    ops.extend(b.matmuls(&[(&wg, &a.gate), (&wu, &a.up)], &a.step, &a.xn, &a.xq, false));
                     ops.push(b.elementwise("swiglu", f, &a.step, &a.up, &a.gate));
-                    ops.extend(b.matmul(&wd, &a.step, &a.gate, &a.proj, false));
+                    ops.extend(b.matmuls(&[(&wd, &a.proj)], &a.step, &a.gate, &a.xq, false));
                     ops.push(b.elementwise("add", d, &a.step, &a.proj, &a.x));
                     k_cache.push(kc);
                     v_cache.push(vc);
@@ -431,7 +473,7 @@ impl GpuModel {
                 if out_w.is_some() {
                     weight_bytes += out_w_ref.bytes();
                 }
-                ops.extend(b.matmul(out_w_ref, &a.step_one, &a.last, &a.logits, true));
+                ops.extend(b.matmuls(&[(out_w_ref, &a.logits)], &a.step_one, &a.last, &a.xq, true));
                 let argmax_params = uniform(&dev, "argmax params", &[vocab as u32, 0, 0, 0]);
                 let (pipeline, bind_group) =
                     b.bind(&Kernel::Plain("argmax"), &[&a.step_one, &argmax_params, &a.logits, &a.argmax]);
@@ -647,7 +689,8 @@ pub async fn matmul_once(
     let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
     let read = readback(dev, "read", n * m.rows * 4);
     let b = OpBuilder { ctx };
-    let ops = b.matmul_tiled(&w, &step, &input, &out, false, tiles);
+    let xq = storage(dev, "xq", n * m.cols.div_ceil(32) * 10);
+    let ops = b.matmul_with_input(&w, &step, &input, &xq, &out, tiles);
     ctx.scoped("matmul", || {
         let mut enc = dev.create_command_encoder(&Default::default());
         {
@@ -818,7 +861,8 @@ pub async fn time_matmul_on(
     let out = storage(dev, "output", n * bw.rows);
     let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
     let b = OpBuilder { ctx };
-    let ops: Vec<Vec<Op>> = bw.copies.iter().map(|w| b.matmul_tiled(w, &step, &input, &out, false, tiles)).collect();
+    let xq = storage(dev, "xq", n * bw.cols.div_ceil(32) * 10);
+    let ops: Vec<Vec<Op>> = bw.copies.iter().map(|w| b.matmul_with_input(w, &step, &input, &xq, &out, tiles)).collect();
     let iters = iters.max(1);
     let (ms, timer) = time_passes(ctx, 3, &|pass| {
         for i in 0..iters {

@@ -11,6 +11,7 @@ use crate::backend::cpu::{matmul, QMatrix};
 use crate::error::{Error, Result};
 use crate::model::sampler::SplitMix64;
 use crate::model::Model;
+use super::kernels::effective_tile;
 use crate::quant::{self, GgmlType, MATMUL_TYPES};
 
 /// Tolerance of GPU vs CPU on the same quantized inputs, relative to Σ|w·x| (only the summation
@@ -37,6 +38,11 @@ pub fn f32_budget(ty: GgmlType) -> f32 {
     }
 }
 
+/// The extra error budget (relative to Σ|w·x|) of int8 activations: rounding x to a step of at
+/// most 1/64 of its block's max|x| adds at most half a step per element; 0.01 is a few times
+/// what uniform inputs give.
+pub const I8_BUDGET: f32 = 0.01;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct MatmulCheck {
     pub format: String,
@@ -55,7 +61,10 @@ fn fail(msg: String) -> Error {
 /// seeded random odd shapes (odd rows; columns not multiples of 32, 128 or 256 where the format
 /// allows: 3, 5 and 7 blocks or groups), batches 1, 3 and 16, outputs pre-filled with a NaN
 /// sentinel. Both tile sets run (the software adapters' and the hardware GPUs'), each with its
-/// decode tile (batch 1) and its token tile (batches 3 and 16: a partial and two full tiles).
+/// decode tile (batch 1) and its token tile (batches 3 and 16: a partial and two full tiles),
+/// with f32 activations and with int8 ones (formats with an int8 unit; checked against the CPU
+/// product with [`crate::backend::cpu::quantize_i8`] activations, and against f32 within the format's budget
+/// plus [`I8_BUDGET`]).
 pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Vec<MatmulCheck>> {
     let mut rng = SplitMix64::new(seed);
     let mut out = Vec::new();
@@ -74,11 +83,19 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
             let m = QMatrix { ty, rows, cols, data: &data };
             let mut gpus = Vec::new();
             for software in [true, false] {
-                let tiles = super::kernels::tiles_for(ty, software);
-                gpus.push((tiles, matmul_once(ctx, &m, &x, n, f32::NAN, tiles).await?));
+                let f32_tiles = Some(super::kernels::tiles_for(ty, software));
+                let i8_tiles = super::kernels::tiles_i8_for(ty, software).filter(|_| ctx.caps.int8_dot);
+                for tiles in [f32_tiles, i8_tiles].into_iter().flatten() {
+                    gpus.push((tiles, matmul_once(ctx, &m, &x, n, f32::NAN, tiles).await?));
+                }
             }
             let mut cpu = vec![0f32; n * rows];
             matmul(&m, &x, n, &mut cpu)?;
+            // The int8-activation kernels against the CPU product with the same int8 activations.
+            let mut cpu_i8 = vec![0f32; n * rows];
+            if cols % 32 == 0 {
+                matmul(&m, &crate::backend::cpu::quantize_i8(&x, cols), n, &mut cpu_i8)?;
+            }
             let fm = QMatrix { ty: GgmlType::F32, rows, cols, data: bytemuck::cast_slice(&w) };
             let mut exact = vec![0f32; n * rows];
             matmul(&fm, &x, n, &mut exact)?;
@@ -88,8 +105,9 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
                         let i = t * rows + r;
                         let scale: f32 =
                             (0..cols).map(|c| (w[r * cols + c] * x[t * cols + c]).abs()).sum::<f32>().max(1e-6);
-                        let (g, c, e) = (gpu[i], cpu[i], exact[i]);
                         let tile = if n > 1 { tiles.prefill } else { tiles.decode };
+                        let tile = effective_tile(tile, ty, cols);
+                        let (g, c, e) = (gpu[i], if tile.i8 { cpu_i8[i] } else { cpu[i] }, exact[i]);
                         let what =
                             format!("{} {rows}x{cols} batch {n} tile {}, output [{t}][{r}]", ty.name(), tile.name());
                         if g.is_nan() {
@@ -102,7 +120,7 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
                             )));
                         }
                         let rel_f32 = (g - e).abs() / scale;
-                        if rel_f32 > f32_budget(ty) {
+                        if rel_f32 > f32_budget(ty) + if tile.i8 { I8_BUDGET } else { 0.0 } {
                             return Err(fail(format!(
                                 "{what}: gpu {g} vs f32 {e}: relative error {rel_f32} > budget {}",
                                 f32_budget(ty)

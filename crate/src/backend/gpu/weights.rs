@@ -42,9 +42,9 @@ pub fn row_layout(ty: GgmlType, cols: usize) -> (usize, usize) {
         // TQ2_0 is repacked into the TP layout (one plane, group 256; matmul_tp.wgsl).
         GgmlType::TQ2_0 => (cols / 256 * 16, cols / 256),
         GgmlType::TQ1_0 => (cols / 256 * 13, cols / 256),
-        // AWQ4_G*: 8 sequential nibbles per word; (S, Z) f32 pair per group.
+        // AWQ4_G*: ggml's Q4 nibble layout per 32 elements; (S, Z) f32 pair per group.
         GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => (cols / 8, cols / ty.block_size() * 2),
-        // TP*: per group, each plane's g/16 words of 16 sequential 2-bit codes; one f32 α per plane.
+        // TP*: per group, each plane's g/16 words of 16 2-bit codes ([`tp_bit`]); one f32 α per plane.
         GgmlType::TP1_G32
         | GgmlType::TP1_G64
         | GgmlType::TP1_G128
@@ -62,6 +62,13 @@ fn f16_at(b: &[u8], i: usize) -> f32 {
 
 fn words(bytes: &[u8], out: &mut Vec<u32>) {
     out.extend(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+}
+
+/// Bit offset of element `e` (< 16) of a trit-plane word on the GPU: elements 4s … 4s+3 sit in
+/// bits 2s … 2s+1 of bytes 0 … 3, so `(w >> 2s) & 0x03030303` packs them as int8 (see
+/// shaders/matmul_tp.wgsl).
+pub fn tp_bit(e: usize) -> u32 {
+    (8 * (e % 4) + 2 * (e / 4)) as u32
 }
 
 /// Repack one row of ggml blocks into (words, scales).
@@ -94,13 +101,13 @@ pub fn repack_row(ty: GgmlType, cols: usize, row: &[u8], w: &mut Vec<u32>, s: &m
             }
         }
         GgmlType::TQ2_0 => {
-            // Into the trit-plane layout (one plane, GROUP = 256: 16 words of 16 sequential
-            // codes, then d), so matmul_tp.wgsl serves it and a 32-element sub-block is 2 words.
+            // Into the trit-plane layout (one plane, GROUP = 256: 16 words of 16 codes, then d),
+            // so matmul_tp.wgsl serves it and a 32-element sub-block is 2 words.
             // ggml's byte 32h+m holds element 128h+32l+m in bits 2l; the digit is the code t+1.
             for b in row.chunks_exact(66) {
                 let mut codes = [0u32; 16];
                 for (e, c) in (0..256).map(|e| (e, (b[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3)) {
-                    codes[e / 16] |= (c as u32) << (2 * (e % 16));
+                    codes[e / 16] |= (c as u32) << tp_bit(e % 16);
                 }
                 w.extend_from_slice(&codes);
                 s.push(f16_at(b, 64));
@@ -113,9 +120,15 @@ pub fn repack_row(ty: GgmlType, cols: usize, row: &[u8], w: &mut Vec<u32>, s: &m
             }
         }
         GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => {
+            // Sequential nibbles (element 2i in the low nibble of byte i) → ggml's Q4 layout per
+            // 32 elements (byte i: element i low, element 16 + i high).
             let g = ty.block_size();
             for b in row.chunks_exact(ty.block_bytes()) {
-                words(&b[..g / 2], w);
+                let code = |e: usize| (b[e / 2] >> (4 * (e % 2))) & 0xf;
+                for c in (0..g).step_by(32) {
+                    let q4: Vec<u8> = (0..16).map(|i| code(c + i) | (code(c + 16 + i) << 4)).collect();
+                    words(&q4, w);
+                }
                 s.push(f16_at(b, g / 2));
                 s.push(f16_at(b, g / 2 + 2));
             }
@@ -126,9 +139,12 @@ pub fn repack_row(ty: GgmlType, cols: usize, row: &[u8], w: &mut Vec<u32>, s: &m
         | GgmlType::TP2_G32
         | GgmlType::TP2_G64
         | GgmlType::TP2_G128 => {
+            // Each word of 16 sequential codes → the shader layout ([`tp_bit`]).
             let (g, planes) = (ty.block_size(), ty.planes());
             for b in row.chunks_exact(ty.block_bytes()) {
-                words(&b[..planes * g / 4], w);
+                let mut seq = Vec::with_capacity(planes * g / 16);
+                words(&b[..planes * g / 4], &mut seq);
+                w.extend(seq.iter().map(|&x| (0..16).fold(0u32, |acc, e| acc | ((x >> (2 * e)) & 3) << tp_bit(e))));
                 for k in 0..planes {
                     s.push(f16_at(b, planes * g / 4 + 2 * k));
                 }

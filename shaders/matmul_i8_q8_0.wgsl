@@ -1,0 +1,13 @@
+// matmul_i8_q8_0: the int8-activation unit (shaders/matmul_x_i8.wgsl) for ggml Q8_0 in the
+// layout of shaders/matmul_q8_0.wgsl (8 words of int8 codes per 32-block, element 4k+i in byte i
+// of word k; one f32 d per block). Unit j = block j of the row:
+//   d_w · d_x · Σ_k dot4I8Packed(w_k, x_k)   (eight dot4I8Packed, integer sum exact)
+fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
+    let base = row * p.row_words + 8u * j;
+    let xb = xblock(xrow + 32u * j);
+    var s = 0i;
+    for (var k = 0u; k < 8u; k++) {
+        s += dot4I8Packed(weights[base + k], xq[xb + k]);
+    }
+    return f32(s) * scales[row * (p.cols / 32u) + j] * xscale(xb).x;
+}
