@@ -88,7 +88,8 @@ export async function retentionHeatmap(el, retention, tokens, span) {
   const cw = 18;
   const chart = Plot.plot({
     width: Math.max(width(el), 90 + n * cw),
-    height: 120 + retention.length * 12,
+    height: 10 + 110 + retention.length * 12,
+    marginTop: 10,
     marginLeft: 44,
     marginBottom: 110,
     x: { domain: tokens.map((_, i) => label(i)), label: null, tickRotate: -60, padding: 0.05 },
@@ -152,7 +153,7 @@ export async function esdChart(el, rec) {
     if (b.x2 <= xmin) continue;
     const lo = Math.max(b.x1, xmin);
     const expected = nTail * (tailCdf(lo) - tailCdf(b.x2));
-    if (expected > 0.05) fit.push({ x: Math.sqrt(lo * b.x2), y: expected });
+    if (expected >= 0.5) fit.push({ x: Math.sqrt(lo * b.x2), y: expected }); // the y axis starts at 0.5
   }
   const marks = [
     Plot.rect(
@@ -166,7 +167,7 @@ export async function esdChart(el, rec) {
   if (Number.isFinite(rec.mpEdge) && rec.mpEdge > 0) {
     marks.push(
       Plot.ruleX([rec.mpEdge], { stroke: '#2b8a3e', strokeDasharray: '2,2' }),
-      Plot.text([rec.mpEdge], { x: (d) => d, frameAnchor: 'top', dy: 20, dx: -4, textAnchor: 'end', text: () => 'MP edge λ+', fill: '#2b8a3e' }),
+      Plot.text([rec.mpEdge], { x: (d) => d, frameAnchor: 'bottom', dy: -6, dx: -4, textAnchor: 'end', text: () => 'MP edge λ+', fill: '#2b8a3e' }),
     );
   }
   const chart = Plot.plot({

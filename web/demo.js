@@ -478,13 +478,14 @@ async function runSpectra() {
       });
       out.set(v, recs);
     }
-    demo.spectraSeconds = (performance.now() - t0) / 1000;
-    demo.spectra = out.get('source');
+    const seconds = (performance.now() - t0) / 1000;
     demo.spectraByVariant = out;
     demo.spectraShown = demo.variant;
     const n = [...out.values()].reduce((a, r) => a + r.length, 0);
-    els.spectraText.textContent = `Weight spectra of ${n} matrices (${[...out.keys()].join(' and ')}) in ${demo.spectraSeconds.toFixed(1)} s.`;
+    els.spectraText.textContent = `Weight spectra of ${n} matrices (${[...out.keys()].join(' and ')}) in ${seconds.toFixed(1)} s.`;
     await renderSpectra();
+    demo.spectraSeconds = seconds;
+    demo.spectra = out.get('source'); // set last: tests wait for it
   } catch (e) {
     if (e && e.code === 'E_ABORTED') els.spectraText.textContent = 'Weight spectra stopped.';
     else {
@@ -722,9 +723,11 @@ els.prompt.addEventListener('keydown', (ev) => {
 });
 // Charts are drawn for the width they have: redraw them when the window is resized.
 let resizeTimer = 0;
+let redraws = 0;
 window.addEventListener('resize', () => {
   clearTimeout(resizeTimer);
   resizeTimer = setTimeout(async () => {
+    const turn = ++redraws;
     try {
       if (demo.mod) {
         await retentionBars(els.retentionBars, demo.mod.retention);
@@ -735,7 +738,7 @@ window.addEventListener('resize', () => {
     } catch (e) {
       showError(e, 'Could not redraw the charts');
     }
-    demo.chartsWidth = window.innerWidth;
+    if (turn === redraws) demo.chartsWidth = window.innerWidth; // the latest redraw is done
   }, 150);
 });
 

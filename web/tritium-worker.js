@@ -40,9 +40,13 @@ function model(handle) {
 
 /** Typed arrays / buffers in a result are transferred, not copied. */
 function transferables(v) {
-  if (ArrayBuffer.isView(v)) return [v.buffer];
-  if (Array.isArray(v)) return v.flatMap((x) => (Array.isArray(x) ? x.filter((y) => ArrayBuffer.isView(y)).map((y) => y.buffer) : []));
-  return [];
+  const out = new Set();
+  const add = (x) => {
+    if (ArrayBuffer.isView(x) && x.byteLength === x.buffer.byteLength && !(typeof SharedArrayBuffer !== 'undefined' && x.buffer instanceof SharedArrayBuffer)) out.add(x.buffer);
+  };
+  add(v);
+  if (Array.isArray(v)) for (const x of v) if (Array.isArray(x)) x.forEach(add);
+  return [...out];
 }
 
 const MODEL_METHODS = new Set(['tokenize', 'detokenize', 'forwardLogits', 'toGguf', 'toAutoAwq', 'spectra', 'quantize', 'compareSpectra']);

@@ -349,11 +349,19 @@ test('screenshots at 1280×800 and 390×844 (target/e2e/)', { timeout: 60_000 },
   assert.ok(page, 'needs the page of the first test');
   for (const [w, h, name] of [[1280, 800, 'wide'], [390, 844, 'narrow']]) {
     await page.setViewportSize({ width: w, height: h });
-    await page.waitForFunction((w) => window.tritiumDemo.chartsWidth === w || !window.tritiumDemo.spectra, w, { timeout: 20_000 }).catch(() => {});
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert.ok(overflow <= 1, `${name}: the page does not scroll sideways (${overflow} px too wide)`);
+    await page.waitForFunction((w) => window.tritiumDemo.chartsWidth === w, w, { timeout: 20_000 }); // charts redrawn
+    const overflow = await page.evaluate(() => {
+      const wide = [...document.querySelectorAll('body *')]
+        .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest('.scroll-x, .table-wrap'))
+        .map((e) => `${e.tagName.toLowerCase()} in #${(e.closest('[id]') || {}).id}`);
+      return { px: document.documentElement.scrollWidth - document.documentElement.clientWidth, wide: wide.slice(0, 8) };
+    });
+    assert.ok(overflow.px <= 1, `${name}: the page does not scroll sideways (${JSON.stringify(overflow)})`);
     await page.screenshot({ path: join(SHOTS, `demo-${name}.png`) });
     await page.screenshot({ path: join(SHOTS, `demo-${name}-full.png`), fullPage: true });
+    for (const [sel, part] of [['#retention', 'retention'], ['section[aria-labelledby="spectra-h"]', 'spectra']]) {
+      if (await page.locator(sel).isVisible()) await page.locator(sel).screenshot({ path: join(SHOTS, `demo-${name}-${part}.png`) });
+    }
   }
   await page.setViewportSize({ width: 1200, height: 900 });
 });
