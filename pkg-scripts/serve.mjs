@@ -7,7 +7,10 @@
 //
 //   node pkg-scripts/serve.mjs [--port N] [--host H] [--root DIR]     (PORT env also works; 0 = any)
 //
-// Also importable: `const { url, close } = await startServer({ port: 0 })`.
+// Also importable: `const { url, close } = await startServer({ port: 0 })`; `onRequest({ method,
+// path, range })` is called for every file request (tests count model downloads with it).
+// .git, target/ and node_modules/ are not served, except the browser bundles of the demo's
+// plotting library (EXPOSED below).
 
 import { createServer } from 'node:http';
 import { createReadStream } from 'node:fs';

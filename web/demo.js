@@ -96,6 +96,7 @@ let loadAbort = null;
 let genAbort = null;
 let spectraAbort = null;
 let quantAbort = null;
+let shownRetention = null; // the MoD report the retention card shows (kept across later generations)
 
 function setState(state) {
   demo.state = state;
@@ -504,6 +505,7 @@ async function renderRetention(report, promptTokenIds) {
   const retention = report.retention;
   const tokens = await Promise.all(promptTokenIds.map((id) => demo.model.detokenize([id])));
   demo.mod = { ...report, tokens };
+  shownRetention = demo.mod;
   const kept = retention.reduce((a, r) => a + r.keptTarget, 0);
   const target = retention.reduce((a, r) => a + r.targetTokens, 0);
   const kvSaved = report.kvBytesDense ? 1 - report.kvBytes / report.kvBytesDense : 0;
@@ -729,9 +731,9 @@ window.addEventListener('resize', () => {
   resizeTimer = setTimeout(async () => {
     const turn = ++redraws;
     try {
-      if (demo.mod) {
-        await retentionBars(els.retentionBars, demo.mod.retention);
-        await retentionHeatmap(els.retentionHeatmap, demo.mod.retention, demo.mod.tokens, demo.mod.span);
+      if (shownRetention) {
+        await retentionBars(els.retentionBars, shownRetention.retention);
+        await retentionHeatmap(els.retentionHeatmap, shownRetention.retention, shownRetention.tokens, shownRetention.span);
       }
       if (demo.charts.alpha) await alphaChart(els.spectraPlot, demo.spectraByVariant);
       if (demo.charts.esd) await renderEsd();
@@ -767,6 +769,12 @@ async function main() {
   why.className = 'why';
   why.textContent = caps.backendReason;
   els.backend.replaceChildren(strong, why);
+  if (caps.backend === 'cpu' && caps.requestedBackend === 'auto') {
+    const tip = document.createElement('span');
+    tip.className = 'why';
+    tip.textContent = 'For WebGPU (faster), use a recent Chrome or Edge, or Firefox/Safari with WebGPU enabled.';
+    els.backend.append(tip);
+  }
   if (caps.gpu) {
     const g = caps.gpu;
     const line = document.createElement('span');

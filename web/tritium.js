@@ -430,6 +430,8 @@ export class Engine {
    * @param {{ onProgress?: (p: {phase: string, loaded: number, total: number|null}) => void,
    *           signal?: AbortSignal, fetchOptions?: RequestInit, maxContext?: number }} [options]
    *   maxContext: positions the GPU KV caches hold (default 2048, at most the model's).
+   *   cache (default true): a URL is read from the browser's model cache (Cache Storage) when it
+   *   is there, else downloaded and stored (web/tritium-cache.js); `model.fromCache` tells which.
    */
   async load(source, options = {}) {
     const { onProgress, signal, fetchOptions, maxContext = 2048, cache = true } = options || {};

@@ -381,6 +381,23 @@ test('keyboard: Ctrl+Enter generates and Escape stops', { timeout: 120_000 }, as
   assert.ok(r.n < 500, `stopped early (${r.n} tokens)`);
   assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready');
   assert.equal(await page.locator('#generate').isDisabled(), false);
+  // the MoD and quantization controls are reachable with Tab and work with the keyboard
+  const focused = () => page.evaluate(() => document.activeElement && document.activeElement.id);
+  await page.focus('#chat');
+  const order = [];
+  for (let i = 0; i < 6; i++) {
+    await page.keyboard.press('Tab');
+    order.push(await focused());
+  }
+  assert.deepEqual(order, ['mod-on', 'mod-schedule', 'mod-mean', 'mod-max', 'mod-min', 'mod-router']);
+  await page.focus('#mod-on');
+  await page.keyboard.press('Space');
+  assert.equal(await page.isChecked('#mod-on'), true);
+  await page.keyboard.press('Space');
+  assert.equal(await page.isChecked('#mod-on'), false);
+  await page.focus('#quant-method');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'quant-apply');
 });
 
 test('a bad file shows an error in the page', { timeout: 60_000 }, async () => {
@@ -398,6 +415,7 @@ test('a bad file shows an error in the page', { timeout: 60_000 }, async () => {
   assert.match(text, /E_BAD_MAGIC/);
   assert.match(text, /not-a-model\.gguf/);
   assert.match(text, /not a GGUF file/);
+  assert.match(text, /What to do: This is not a GGUF file\. Open a \.gguf file/, 'the error says what to do');
   assert.equal(await p.evaluate(() => document.body.dataset.state), 'error');
   assert.equal(await p.locator('#generate').isDisabled(), true);
   await p.screenshot({ path: join(SHOTS, 'demo-error.png'), fullPage: true });
@@ -417,6 +435,7 @@ test('a bad file shows an error in the page', { timeout: 60_000 }, async () => {
   await p.click('#load-url');
   await p.waitForFunction(() => window.tritiumDemo.error && window.tritiumDemo.error.code === 'E_FETCH', null, { timeout: 30_000 });
   assert.match(await p.locator('#error').innerText(), /404/);
+  assert.match(await p.locator('#error').innerText(), /What to do: Check the URL/);
   assert.ok(!log.some((l) => l.startsWith('pageerror')), log.join('\n'));
   await p.close();
 });
