@@ -590,6 +590,7 @@ function renderVariants() {
   els.quantBody.replaceChildren(frag);
 }
 
+const AWQ_CALIB_TOKENS = 128;
 let calibText = null;
 async function calibrationText() {
   if (calibText) return calibText;
@@ -623,8 +624,10 @@ async function applyVariant() {
   try {
     const opts = { signal: quantAbort.signal };
     if (v.includes('awq4')) {
+      // AWQ's search runs single-threaded in wasm: a small calibration set keeps it to minutes
       opts.calibText = await calibrationText();
-      opts.calibTokens = 512;
+      opts.calibTokens = AWQ_CALIB_TOKENS;
+      opts.calibBlock = AWQ_CALIB_TOKENS;
     }
     const q = await source.quantize(v, {
       ...opts,
