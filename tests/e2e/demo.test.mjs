@@ -350,6 +350,7 @@ test('screenshots at 1280×800 and 390×844 (target/e2e/)', { timeout: 60_000 },
   for (const [w, h, name] of [[1280, 800, 'wide'], [390, 844, 'narrow']]) {
     await page.setViewportSize({ width: w, height: h });
     await page.waitForFunction((w) => window.tritiumDemo.chartsWidth === w, w, { timeout: 20_000 }); // charts redrawn
+    await page.evaluate(() => window.scrollTo(0, 0));
     const overflow = await page.evaluate(() => {
       const wide = [...document.querySelectorAll('body *')]
         .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest('.scroll-x, .table-wrap'))
