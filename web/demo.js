@@ -419,15 +419,18 @@ function fillSelect(sel, values, label = (v) => String(v)) {
 }
 
 async function renderSpectra() {
-  const byVariant = demo.spectraByVariant;
+  const shown = demo.spectraShownVariants || [...demo.spectraByVariant.keys()];
+  const byVariant = new Map(shown.filter((v) => demo.spectraByVariant.has(v)).map((v) => [v, demo.spectraByVariant.get(v)]));
+  demo.spectraShownMap = new Map([...byVariant].map(([v, recs]) => [variantLabel(v), recs]));
   renderSpectraTable(byVariant.get(demo.spectraShown) || [...byVariant.values()][0]);
   els.spectraOut.hidden = false;
-  fillSelect(els.esdModel, [...byVariant.keys()]);
+  fillSelect(els.esdModel, [...byVariant.keys()], variantLabel);
+  if (byVariant.has(demo.spectraShown)) els.esdModel.value = demo.spectraShown; // the table's weights
   const layers = [...new Set([...byVariant.values()][0].map((r) => r.layer))];
   fillSelect(els.esdLayer, layers);
   fillSelect(els.esdKind, KINDS);
   try {
-    await alphaChart(els.spectraPlot, byVariant);
+    await alphaChart(els.spectraPlot, demo.spectraShownMap);
     demo.charts.alpha = true;
     await renderEsd();
   } catch (e) {
@@ -440,7 +443,7 @@ async function renderEsd() {
   if (!recs) return;
   const rec = recs.find((r) => r.layer === Number(els.esdLayer.value) && r.kind === els.esdKind.value);
   if (!rec) return;
-  els.esdPlot.setAttribute('aria-label', `log-log histogram of the eigenvalues of ${rec.name} (${els.esdModel.value}): α ${rec.alpha.toFixed(2)}, xmin ${rec.xmin.toExponential(2)}, MP edge ${Number.isFinite(rec.mpEdge) ? rec.mpEdge.toExponential(2) : 'n/a'}`);
+  els.esdPlot.setAttribute('aria-label', `log-log histogram of the eigenvalues of ${rec.name} (${variantLabel(els.esdModel.value)}): α ${rec.alpha.toFixed(2)}, xmin ${rec.xmin.toExponential(2)}, MP edge ${Number.isFinite(rec.mpEdge) ? rec.mpEdge.toExponential(2) : 'n/a'}`);
   await esdChart(els.esdPlot, rec);
   demo.charts.esd = rec.name;
 }
@@ -454,9 +457,11 @@ async function runSpectra() {
   demo.spectraProgress = [];
   demo.spectraSeconds = null;
   demo.charts.alpha = false;
-  // the source weights, and the weights in use when they are a quantized variant
-  const todo = ['source'];
-  if (demo.variant !== 'source') todo.push(demo.variant);
+  // the source weights, and the weights in use when they are a quantized variant; spectra
+  // already computed for these weights are kept
+  const wanted = demo.variant === 'source' ? ['source'] : ['source', demo.variant];
+  const todo = wanted.filter((v) => !demo.spectraByVariant.has(v));
+  if (!todo.length) todo.push(demo.variant); // asked again: compute again
   const total = demo.model.info().config.nLayers * todo.length;
   els.spectraProgress.max = total;
   els.spectraProgress.value = 0;
@@ -480,13 +485,17 @@ async function runSpectra() {
       out.set(v, recs);
     }
     const seconds = (performance.now() - t0) / 1000;
-    demo.spectraByVariant = out;
+    for (const v of wanted) if (!out.has(v)) out.set(v, demo.spectraByVariant.get(v));
+    const computed = [...out.keys()].filter((v) => todo.includes(v));
+    for (const v of [...out.keys()]) if (!wanted.includes(v)) out.delete(v);
+    demo.spectraByVariant = new Map([...demo.spectraByVariant, ...out]);
     demo.spectraShown = demo.variant;
-    const n = [...out.values()].reduce((a, r) => a + r.length, 0);
-    els.spectraText.textContent = `Weight spectra of ${n} matrices (${[...out.keys()].join(' and ')}) in ${seconds.toFixed(1)} s.`;
+    const n = computed.reduce((a, v) => a + out.get(v).length, 0);
+    els.spectraText.textContent = `Weight spectra of ${n} matrices (${computed.join(' and ')}) in ${seconds.toFixed(1)} s.`;
+    demo.spectraShownVariants = wanted;
     await renderSpectra();
     demo.spectraSeconds = seconds;
-    demo.spectra = out.get('source'); // set last: tests wait for it
+    demo.spectra = demo.spectraByVariant.get('source'); // set last: tests wait for it
   } catch (e) {
     if (e && e.code === 'E_ABORTED') els.spectraText.textContent = 'Weight spectra stopped.';
     else {
@@ -738,7 +747,7 @@ window.addEventListener('resize', () => {
         await retentionBars(els.retentionBars, shownRetention.retention);
         await retentionHeatmap(els.retentionHeatmap, shownRetention.retention, shownRetention.tokens, shownRetention.span);
       }
-      if (demo.charts.alpha) await alphaChart(els.spectraPlot, demo.spectraByVariant);
+      if (demo.charts.alpha) await alphaChart(els.spectraPlot, demo.spectraShownMap);
       if (demo.charts.esd) await renderEsd();
     } catch (e) {
       showError(e, 'Could not redraw the charts');

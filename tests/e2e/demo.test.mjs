@@ -303,7 +303,7 @@ test('demo: MoD on → retention view with one row per layer (30), bars and a to
   console.log(`# MoD in the demo: ${d.promptTokens} prompt tokens; ${d.summary}`);
 });
 
-test('demo: the quantization picker quantizes, shows size and bits per weight, and generates with the new weights', { timeout: 300_000 }, async () => {
+test('demo: the quantization picker quantizes, shows size and bits per weight, generates with the new weights, and compares spectra', { timeout: 400_000 }, async () => {
   assert.ok(page, 'needs the page of the first test');
   await page.selectOption('#quant-method', 'rtn4');
   await page.click('#quant-apply');
@@ -338,6 +338,22 @@ test('demo: the quantization picker quantizes, shows size and bits per weight, a
   const g = await page.evaluate(() => ({ pieces: window.tritiumDemo.pieces, error: window.tritiumDemo.error }));
   assert.equal(g.error, null, JSON.stringify(g.error));
   assert.equal(g.pieces[0], ' Paris');
+  // spectra of the quantized weights next to the source's (computed by the spectra test above, kept)
+  await page.click('#spectra-run');
+  await page.waitForFunction(() => window.tritiumDemo.spectra || window.tritiumDemo.error, null, { timeout: 240_000 });
+  const sp = await page.evaluate(() => ({
+    error: window.tritiumDemo.error,
+    text: document.getElementById('spectra-text').textContent,
+    dots: document.querySelectorAll('#spectra-plot g[aria-label="dot"] circle').length,
+    facets: [...document.querySelectorAll('#spectra-plot g[aria-label="fx-axis tick label"] text')].map((t) => t.textContent),
+    esdModels: [...document.querySelectorAll('#esd-model option')].map((o) => o.textContent),
+  }));
+  assert.equal(sp.error, null, JSON.stringify(sp.error));
+  assert.match(sp.text, /of 210 matrices \(rtn4\)/, 'only the quantized weights were computed');
+  assert.equal(sp.dots, 420, 'alpha of 210 matrices, source and int4 RTN');
+  assert.deepEqual(sp.facets, ['source', 'int4 RTN'], 'side by side');
+  assert.deepEqual(sp.esdModels, ['source', 'int4 RTN']);
+  await page.locator('section[aria-labelledby="spectra-h"]').screenshot({ path: join(SHOTS, 'demo-spectra-rtn4.png') });
   // back to the source weights: no second quantization
   await page.selectOption('#quant-method', 'source');
   await page.click('#quant-apply');
