@@ -7,7 +7,10 @@
 //
 //   node pkg-scripts/serve.mjs [--port N] [--host H] [--root DIR]     (PORT env also works; 0 = any)
 //
-// Also importable: `const { url, close } = await startServer({ port: 0 })`.
+// Also importable: `const { url, close } = await startServer({ port: 0 })`; `onRequest({ method,
+// path, range })` is called for every file request (tests count model downloads with it).
+// .git, target/ and node_modules/ are not served, except the browser bundles of the demo's
+// plotting library (EXPOSED below).
 
 import { createServer } from 'node:http';
 import { createReadStream } from 'node:fs';
@@ -38,6 +41,10 @@ const MIME = {
   '.bin': 'application/octet-stream',
 };
 
+// Files under hidden folders that the demo page loads: the plotting library (npm dependencies
+// @observablehq/plot and d3, browser bundles), lazily, when a chart is first drawn.
+const EXPOSED = ['node_modules/d3/dist/', 'node_modules/@observablehq/plot/dist/'].map((p) => p.split('/').join(sep));
+
 function send(res, status, body, headers = {}) {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...headers });
   res.end(body);
@@ -50,6 +57,8 @@ export function startServer({
   host = '127.0.0.1',
   log = false,
   hidden = ['.git', 'target', 'node_modules'],
+  exposed = EXPOSED,
+  onRequest = null,
 } = {}) {
   const rootDir = resolve(root);
   const server = createServer(async (req, res) => {
@@ -68,8 +77,10 @@ export function startServer({
       let file = normalize(join(rootDir, rel));
       if (file !== rootDir && !file.startsWith(rootDir + sep)) return send(res, 403, 'forbidden\n');
       // Never serve VCS internals or build caches (top-level names in `hidden`).
-      const top = file.slice(rootDir.length + 1).split(sep)[0];
-      if (hidden.includes(top)) return send(res, 404, 'not found\n');
+      const relPath = file.slice(rootDir.length + 1);
+      const top = relPath.split(sep)[0];
+      if (hidden.includes(top) && !exposed.some((p) => relPath.startsWith(p))) return send(res, 404, 'not found\n');
+      if (onRequest) onRequest({ method: req.method, path: url.pathname, range: req.headers.range || null });
 
       let st = await stat(file).catch(() => null);
       if (st && st.isDirectory()) {

@@ -26,6 +26,10 @@ export type TritiumErrorCode =
   | 'E_WASM_INIT'
   | 'E_PANIC'
   | 'E_INTERNAL'
+  /** The engine's Web Worker (or a spectra worker) stopped or could not start. */
+  | 'E_WORKER'
+  /** A Worker-backed engine: the worker ran out of memory (a RangeError there). */
+  | 'E_OUT_OF_MEMORY'
   | (string & {});
 
 /** Every error tritium throws; `code` is stable, `message` says what is wrong and where. */
@@ -50,6 +54,14 @@ export interface EngineOptions {
    * of one). Default: tritium_core_bg.wasm next to tritium.js. In Node.js pass the file's bytes.
    */
   wasm?: unknown;
+  /**
+   * Run the engine in a module Web Worker (tritium-worker.js) and talk to it by message passing,
+   * so the page never freezes. Default: true on a page's main thread, false in Node.js and inside
+   * workers. `false` runs everything in this thread (tests, Node.js). With a worker, the methods
+   * typed `T | Promise<T>` below return a Promise (`await` works for both), and `generate()`
+   * reports a bad option from its first `next()`.
+   */
+  worker?: boolean;
 }
 
 export interface Capabilities {
@@ -64,6 +76,7 @@ export interface Capabilities {
   webgpuInBrowser: boolean;
   /** The negotiated adapter, features and limits, when the backend is WebGPU. */
   gpu: GpuCapabilities | null;
+  /** The engine runs in a Web Worker (the default on a page). */
   worker: boolean;
 }
 
@@ -94,6 +107,8 @@ export interface LoadProgress {
   total: number | null;
   /** loaded / total when the total is known, else null. */
   fraction: number | null;
+  /** The bytes come from the browser's model cache (phase 'download' reads the cache). */
+  fromCache: boolean;
 }
 
 export interface LoadOptions {
@@ -103,6 +118,21 @@ export interface LoadOptions {
   fetchOptions?: RequestInit;
   /** Positions the GPU KV caches hold (default 2048, at most the model's context). */
   maxContext?: number;
+  /**
+   * URL sources: read the file from the browser's model cache (Cache Storage, `tritium-models-v1`,
+   * keyed by the absolute URL) when it is there, else download it and store it (default true).
+   * A file that fails to load is never kept. Ignored where Cache Storage is missing (Node.js).
+   */
+  cache?: boolean;
+}
+
+/** One model in the browser's model cache. */
+export interface CachedModel {
+  /** Absolute URL (the cache key). */
+  url: string;
+  /** File size (Content-Length), or null when unknown. */
+  bytes: number | null;
+  cachedAt: Date | null;
 }
 
 /** The files of an AutoAWQ (or plain HF safetensors) checkpoint folder. */
@@ -143,8 +173,14 @@ export declare class Engine {
     gb_per_s: number;
   }>;
   load(source: ModelSource, options?: LoadOptions): Promise<Model>;
+  /** The models in the browser's model cache ([] without Cache Storage). */
+  cachedModels(): Promise<CachedModel[]>;
+  /** Remove a model (its URL as given to load(), or absolute) from the cache; true when one was removed. */
+  deleteCachedModel(url: string): Promise<boolean>;
   /** A tiny random Llama GGUF (2 layers, byte-level vocabulary), for tests and smoke checks. */
-  tinyTestModel(seed?: number): Uint8Array;
+  tinyTestModel(seed?: number): Uint8Array | Promise<Uint8Array>;
+  /** Worker-backed engines only: stop the worker (every model of the engine is gone). */
+  terminate?(): void;
 }
 
 export interface LlamaConfig {
@@ -355,11 +391,13 @@ export declare class Model {
   readonly freed: boolean;
   /** 'webgpu' when the weights were uploaded to the GPU, else 'cpu'. */
   readonly backend: 'cpu' | 'webgpu';
+  /** True when `engine.load(url)` read the file from the browser's model cache. */
+  readonly fromCache: boolean;
   info(): ModelInfo;
-  tokenize(text: string, options?: { addSpecial?: boolean }): number[];
-  detokenize(ids: ArrayLike<number>): string;
+  tokenize(text: string, options?: { addSpecial?: boolean }): number[] | Promise<number[]>;
+  detokenize(ids: ArrayLike<number>): string | Promise<string>;
   /** Logits of the last position after a fresh prefill of `ids` (low level). */
-  forwardLogits(ids: ArrayLike<number>): Float32Array;
+  forwardLogits(ids: ArrayLike<number>): Float32Array | Promise<Float32Array>;
   /** Generate from a prompt string, or from token ids (no template applied). */
   generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Generation;
   /** Per-layer retention of the latest generation with `mod` options, once its prompt is in. */
@@ -385,9 +423,9 @@ export declare class Model {
    */
   quantize(spec: string, options?: QuantizeOptions): Promise<Model>;
   /** The model as a GGUF file (tritium's documented naming for AWQ int4 and trit planes). */
-  toGguf(): Uint8Array;
+  toGguf(): Uint8Array | Promise<Uint8Array>;
   /** The model as an AutoAWQ folder (every decoder linear must be AWQ int4). */
-  toAutoAwq(): Array<[string, Uint8Array]>;
+  toAutoAwq(): Array<[string, Uint8Array]> | Promise<Array<[string, Uint8Array]>>;
   /** Per-matrix change of the power-law alpha between this model and `other`. */
   compareSpectra(
     other: Model,

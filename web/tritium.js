@@ -14,6 +14,7 @@
 //   for await (const piece of model.generate('Hello', { maxTokens: 32 })) ...
 
 import initCore, * as core from './tritium_core.js';
+import { absoluteUrl, cacheStorage, cachedResponse, deleteCached, listCached, storeResponse } from './tritium-cache.js';
 
 /** Default generation options (the facade's; the core's defaults agree). */
 export const DEFAULT_GENERATE_OPTIONS = Object.freeze({
@@ -341,7 +342,12 @@ export class Engine {
    *   default: tritium_core_bg.wasm next to this module.
    */
   static async create(options = {}) {
-    const { backend = 'auto', wasm, forceF32 = false } = options || {};
+    const { backend = 'auto', wasm, forceF32 = false, worker } = options || {};
+    if (worker === true || (worker === undefined && workerByDefault())) {
+      // The same API by message passing to a module Worker (web/tritium-remote.js).
+      const { RemoteEngine } = await import('./tritium-remote.js');
+      return RemoteEngine.create(options);
+    }
     if (!['auto', 'cpu', 'webgpu', 'gpu'].includes(backend)) {
       throw new TritiumError('E_INVALID_ARGUMENT', `unknown backend '${backend}': use 'auto', 'webgpu' or 'cpu'`);
     }
@@ -424,26 +430,68 @@ export class Engine {
    * @param {{ onProgress?: (p: {phase: string, loaded: number, total: number|null}) => void,
    *           signal?: AbortSignal, fetchOptions?: RequestInit, maxContext?: number }} [options]
    *   maxContext: positions the GPU KV caches hold (default 2048, at most the model's).
+   *   cache (default true): a URL is read from the browser's model cache (Cache Storage) when it
+   *   is there, else downloaded and stored (web/tritium-cache.js); `model.fromCache` tells which.
    */
   async load(source, options = {}) {
-    const { onProgress, signal, fetchOptions, maxContext = 2048 } = options || {};
+    const { onProgress, signal, fetchOptions, maxContext = 2048, cache = true } = options || {};
     checkCore();
     if (isFolderSource(source)) return this.#loadFolder(source, options);
     const name = describeSource(source);
-    const progress = loadProgress(onProgress);
     if (signal && signal.aborted) throw abortError(signal);
 
     let response = null;
+    // Model cache (web/tritium-cache.js): URL sources are read from / written to Cache Storage.
+    let cacheUrl = null;
+    let storing = null;
+    let fromCache = false;
     if (typeof source === 'string' || (typeof URL !== 'undefined' && source instanceof URL)) {
-      try {
-        response = await fetch(source, { ...(fetchOptions || {}), signal });
-      } catch (e) {
-        if (signal && signal.aborted) throw abortError(signal);
-        throw new TritiumError('E_FETCH', `could not fetch ${name}: ${e && e.message ? e.message : e}`, { cause: e });
+      if (cache !== false && cacheStorage()) {
+        cacheUrl = absoluteUrl(source);
+        response = await cachedResponse(cacheUrl);
+        fromCache = response !== null;
       }
-      if (!response.ok) {
-        throw new TritiumError('E_FETCH', `could not fetch ${name}: HTTP ${response.status} ${response.statusText}`.trim());
+      if (!response) {
+        try {
+          response = await fetch(source, { ...(fetchOptions || {}), signal });
+        } catch (e) {
+          if (signal && signal.aborted) throw abortError(signal);
+          throw new TritiumError('E_FETCH', `could not fetch ${name}: ${e && e.message ? e.message : e}`, { cause: e });
+        }
+        if (!response.ok) {
+          throw new TritiumError('E_FETCH', `could not fetch ${name}: HTTP ${response.status} ${response.statusText}`.trim());
+        }
+        if (cacheUrl) storing = storeResponse(cacheUrl, response);
       }
+    }
+    const report = loadProgress(onProgress);
+    const progress = (phase, loaded, total) => report(phase, loaded, total, fromCache);
+    try {
+      const model = await this.#loadBytes(source, response, { name, progress, signal, maxContext });
+      model.fromCache = fromCache;
+      if (storing) await storing; // the download is complete, so this is the last write
+      return model;
+    } catch (e) {
+      // Never keep a file that did not load (interrupted, or not a model).
+      if (storing) storing.then(() => deleteCached(cacheUrl)).catch(() => {});
+      else if (fromCache) await deleteCached(cacheUrl).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** The models in the browser's model cache: `[{ url, bytes, cachedAt }]` ([] without Cache Storage). */
+  async cachedModels() {
+    return listCached();
+  }
+
+  /** Remove a model (its URL, as given to load()) from the cache; resolves to whether one was removed. */
+  async deleteCachedModel(url) {
+    return deleteCached(url);
+  }
+
+  async #loadBytes(source, response, { name, progress, signal, maxContext }) {
+    if (response) {
+      /* fetched or cached above */
     } else if (typeof Response !== 'undefined' && source instanceof Response) {
       response = source;
     }
@@ -619,14 +667,19 @@ export class Engine {
 
 /** A `(phase, loaded, total)` reporter for `onProgress` (a throwing callback is logged, not fatal). */
 function loadProgress(onProgress) {
-  return (phase, loaded, total) => {
+  return (phase, loaded, total, fromCache = false) => {
     if (typeof onProgress !== 'function') return;
     try {
-      onProgress({ phase, loaded, total: total ?? null, fraction: total ? Math.min(1, loaded / total) : null });
+      onProgress({ phase, loaded, total: total ?? null, fraction: total ? Math.min(1, loaded / total) : null, fromCache });
     } catch (e) {
       console.error('tritium: onProgress threw', e);
     }
   };
+}
+
+/** Engines run in a Worker by default on a page's main thread (not in Node.js, not in a worker). */
+function workerByDefault() {
+  return typeof Worker === 'function' && typeof window !== 'undefined' && typeof document !== 'undefined';
 }
 
 /** Sources that are a checkpoint folder rather than one GGUF file. */
@@ -670,6 +723,8 @@ export class Model {
   #engineGpu;
   #maxContext;
   #retention = null;
+  /** True when `engine.load(url)` read the file from the browser's model cache. */
+  fromCache = false;
 
   constructor(token, coreModel, { name, bytes, gpuModel, engineGpu = null, maxContext = 2048 }) {
     if (token !== MODEL_TOKEN) throw new TypeError('models come from `engine.load()`');

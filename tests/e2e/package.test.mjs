@@ -40,7 +40,7 @@ after(() => {
 
 test('the tarball holds the package files and a complete package.json', () => {
   const files = run('tar', ['-tzf', tarball], scratch).trim().split('\n').sort();
-  for (const f of ['package.json', 'README.md', 'tritium.js', 'tritium.d.ts', 'tritium-spectra-worker.js', 'tritium_core.js', 'tritium_core.d.ts', 'tritium_core_bg.wasm']) {
+  for (const f of ['package.json', 'README.md', 'tritium.js', 'tritium.d.ts', 'tritium-spectra-worker.js', 'tritium-worker.js', 'tritium-remote.js', 'tritium-cache.js', 'tritium_core.js', 'tritium_core.d.ts', 'tritium_core_bg.wasm']) {
     assert.ok(files.includes(`package/${f}`), `package/${f} in ${files.join(', ')}`);
   }
   const pkg = JSON.parse(readFileSync(join(scratch, 'node_modules', 'tritium', 'package.json'), 'utf8'));
@@ -110,10 +110,19 @@ test('chromium loads the installed package from a scratch project', { timeout: 1
 <script type="module">
   import { Engine } from './node_modules/tritium/tritium.js';
   try {
-    const engine = await Engine.create();
-    const model = await engine.load(new Blob([engine.tinyTestModel(3)]));
-    const result = await model.generate('the theater', { maxTokens: 5 }).complete();
-    window.result = { ok: true, backend: engine.backend, webgpu: engine.capabilities().webgpuInBrowser, n: result.tokenIds.length, finishReason: result.finishReason };
+    const run = async (options) => {
+      const engine = await Engine.create(options);
+      const model = await engine.load(new Blob([await engine.tinyTestModel(3)]));
+      const result = await model.generate('the theater', { maxTokens: 5, temperature: 0 }).complete();
+      const caps = engine.capabilities();
+      model.free();
+      return { backend: engine.backend, webgpu: caps.webgpuInBrowser, worker: caps.worker, n: result.tokenIds.length, ids: result.tokenIds, finishReason: result.finishReason };
+    };
+    // the default: a Worker-backed engine; then the page-thread engine on the CPU path
+    const inWorker = await run();
+    const inPage = await run({ worker: false, backend: 'cpu' });
+    const workerCpu = await run({ backend: 'cpu' });
+    window.result = { ok: true, ...inWorker, inPage, workerCpu };
   } catch (e) {
     window.result = { ok: false, code: e.code, message: String(e.message || e) };
   }
@@ -133,6 +142,12 @@ test('chromium loads the installed package from a scratch project', { timeout: 1
     assert.equal(r.backend, r.webgpu ? 'webgpu' : 'cpu', JSON.stringify(r));
     assert.equal(r.n, 5);
     assert.equal(r.finishReason, 'length');
+    // Engine.create() on a page runs the engine in a Web Worker (tritium-worker.js from the package)
+    assert.equal(r.worker, true, JSON.stringify(r));
+    assert.equal(r.inPage.worker, false);
+    assert.equal(r.workerCpu.worker, true);
+    // the same greedy tokens through the worker and in the page thread
+    assert.deepEqual(r.workerCpu.ids, r.inPage.ids);
   } finally {
     await browser.close();
     await server.close();
