@@ -338,11 +338,13 @@ export class Engine {
   /**
    * @param {{ backend?: 'auto'|'cpu'|'webgpu', forceF32?: boolean, wasm?: any }} [options]
    *   forceF32: use only the f32 / no-subgroup WebGPU paths.
+   *   int8: int8 activations (MXINT8 blocks, dot4I8Packed) for quantized weights: faster matmuls,
+   *   logits moved by the activations' rounding.
    *   wasm: where to get the core's .wasm (URL, Response, BufferSource or WebAssembly.Module);
    *   default: tritium_core_bg.wasm next to this module.
    */
   static async create(options = {}) {
-    const { backend = 'auto', wasm, forceF32 = false, worker } = options || {};
+    const { backend = 'auto', wasm, forceF32 = false, int8 = false, worker } = options || {};
     if (worker === true || (worker === undefined && workerByDefault())) {
       // The same API by message passing to a module Worker (web/tritium-remote.js).
       const { RemoteEngine } = await import('./tritium-remote.js');
@@ -366,7 +368,7 @@ export class Engine {
     let gpuError = null;
     if (backend !== 'cpu' && webgpu) {
       try {
-        gpu = await callAsync(() => core.CoreGpu.create(!!forceF32));
+        gpu = await callAsync(() => core.CoreGpu.create(!!forceF32, !!int8));
       } catch (e) {
         if (wantGpu) throw e;
         gpuError = e;

@@ -387,7 +387,7 @@ async fn webgpu_tiny_model_forward_matches_cpu() {
     let (seed, tokens, _) = golden();
     // The CPU reference takes int8 activations when the context's kernels do.
     let mut m = Model::from_gguf_bytes(tiny_llama_gguf(seed)).unwrap();
-    m.i8_activations = ctx.caps.int8_dot;
+    m.i8_activations = ctx.caps.int8;
     let (prefill, decode) = selftest::check_forward(&ctx, &m, &tokens, 5).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(prefill < 1e-3, "prefill: max |gpu - cpu| logit = {prefill}");
     assert!(decode < 1e-3, "decode: max |gpu - cpu| logit = {decode}");

@@ -63,6 +63,10 @@ enum Cmd {
         /// Force the f32 / no-subgroup GPU path.
         #[arg(long)]
         force_f32: bool,
+        /// GPU: int8 activations (MXINT8 blocks, dot4I8Packed) for the quantized formats: faster
+        /// matmuls; the logits move by the activations' rounding (README "Int8 activations").
+        #[arg(long)]
+        int8: bool,
         /// Mixture-of-Depths prefill (p-MoD): shiftedcos:MAX:MIN:MEAN[:ROUTER],
         /// shiftedlinear:MAX:MIN:MEAN[:ROUTER], deep_all:R[:ROUTER], deep_all_include_last:R[:ROUTER],
         /// interleave:R[:ROUTER] or dense; ROUTER: auto (default), trained, snap, snapN, attn, lsq, random.
@@ -287,6 +291,7 @@ fn run(cli: Cli) -> Result<()> {
             system,
             backend,
             force_f32,
+            int8,
             mod_spec,
             mod_span,
             mod_calib,
@@ -316,7 +321,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             };
             if want_gpu {
-                let gopts = tritium::backend::gpu::GpuOptions { force_f32, ..Default::default() };
+                let gopts = tritium::backend::gpu::GpuOptions { force_f32, int8, ..Default::default() };
                 match tritium::backend::gpu::GpuContext::new_blocking(&gopts) {
                     Ok(ctx) => {
                         let ctx_len = (g.prompt_token_ids().len() + max_tokens + 1).min(m.config.context_length);

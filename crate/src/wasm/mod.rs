@@ -498,12 +498,14 @@ pub struct WasmGpu {
 
 #[wasm_bindgen(js_class = CoreGpu)]
 impl WasmGpu {
-    /// Negotiate an adapter and a device (`forceF32`: skip shader-f16 and subgroups). Rejects
-    /// with `E_NO_ADAPTER` when the browser has no WebGPU adapter.
-    pub fn create(force_f32: bool) -> js_sys::Promise {
+    /// Negotiate an adapter and a device (`forceF32`: skip shader-f16 and subgroups; `int8`: int8
+    /// activations with dot4I8Packed where the browser's WGSL has it). Rejects with
+    /// `E_NO_ADAPTER` when the browser has no WebGPU adapter.
+    pub fn create(force_f32: bool, int8: bool) -> js_sys::Promise {
         init();
         wasm_bindgen_futures::future_to_promise(async move {
-            let ctx = GpuContext::new(&GpuOptions { force_f32, ..Default::default() }).await.map_err(to_js_error)?;
+            let ctx =
+                GpuContext::new(&GpuOptions { force_f32, int8, ..Default::default() }).await.map_err(to_js_error)?;
             Ok(WasmGpu { ctx }.into())
         })
     }

@@ -32,6 +32,10 @@ pub struct GpuOptions {
     pub force_fallback_adapter: bool,
     /// Override the matmul tiles chosen for the adapter (benchmarks, tests).
     pub tiles: Option<kernels::Tiles>,
+    /// Int8 activations (MXINT8 blocks, `dot4I8Packed`) for the quantized formats where the
+    /// adapter's WGSL has packed_4x8_integer_dot_product: faster (README), but the logits move by
+    /// the activations' rounding, so greedy tokens can differ from the f32 CPU reference's.
+    pub int8: bool,
 }
 
 /// What the adapter is and what was negotiated.
@@ -47,9 +51,10 @@ pub struct Capabilities {
     pub forced_f32: bool,
     /// A software rasterizer (lavapipe, SwiftShader, WARP): picks the CPU-shaped matmul tiles.
     pub software: bool,
-    /// Int8 activations with `dot4I8Packed` for the quantized formats (WGSL language feature
-    /// packed_4x8_integer_dot_product; off with `force_f32`).
+    /// WGSL's packed_4x8_integer_dot_product (`dot4I8Packed`) is available.
     pub int8_dot: bool,
+    /// Int8 activations are in use (`GpuOptions::int8`, available, not `force_f32`).
+    pub int8: bool,
     /// The default matmul tiles (decode, prefill); some formats use others (`kernels::tiles_for`).
     pub tiles: kernels::Tiles,
     /// Tiles forced by `GpuOptions::tiles` for every format.
@@ -136,11 +141,12 @@ impl GpuContext {
             || ["llvmpipe", "lavapipe", "swiftshader", "warp", "microsoft basic render"]
                 .iter()
                 .any(|s| ident.contains(s));
-        let int8_dot = !opts.force_f32
-            && instance.wgsl_language_features().contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
+        let int8_dot =
+            instance.wgsl_language_features().contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
         let caps = Capabilities {
             software,
             int8_dot,
+            int8: int8_dot && opts.int8 && !opts.force_f32,
             tiles: opts.tiles.unwrap_or_else(|| kernels::Tiles::for_device_type(software)),
             tiles_forced: opts.tiles.is_some(),
             adapter: info.name.clone(),
@@ -175,17 +181,17 @@ impl GpuContext {
     }
 
     /// The matmul tiles for weights of format `ty` on this adapter.
-    /// Int8 activations (`kernels::tiles_i8_for`) where the format has them and the context allows
-    /// (`caps.int8_dot`: WGSL's packed_4x8_integer_dot_product, not `force_f32`).
+    /// Int8 activations (`kernels::tiles_i8_for`) where the format has them and the context uses
+    /// them (`caps.int8`; forced tiles keep an `…i` tile only then too).
     pub fn tiles_for(&self, ty: crate::quant::GgmlType) -> kernels::Tiles {
         let t = if self.caps.tiles_forced {
             self.caps.tiles
-        } else if self.caps.int8_dot {
+        } else if self.caps.int8 {
             kernels::tiles_i8_for(ty, self.caps.software).unwrap_or_else(|| kernels::tiles_for(ty, self.caps.software))
         } else {
             kernels::tiles_for(ty, self.caps.software)
         };
-        if self.caps.int8_dot {
+        if self.caps.int8 {
             t
         } else {
             t.without_i8()
