@@ -94,17 +94,15 @@ async function main() {
     result.browser = `Chromium ${browserVersion} (headless)`;
     result.ortVersion = ortVersion;
     result.date = new Date().toISOString();
-    const adapter = result.adapter ? `${result.adapter.adapter || result.adapter.name || 'adapter'}` : 'none';
     console.log(`\ntritium vs onnxruntime-web ${ortVersion} MatMulNBits (int4, block 128), ${result.browser}`);
-    console.log(`  WebGPU adapter (tritium): ${result.tritiumAdapter}`);
-    if (result.ortAdapter) console.log(`  WebGPU adapter (ORT device): ${result.ortAdapter.description}`);
-    console.log(`  ${o.iters} runs back to back, median of ${o.reps}; ORT with GPU-resident input and output (IO binding)\n`);
-    const hdr = ['shape', 'batch', 'tritium ms', 'timer', 'ORT ms (wall)', 'ORT ms (kernels)', 'speedup', 'max |diff|', 'check'];
+    console.log(`  WebGPU adapter: ${result.adapterName} (tritium: ${result.adapter ? result.adapter.backend : '?'}; ORT device: ${result.ortAdapter ? result.ortAdapter.description : '?'})`);
+    console.log(`  ms per call, wall clock, ${o.iters} calls back to back, median of ${o.reps}; weights, input and output on the GPU for both (ORT: IO binding)\n`);
+    const hdr = ['shape', 'batch', 'tritium ms', `(${result.results[0]?.tritium.kernelTimer ?? 'kernel'})`, 'ORT ms', 'ORT kernels', 'speedup', 'max |diff|', 'check'];
     const rows = result.results.map((r) => [
       `${r.rows}x${r.cols}`,
       String(r.batch),
       r.tritium.ms.toFixed(2),
-      r.tritium.timer,
+      r.tritium.kernelMs.toFixed(2),
       r.ort.ms.toFixed(2),
       r.ort.kernelMs == null ? '—' : r.ort.kernelMs.toFixed(2),
       `${r.speedup.toFixed(2)}×` + (r.speedupKernel == null ? '' : ` (${r.speedupKernel.toFixed(2)}× kernels)`),
@@ -115,7 +113,7 @@ async function main() {
     const line = (cells) => '  ' + cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
     console.log(line(hdr));
     for (const r of rows) console.log(line(r));
-    console.log(`\n  adapter: ${adapter}\n`);
+    console.log(`\n  adapter: ${result.adapterName}\n`);
     const out = join(REPO_ROOT, 'target', 'bench');
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'peers-int4.json'), JSON.stringify(result, null, 2) + '\n');

@@ -514,8 +514,9 @@ impl WasmGpu {
     }
 
     /// Benchmark one matmul kernel on random weights of type `ty` (e.g. "Q4_1"): a Promise of
-    /// `{ type, rows, cols, batch, ms, bytes, gb_per_s }` (mean over `iters` dispatches in one
-    /// submit, wall clock).
+    /// `{ type, rows, cols, batch, ms, bytes, gb_per_s, timer, wall_ms, copies, tile }`: mean per
+    /// dispatch over `iters` dispatches in one pass, by timestamp queries when granted (`timer`),
+    /// and by wall clock from submit to completion (`wall_ms`); best of three passes.
     #[wasm_bindgen(js_name = benchMatmul)]
     pub fn bench_matmul(&self, ty: &str, rows: u32, cols: u32, batch: u32, iters: u32) -> js_sys::Promise {
         let ctx = self.ctx.clone();
@@ -540,7 +541,7 @@ impl WasmGpu {
                 .map_err(to_js_error)?;
             to_js(&serde_json::json!({"type": ty.name(), "rows": rows, "cols": cols, "batch": batch,
                 "ms": t.ms, "bytes": t.bytes, "gb_per_s": t.bytes as f64 / (t.ms / 1000.0) / 1e9,
-                "timer": t.timer, "copies": t.copies, "tile": t.tile}))
+                "timer": t.timer, "wall_ms": t.wall_ms, "copies": t.copies, "tile": t.tile}))
         })
     }
 
@@ -573,9 +574,8 @@ impl WasmGpu {
             }
             let m = crate::backend::cpu::QMatrix { ty, rows, cols, data: &data };
             let tiles = ctx.tiles_for(ty);
-            let y = crate::backend::gpu::model::matmul_once(&ctx, &m, &x, n, f32::NAN, tiles)
-                .await
-                .map_err(to_js_error)?;
+            let y =
+                crate::backend::gpu::model::matmul_once(&ctx, &m, &x, n, f32::NAN, tiles).await.map_err(to_js_error)?;
             Ok(js_sys::Float32Array::from(&y[..]).into())
         })
     }

@@ -42,6 +42,7 @@ struct Opts {
 
 fn parse_args() -> Result<Opts, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = std::fs::canonicalize(&root).unwrap_or(root);
     let mut o = Opts {
         layers: 4,
         hidden: 2560,
@@ -313,6 +314,8 @@ fn write_models(o: &Opts) -> std::io::Result<(PathBuf, PathBuf, u64)> {
     let table = bytes_to_unicode();
     let mut tokens: Vec<String> = table.iter().map(|c| c.to_string()).collect();
     let mut types = vec![1i32; 256];
+    tokens.push("Ġt".into()); // the one merge's result
+    types.push(1);
     while tokens.len() < o.vocab - 1 {
         tokens.push(format!("<unused{}>", tokens.len()));
         types.push(5);
@@ -535,7 +538,11 @@ fn main() {
         }
     }
     if !speedup.is_null() {
-        println!("  speedup (tritium / oxbitnet): decode {:.2}×, prefill {:.2}×", speedup["decode"].as_f64().unwrap_or(0.0), speedup["prefill"].as_f64().unwrap_or(0.0));
+        println!(
+            "  speedup (tritium / oxbitnet): decode {:.2}×, prefill {:.2}×",
+            speedup["decode"].as_f64().unwrap_or(0.0),
+            speedup["prefill"].as_f64().unwrap_or(0.0)
+        );
     }
     let _ = std::fs::write(o.out.join("result.json"), serde_json::to_string_pretty(&result).unwrap_or_default());
     println!("{result}");
