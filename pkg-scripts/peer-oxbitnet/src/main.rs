@@ -79,10 +79,10 @@ fn parse_args() -> Result<Opts, String> {
             _ => return Err(format!("unknown argument {a}")),
         }
     }
-    if o.hidden % 256 != 0 || o.ffn % 256 != 0 {
+    if !o.hidden.is_multiple_of(256) || !o.ffn.is_multiple_of(256) {
         return Err(format!("--hidden {} and --ffn {} must be multiples of 256 (TQ2_0 blocks)", o.hidden, o.ffn));
     }
-    if o.heads == 0 || o.kv_heads == 0 || o.hidden % o.heads != 0 || o.heads % o.kv_heads != 0 {
+    if o.heads == 0 || o.kv_heads == 0 || !o.hidden.is_multiple_of(o.heads) || !o.heads.is_multiple_of(o.kv_heads) {
         return Err(format!("--heads {} / --kv-heads {} must divide --hidden {}", o.heads, o.kv_heads, o.hidden));
     }
     if o.vocab < 300 || o.layers == 0 || o.tokens == 0 || o.prompt_tokens == 0 {
@@ -245,7 +245,7 @@ impl Gguf {
             h.extend_from_slice(&off.to_le_bytes());
             off = (off + data.len() as u64).div_ceil(align) * align;
         }
-        while h.len() as u64 % align != 0 {
+        while !(h.len() as u64).is_multiple_of(align) {
             h.push(0);
         }
         let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -527,7 +527,7 @@ fn main() {
         Err(e) => println!("  tritium    error: {e}"),
     }
     if let Ok(t) = &tr {
-        println!("  tritium TQ2_0 kernels (batch 1, {}):", "timestamp queries when granted");
+        println!("  tritium TQ2_0 kernels (batch 1, timestamp queries when granted):");
         for k in t["kernels"].as_array().into_iter().flatten() {
             println!(
                 "    {:>12} {:>10.3} ms ({})",
