@@ -7,13 +7,25 @@
 //   node pkg-scripts/bench-wasm.mjs [--backend cpu|webgpu] [--kernels] [--prompt-tokens 32]
 //        [--decode-tokens 32] [--runs 3] [--model models/SmolLM2-135M-Instruct.Q4_1.gguf]
 //        [--shapes 576x1536,1536x576,4096x4096,4096x11008,11008x4096] [--types F16,Q8_0,Q4_1,TQ2_0]
-//        [--batch 1,16] [--iters 3]
+//        [--batch 1,16] [--iters 3] [--mod shiftedcos:0.85:0.15:0.5[:ROUTER]] [--out NAME]
 // Needs: npm run build, npm run fetch-model.
 
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, REPO_ROOT } from './serve.mjs';
 import { launchChromium, watchPage } from './chromium.mjs';
+
+/** `SCHEDULE:MAX:MIN:MEAN[:ROUTER]` (the CLI's --mod form) → the JS API's `mod` object. */
+function parseMod(spec) {
+  const p = spec.split(':');
+  const schedules = ['shiftedcos', 'shiftedlinear'];
+  if (!schedules.includes(p[0]) || p.length < 4 || p.length > 5 || p.slice(1, 4).some((x) => !Number.isFinite(Number(x)))) {
+    throw new Error(`--mod: '${spec}' is not ${schedules.join('|')}:MAX:MIN:MEAN[:ROUTER]`);
+  }
+  const m = { schedule: p[0], max: Number(p[1]), min: Number(p[2]), mean: Number(p[3]) };
+  if (p[4]) m.router = p[4];
+  return m;
+}
 
 function parseArgs(argv) {
   const o = {
@@ -27,6 +39,8 @@ function parseArgs(argv) {
     types: 'F16,Q8_0,Q4_1,TQ2_0',
     batch: '1',
     iters: 3,
+    mod: null,
+    out: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -41,6 +55,8 @@ function parseArgs(argv) {
     else if (a === '--types') o.types = v();
     else if (a === '--batch') o.batch = v();
     else if (a === '--iters') o.iters = Number(v());
+    else if (a === '--mod') o.mod = parseMod(v());
+    else if (a === '--out') o.out = v();
     else if (a === '-h' || a === '--help') {
       console.log('usage: node pkg-scripts/bench-wasm.mjs [--prompt-tokens N] [--decode-tokens N] [--runs N] [--model PATH]');
       process.exit(0);
@@ -81,6 +97,7 @@ async function main() {
           runs: o.runs,
           backend: o.backend,
           iters: o.iters,
+          mod: o.mod,
           kernels: o.kernels
             ? o.shapes.split(',').flatMap((shape) => {
                 const [rows, cols] = shape.split('x').map(Number);
@@ -103,6 +120,7 @@ async function main() {
         ? `webgpu (${result.backendReason})`
         : `${result.backend} (wasm${result.simd128 ? ' SIMD128' : ''}, ${result.threads ? 'threads' : '1 thread'})`],
       ['model', `${result.model} (${(result.modelBytes / 1e6).toFixed(1)} MB, ${Object.entries(result.tensorTypes).map(([k, v]) => `${k}×${v}`).join(' ')})`],
+      ['generation path', `${result.generationPath}${result.mod ? ` (mod ${JSON.stringify(result.mod)})` : ''}`],
       ['load (fetch + parse)', `${result.loadMs.toFixed(0)} ms`],
       [`prefill (${result.promptTokens} tokens)`, `${result.prefillTokensPerSecond.toFixed(2)} tok/s`],
       [`decode (${result.decodeTokens} tokens)`, `${result.decodeTokensPerSecond.toFixed(2)} tok/s`],
@@ -120,7 +138,7 @@ async function main() {
     console.log();
     const out = join(REPO_ROOT, 'target', 'bench');
     mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, `${result.backend === 'webgpu' ? 'webgpu' : 'wasm'}.json`), JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(join(out, o.out ? `${o.out}.json` : `${result.backend === 'webgpu' ? 'webgpu' : 'wasm'}.json`), JSON.stringify(result, null, 2) + '\n');
     console.log(JSON.stringify(result));
   } finally {
     await browser.close();

@@ -59,8 +59,12 @@ export function startServer({
   hidden = ['.git', 'target', 'node_modules'],
   exposed = EXPOSED,
   onRequest = null,
+  mounts = {},
 } = {}) {
   const rootDir = resolve(root);
+  // Extra folders served under a URL prefix (e.g. { '/vendor/onnxruntime-web/': '<dir>' }, for
+  // bench:peers): the prefix maps to the folder, with the same path checks as the root.
+  const mountList = Object.entries(mounts).map(([prefix, dir]) => [prefix.endsWith('/') ? prefix : `${prefix}/`, resolve(dir)]);
   const server = createServer(async (req, res) => {
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -74,12 +78,21 @@ export function startServer({
         return send(res, 400, 'bad path\n');
       }
       if (rel.includes('\0')) return send(res, 400, 'bad path\n');
-      let file = normalize(join(rootDir, rel));
-      if (file !== rootDir && !file.startsWith(rootDir + sep)) return send(res, 403, 'forbidden\n');
-      // Never serve VCS internals or build caches (top-level names in `hidden`).
-      const relPath = file.slice(rootDir.length + 1);
-      const top = relPath.split(sep)[0];
-      if (hidden.includes(top) && !exposed.some((p) => relPath.startsWith(p))) return send(res, 404, 'not found\n');
+      const mount = mountList.find(([prefix]) => rel.startsWith(prefix));
+      let file;
+      if (mount) {
+        const [prefix, dir] = mount;
+        file = normalize(join(dir, rel.slice(prefix.length)));
+        if (file !== dir && !file.startsWith(dir + sep)) return send(res, 403, 'forbidden\n');
+      } else {
+        file = normalize(join(rootDir, rel));
+        if (file !== rootDir && !file.startsWith(rootDir + sep)) return send(res, 403, 'forbidden\n');
+        // Never serve VCS internals or build caches (top-level names in `hidden`), except the
+        // `exposed` paths.
+        const relPath = file.slice(rootDir.length + 1);
+        const top = relPath.split(sep)[0];
+        if (hidden.includes(top) && !exposed.some((p) => relPath.startsWith(p))) return send(res, 404, 'not found\n');
+      }
       if (onRequest) onRequest({ method: req.method, path: url.pathname, range: req.headers.range || null });
 
       let st = await stat(file).catch(() => null);

@@ -46,6 +46,7 @@ export async function runBench(options = {}) {
     backend = 'cpu',
     kernels = [],
     iters = 3,
+    mod = null,
     onStatus = () => {},
   } = options;
   onStatus('starting the engine');
@@ -68,12 +69,14 @@ export async function runBench(options = {}) {
 
   onStatus('warming up');
   await model.generate(ids.slice(0, 4), { maxTokens: 2, temperature: 0 }).complete();
+  // With Mixture-of-Depths options the generation runs on the CPU path (see tritium.d.ts `mod`).
+  const genOpts = mod ? { mod } : {};
 
   const results = [];
   for (let r = 0; r < runs; r++) {
     onStatus(`run ${r + 1} of ${runs}`);
     // maxTokens = decodeTokens + 1: the first generated token comes from the prefill.
-    const res = await model.generate(ids, { maxTokens: decodeTokens + 1, temperature: 0 }).complete();
+    const res = await model.generate(ids, { maxTokens: decodeTokens + 1, temperature: 0, ...genOpts }).complete();
     const s = res.stats;
     results.push({
       promptTokens: s.promptTokens,
@@ -83,6 +86,8 @@ export async function runBench(options = {}) {
       prefillTokensPerSecond: s.prefillTokensPerSecond,
       decodeTokensPerSecond: s.tokensPerSecond,
       finishReason: res.finishReason,
+      kvBytes: s.kvBytes ?? null,
+      kvBytesDense: s.kvBytesDense ?? null,
     });
   }
   model.free();
@@ -93,6 +98,8 @@ export async function runBench(options = {}) {
     tensorTypes: info.tensorTypes,
     backend: caps.backend,
     backendReason: caps.backendReason,
+    mod,
+    generationPath: mod ? 'cpu (wasm): MoD runs on the CPU path' : caps.backend,
     simd128: caps.simd128,
     threads: caps.threads,
     userAgent: typeof navigator !== 'undefined' ? navigator.userAgent : 'unknown',

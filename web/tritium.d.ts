@@ -177,6 +177,11 @@ export declare class Engine {
     bytes: number;
     gb_per_s: number;
   }>;
+  /**
+   * Run one WebGPU matmul kernel on given weights (WebGPU backend only): `y = W · x` for `n`
+   * tokens; `data` is `rows × cols` of `type` in tritium's block layout, `x` is `[n, cols]`.
+   */
+  runMatmul(spec: { type: string; data: Uint8Array; rows: number; cols: number; x: Float32Array; n?: number }): Promise<Float32Array>;
   load(source: ModelSource, options?: LoadOptions): Promise<Model>;
   /** The models in the browser's model cache ([] without Cache Storage). */
   cachedModels(): Promise<CachedModel[]>;

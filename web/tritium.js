@@ -661,6 +661,20 @@ export class Engine {
     return callAsync(() => this.#gpu.benchMatmul(String(type), rows >>> 0, cols >>> 0, batch >>> 0, iters >>> 0));
   }
 
+  /**
+   * Run one WebGPU matmul kernel on given weights (WebGPU backend only): `y = W · x` for `n`
+   * tokens. `data` is a `rows × cols` matrix of `type` in tritium's block layout (for
+   * "AWQ4_G128", per row: blocks of 64 code bytes, low nibble first, f16 scale, f16 zero);
+   * `x` is `[n, cols]`. Resolves to the `[n, rows]` output. Used by `npm run bench:peers`
+   * to cross-check against other engines.
+   * @param {{type: string, data: Uint8Array, rows: number, cols: number, x: Float32Array, n?: number}} spec
+   * @returns {Promise<Float32Array>}
+   */
+  async runMatmul({ type, data, rows, cols, x, n = 1 }) {
+    if (!this.#gpu) throw new TritiumError('E_BACKEND_UNAVAILABLE', 'runMatmul needs the WebGPU backend');
+    return callAsync(() => this.#gpu.runMatmul(String(type), data, rows >>> 0, cols >>> 0, x, n >>> 0));
+  }
+
   /** A tiny random Llama GGUF (2 layers, byte-level vocabulary), for tests and smoke checks. */
   tinyTestModel(seed = 1) {
     return call(() => core.syntheticTinyModel(seed >>> 0));

@@ -749,7 +749,11 @@ fn bench(model: Option<PathBuf>, backend: &str, shapes: &str, batch: &str, types
                     let (ms, bytes, extra) = match (&gpu, &bw) {
                         (Some(ctx), Some(bw)) => {
                             let t = pollster::block_on(time_matmul_on(ctx, bw, n, iters, *tiles))?;
-                            (t.ms, t.bytes, json!({"timer": t.timer, "copies": t.copies, "tile": t.tile}))
+                            (
+                                t.ms,
+                                t.bytes,
+                                json!({"timer": t.timer, "wall_ms": t.wall_ms, "copies": t.copies, "tile": t.tile}),
+                            )
                         }
                         _ => {
                             let mut y = vec![0f32; n * rows];

@@ -516,8 +516,9 @@ impl WasmGpu {
     }
 
     /// Benchmark one matmul kernel on random weights of type `ty` (e.g. "Q4_1"): a Promise of
-    /// `{ type, rows, cols, batch, ms, bytes, gb_per_s }` (mean over `iters` dispatches in one
-    /// submit, wall clock).
+    /// `{ type, rows, cols, batch, ms, bytes, gb_per_s, timer, wall_ms, copies, tile }`: mean per
+    /// dispatch over `iters` dispatches in one pass, by timestamp queries when granted (`timer`),
+    /// and by wall clock from submit to completion (`wall_ms`); best of three passes.
     #[wasm_bindgen(js_name = benchMatmul)]
     pub fn bench_matmul(&self, ty: &str, rows: u32, cols: u32, batch: u32, iters: u32) -> js_sys::Promise {
         let ctx = self.ctx.clone();
@@ -542,7 +543,42 @@ impl WasmGpu {
                 .map_err(to_js_error)?;
             to_js(&serde_json::json!({"type": ty.name(), "rows": rows, "cols": cols, "batch": batch,
                 "ms": t.ms, "bytes": t.bytes, "gb_per_s": t.bytes as f64 / (t.ms / 1000.0) / 1e9,
-                "timer": t.timer, "copies": t.copies, "tile": t.tile}))
+                "timer": t.timer, "wall_ms": t.wall_ms, "copies": t.copies, "tile": t.tile}))
+        })
+    }
+
+    /// Run one matmul kernel on given weights: `y = W · x` for `n` tokens, where `data` holds a
+    /// `rows × cols` matrix of type `ty` in tritium's block layout (e.g. "AWQ4_G128": per row,
+    /// blocks of g/2 code bytes, f16 scale, f16 zero) and `x` is `[n, cols]`. A Promise of the
+    /// `[n, rows]` output (Float32Array). For cross-checks against other engines (bench:peers).
+    #[wasm_bindgen(js_name = runMatmul)]
+    pub fn run_matmul(&self, ty: &str, data: Vec<u8>, rows: u32, cols: u32, x: Vec<f32>, n: u32) -> js_sys::Promise {
+        let ctx = self.ctx.clone();
+        let ty_name = ty.to_string();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let ty = crate::quant::GgmlType::from_name(&ty_name)
+                .ok_or_else(|| to_js_error(Error::InvalidArgument(format!("unknown weight type '{ty_name}'"))))?;
+            let (rows, cols, n) = (rows as usize, cols as usize, n.max(1) as usize);
+            if rows == 0 || cols % ty.block_size() != 0 || data.len() != ty.bytes_for(rows * cols) {
+                return Err(to_js_error(Error::InvalidArgument(format!(
+                    "runMatmul: {rows}x{cols} {} needs columns a multiple of {} and {} bytes of weights, got {}",
+                    ty.name(),
+                    ty.block_size(),
+                    ty.bytes_for(rows * cols),
+                    data.len()
+                ))));
+            }
+            if x.len() != n * cols {
+                return Err(to_js_error(Error::InvalidArgument(format!(
+                    "runMatmul: input has {} values, expected {n} tokens × {cols} columns",
+                    x.len()
+                ))));
+            }
+            let m = crate::backend::cpu::QMatrix { ty, rows, cols, data: &data };
+            let tiles = ctx.tiles_for(ty);
+            let y =
+                crate::backend::gpu::model::matmul_once(&ctx, &m, &x, n, f32::NAN, tiles).await.map_err(to_js_error)?;
+            Ok(js_sys::Float32Array::from(&y[..]).into())
         })
     }
 }

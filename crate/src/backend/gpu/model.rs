@@ -749,16 +749,19 @@ pub struct MatmulTiming {
     pub copies: usize,
     /// The tile that ran (`ROWSxLANESxTOKENS`).
     pub tile: String,
+    /// Mean milliseconds per matmul by wall clock (submit of the pass to its completion read
+    /// back), the best of three passes: `ms` plus the submit and synchronisation costs.
+    pub wall_ms: f64,
 }
 
 /// GPU time of passes of `count` dispatches, recorded by `rec`: timestamp queries around the
 /// pass when granted, else wall clock from submit to completion. Returns milliseconds per pass,
-/// the best of `reps`.
+/// the best of `reps`, the timer used, and the best wall-clock milliseconds per pass.
 async fn time_passes(
     ctx: &Arc<GpuContext>,
     reps: usize,
     rec: &dyn Fn(&mut wgpu::ComputePass<'_>),
-) -> Result<(f64, &'static str)> {
+) -> Result<(f64, &'static str, f64)> {
     let dev = &ctx.device;
     let sync = readback(dev, "sync", 4);
     let scratch = storage(dev, "scratch", 1);
@@ -777,6 +780,7 @@ async fn time_passes(
         (qs, resolve, readback(dev, "timestamp read", 16))
     });
     let mut best = f64::INFINITY;
+    let mut best_wall = f64::INFINITY;
     // Warm-up passes (pipeline creation, first touch of the buffers, and the GPU's clocks, which
     // drop while the CPU quantizes the next matrix) until 300 ms have passed (at most 200).
     let warm_from = crate::model::generate::now_ms();
@@ -817,10 +821,11 @@ async fn time_passes(
         }
         if rep > 0 && ms > 0.0 {
             best = best.min(ms);
+            best_wall = best_wall.min(wall);
         }
         rep += 1;
     }
-    Ok((best, if ts.is_some() { "timestamp" } else { "wall" }))
+    Ok((best, if ts.is_some() { "timestamp" } else { "wall" }, best_wall))
 }
 
 /// Copies of one weight matrix on the GPU for [`time_matmul_on`]: enough to defeat the L2 cache
@@ -864,7 +869,7 @@ pub async fn time_matmul_on(
     let xq = storage(dev, "xq", n * bw.cols.div_ceil(32) * 10);
     let ops: Vec<Vec<Op>> = bw.copies.iter().map(|w| b.matmul_with_input(w, &step, &input, &xq, &out, tiles)).collect();
     let iters = iters.max(1);
-    let (ms, timer) = time_passes(ctx, 3, &|pass| {
+    let (ms, timer, wall) = time_passes(ctx, 3, &|pass| {
         for i in 0..iters {
             record(pass, &ops[i % ops.len()], n as u32);
         }
@@ -878,6 +883,7 @@ pub async fn time_matmul_on(
         timer,
         copies: bw.copies.len(),
         tile: tile.name(),
+        wall_ms: wall / iters as f64,
     })
 }
 
@@ -912,7 +918,7 @@ pub async fn time_read(ctx: &Arc<GpuContext>, bytes: u64, iters: usize) -> Resul
     let b = OpBuilder { ctx };
     let (pipeline, bind_group) = b.bind(&Kernel::Plain("bench_read"), &[&step, &params, &data, &out]);
     let iters = iters.max(1);
-    let (ms, timer) = time_passes(ctx, 3, &|pass| {
+    let (ms, timer, _) = time_passes(ctx, 3, &|pass| {
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         for _ in 0..iters {
