@@ -26,6 +26,12 @@ export type TritiumErrorCode =
   | 'E_WASM_INIT'
   | 'E_PANIC'
   | 'E_INTERNAL'
+  | 'E_BUSY'
+  | 'E_NO_ADAPTER'
+  | 'E_GPU_LOST'
+  | 'E_GPU_VALIDATION'
+  | 'E_GPU_OOM'
+  | 'E_GPU_READBACK'
   | (string & {});
 
 /** Every error tritium throws; `code` is stable, `message` says what is wrong and where. */
@@ -141,6 +147,8 @@ export declare class Engine {
   load(source: ModelSource, options?: LoadOptions): Promise<Model>;
   /** A tiny random Llama GGUF (2 layers, byte-level vocabulary), for tests and smoke checks. */
   tinyTestModel(seed?: number): Uint8Array;
+  /** Test hook: destroy the WebGPU device now, as a lost GPU would; the next load gets a new device. */
+  loseDeviceForTesting(): void;
 }
 
 export interface LlamaConfig {

@@ -190,3 +190,54 @@ fn sampled_generation_on_the_gpu_reads_back_only_the_token() {
     assert_eq!(cpu.len(), 8);
     assert_eq!(cpu, gpu);
 }
+
+/// Issue 8: no GPU buffer outlives a freed model, whether its generation ran to the end, was
+/// stopped half-way or ended by device loss. Counted by wgpu-core (`counters`, a dev feature).
+#[test]
+fn no_gpu_buffer_outlives_a_freed_model() {
+    use tritium::model::generate::{GenerateOptions, Generation};
+    // Its own device, so other tests' buffers do not count.
+    let ctx = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
+    let m = Arc::new(Model::from_gguf_bytes(tiny_llama_gguf(5)).unwrap());
+    let before = ctx.live_buffers();
+    let opts = GenerateOptions { max_tokens: 6, ..Default::default() };
+
+    // 1. Run to the end, hand the GPU model back, free it.
+    let gm = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 32)).unwrap();
+    let uploaded = ctx.live_buffers();
+    assert!(uploaded > before + 20, "the upload made {} buffers", uploaded - before);
+    let mut g = Generation::new(m.clone(), "the", &opts).unwrap().with_gpu(gm);
+    while g.step().unwrap().is_some() {}
+    let gm = g.take_gpu().expect("the GPU model comes back");
+    drop(g);
+    let held = ctx.live_buffers();
+    assert!(held >= uploaded, "the GPU model lost buffers: {held} < {uploaded}");
+    eprintln!("live GPU buffers: {before} before, {uploaded} after upload, {held} after a generation");
+    drop(gm);
+    assert_eq!(ctx.live_buffers(), before, "buffers alive after the model was freed");
+
+    // 2. Freed in the middle of a generation (the generation owns the GPU model then).
+    let gm = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 32)).unwrap();
+    let mut g = Generation::new(m.clone(), "the", &opts).unwrap().with_gpu(gm);
+    g.step().unwrap();
+    g.step().unwrap();
+    drop(g);
+    assert_eq!(ctx.live_buffers(), before, "buffers alive after a generation was dropped half-way");
+}
+
+#[test]
+fn device_loss_during_a_generation_is_a_typed_error() {
+    use tritium::model::generate::{GenerateOptions, Generation};
+    let ctx = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
+    let m = Arc::new(Model::from_gguf_bytes(tiny_llama_gguf(6)).unwrap());
+    let gm = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 32)).unwrap();
+    let opts = GenerateOptions { max_tokens: 8, ..Default::default() };
+    let mut g = Generation::new(m.clone(), "the", &opts).unwrap().with_gpu(gm);
+    g.step().unwrap();
+    ctx.lose_device("test");
+    let e = g.step().unwrap_err();
+    assert_eq!(e.code(), "E_GPU_LOST", "{e}");
+    assert!(e.to_string().contains("load the model again"), "{e}");
+    // Later steps keep failing the same way (never stale tokens).
+    assert_eq!(g.step().unwrap_err().code(), "E_GPU_LOST");
+}

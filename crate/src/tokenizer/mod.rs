@@ -271,6 +271,23 @@ impl Tokenizer {
 
         let vocab = hf.get_vocab(true);
         let n = vocab.values().map(|&i| i as usize + 1).max().unwrap_or(0);
+        // The table of token strings is indexed by id: a sparse vocabulary with a huge id would
+        // allocate that many entries.
+        let max_vocab = crate::format::limits::Limits::DEFAULT.max_vocab;
+        if n as u64 > max_vocab {
+            return Err(Error::Limit {
+                what: "tokenizer.json: largest token id + 1 (vocabulary table length)".into(),
+                value: n as u64,
+                limit: max_vocab,
+            });
+        }
+        if n > 2 * vocab.len() + 1024 {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer.json: token ids run up to {} for only {} tokens; ids must be dense",
+                n - 1,
+                vocab.len()
+            )));
+        }
         let mut tokens = vec![String::new(); n];
         for (t, i) in vocab {
             tokens[i as usize] = t;
