@@ -441,12 +441,12 @@ fn malformed_gguf_huge_counts_are_limits() {
     let mut b = raw_gguf_header(0, 1);
     b.extend((1u64 << 60).to_le_bytes());
     expect_js(WasmModel::from_bytes(b), "E_LIMIT", &["length of metadata key #0"]);
-    // A byte size that overflows: 2^62 Q8_0 elements.
+    // A byte size that overflows: 2^64 - 32 Q8_0 elements.
     let mut b = raw_gguf_header(1, 0);
     b.extend(1u64.to_le_bytes());
     b.push(b't');
     b.extend(2u32.to_le_bytes());
-    b.extend((1u64 << 62).to_le_bytes());
+    b.extend(0xFFFF_FFFF_FFFF_FFE0u64.to_le_bytes());
     b.extend(1u64.to_le_bytes());
     b.extend(8u32.to_le_bytes());
     b.extend(0u64.to_le_bytes());
@@ -558,4 +558,24 @@ async fn webgpu_device_loss_ends_generation_with_a_typed_error_and_reload_works(
     let mut cpu = Generation::new(m.clone(), "the", &opts).unwrap();
     while cpu.step().unwrap().is_some() {}
     assert_eq!(g2.token_ids(), cpu.token_ids());
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_shader_errors_are_caught_by_error_scopes() {
+    use tritium::backend::gpu::{GpuContext, GpuOptions};
+    let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
+    let r = ctx
+        .scoped("compiling a broken shader", || {
+            ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("broken"),
+                source: wgpu::ShaderSource::Wgsl("@compute @workgroup_size(1) fn main() { let x: f32 = nope; }".into()),
+            })
+        })
+        .await;
+    let e = r.err().expect("a broken shader must be an error");
+    assert_eq!(e.code(), "E_GPU_VALIDATION", "{e}");
+    let (code, msg) = js_error_parts(&tritium::wasm::to_js_error(e));
+    assert_eq!(code, "E_GPU_VALIDATION");
+    assert!(msg.contains("compiling a broken shader"), "{msg}");
+    ctx.check().expect("the error stayed in its scope");
 }

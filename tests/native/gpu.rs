@@ -241,3 +241,20 @@ fn device_loss_during_a_generation_is_a_typed_error() {
     // Later steps keep failing the same way (never stale tokens).
     assert_eq!(g.step().unwrap_err().code(), "E_GPU_LOST");
 }
+
+/// A shader that does not compile is an `E_GPU_VALIDATION` error from its error scope, and
+/// nothing escapes to the uncaptured-error handler (which would fail every later step).
+#[test]
+fn shader_errors_are_caught_by_error_scopes() {
+    let ctx = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
+    let r = pollster::block_on(ctx.scoped("compiling a broken shader", || {
+        ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("broken"),
+            source: wgpu::ShaderSource::Wgsl("@compute @workgroup_size(1) fn main() { let x: f32 = nope; }".into()),
+        })
+    }));
+    let e = r.err().expect("a broken shader must be an error");
+    assert_eq!(e.code(), "E_GPU_VALIDATION", "{e}");
+    assert!(e.to_string().contains("compiling a broken shader"), "{e}");
+    ctx.check().expect("the error stayed in its scope");
+}

@@ -195,8 +195,8 @@ fn gguf_huge_counts_are_limits_not_allocations() {
     // A shape whose element count overflows u64.
     let t = tinfo("big", &[1 << 32, 1 << 32, 1 << 32], 0, 0);
     expect_err(GgufFile::parse(&raw_gguf(3, 1, 0, &t)), "E_OVERFLOW", &["element count of tensor 'big'"]);
-    // Elements fit in u64, bytes do not (2^62 Q8_0 elements × 34/32 bytes).
-    let t = tinfo("big", &[1 << 62, 1], 8, 0);
+    // Elements fit in u64, bytes do not (2^64 - 32 Q8_0 elements × 34/32 bytes).
+    let t = tinfo("big", &[0xFFFF_FFFF_FFFF_FFE0, 1], 8, 0);
     expect_err(GgufFile::parse(&raw_gguf(3, 1, 0, &t)), "E_OVERFLOW", &["byte size of tensor 'big'"]);
     // An offset near 2^64: the data end overflows.
     let t = tinfo("far", &[32], 0, u64::MAX - 31);
