@@ -461,7 +461,9 @@ fn malformed_gguf_nan_scales_and_wrong_types() {
     // blk.0.attn_q is Q4_1 in the tiny model.
     let b = tiny_with_patched_tensor("blk.0.attn_q.weight", |d| d[0..2].copy_from_slice(&nan));
     expect_js(WasmModel::from_bytes(b), "E_BAD_TENSOR", &["blk.0.attn_q.weight", "block 0", "NaN"]);
-    let b = tiny_with_patched_tensor("token_embd.weight", |d| d[34..36].copy_from_slice(&half::f16::INFINITY.to_le_bytes()));
+    let b = tiny_with_patched_tensor("token_embd.weight", |d| {
+        d[34..36].copy_from_slice(&half::f16::INFINITY.to_le_bytes())
+    });
     expect_js(WasmModel::from_bytes(b), "E_BAD_TENSOR", &["token_embd.weight", "Q8_0 block 1"]);
     // An unknown ggml type id in the tensor table (12 = Q4_K).
     let mut b = tiny_llama_gguf(3);
@@ -510,26 +512,70 @@ fn malformed_folder_config_tokenizer_and_safetensors() {
         serde_json::to_vec(&v).unwrap()
     };
     // config.json
-    expect_js(folder(&[("config.json", b"{\"hidden".to_vec()), ("tokenizer.json", tok.clone().into()), ("model.safetensors", st_ok.clone())]), "E_MALFORMED", &["config.json"]);
     expect_js(
-        folder(&[("config.json", c(&|v| v["hidden_size"] = serde_json::json!(1u64 << 40))), ("tokenizer.json", tok.clone().into()), ("model.safetensors", st_ok.clone())]),
+        folder(&[
+            ("config.json", b"{\"hidden".to_vec()),
+            ("tokenizer.json", tok.clone().into()),
+            ("model.safetensors", st_ok.clone()),
+        ]),
+        "E_MALFORMED",
+        &["config.json"],
+    );
+    expect_js(
+        folder(&[
+            ("config.json", c(&|v| v["hidden_size"] = serde_json::json!(1u64 << 40))),
+            ("tokenizer.json", tok.clone().into()),
+            ("model.safetensors", st_ok.clone()),
+        ]),
         "E_LIMIT",
         &["config.json: hidden_size", "16777216"],
     );
     // tokenizer.json: an id that would make a 4e9-entry table.
     let huge = tok.replace("\"b\":1", "\"b\":4000000000");
-    expect_js(folder(&[("config.json", c(&|_| {})), ("tokenizer.json", huge.into()), ("model.safetensors", st_ok.clone())]), "E_LIMIT", &["tokenizer.json", "4000000001"]);
-    expect_js(folder(&[("config.json", c(&|_| {})), ("tokenizer.json", tok[..40].into()), ("model.safetensors", st_ok.clone())]), "E_TOKENIZER", &["tokenizer.json"]);
+    expect_js(
+        folder(&[("config.json", c(&|_| {})), ("tokenizer.json", huge.into()), ("model.safetensors", st_ok.clone())]),
+        "E_LIMIT",
+        &["tokenizer.json", "4000000001"],
+    );
+    expect_js(
+        folder(&[
+            ("config.json", c(&|_| {})),
+            ("tokenizer.json", tok[..40].into()),
+            ("model.safetensors", st_ok.clone()),
+        ]),
+        "E_TOKENIZER",
+        &["tokenizer.json"],
+    );
     // safetensors: truncated in the header length, the JSON header and the data.
     let n = u64::from_le_bytes(st_ok[..8].try_into().unwrap()) as usize;
     for (cut, code) in [(5usize, "E_TRUNCATED"), (8 + n / 2, "E_TRUNCATED"), (st_ok.len() - 1, "E_OUT_OF_BOUNDS")] {
-        expect_js(folder(&[("config.json", c(&|_| {})), ("tokenizer.json", tok.clone().into()), ("model.safetensors", st_ok[..cut].to_vec())]), code, &["model.safetensors"]);
+        expect_js(
+            folder(&[
+                ("config.json", c(&|_| {})),
+                ("tokenizer.json", tok.clone().into()),
+                ("model.safetensors", st_ok[..cut].to_vec()),
+            ]),
+            code,
+            &["model.safetensors"],
+        );
     }
     let mut huge_header = (1u64 << 62).to_le_bytes().to_vec();
     huge_header.extend(b"{}");
-    expect_js(folder(&[("config.json", c(&|_| {})), ("tokenizer.json", tok.clone().into()), ("model.safetensors", huge_header)]), "E_LIMIT", &["JSON header length"]);
+    expect_js(
+        folder(&[
+            ("config.json", c(&|_| {})),
+            ("tokenizer.json", tok.clone().into()),
+            ("model.safetensors", huge_header),
+        ]),
+        "E_LIMIT",
+        &["JSON header length"],
+    );
     // The folder's tensors are otherwise incomplete: the first missing one is named.
-    expect_js(folder(&[("config.json", c(&|_| {})), ("tokenizer.json", tok.into()), ("model.safetensors", st_ok)]), "E_MISSING_TENSOR", &["input_layernorm"]);
+    expect_js(
+        folder(&[("config.json", c(&|_| {})), ("tokenizer.json", tok.into()), ("model.safetensors", st_ok)]),
+        "E_MISSING_TENSOR",
+        &["input_layernorm"],
+    );
 }
 
 #[wasm_bindgen_test]

@@ -140,7 +140,11 @@ fn gguf_flipped_header_bits_never_panic() {
     for bit in (0..header * 8).filter(|b| b < &(24 * 8) || b % 7 == 0) {
         let mut b = bytes.clone();
         b[bit / 8] ^= 1 << (bit % 8);
-        let r = if bit < 24 * 8 || GgufFile::parse(&b).is_ok() { load(&b).map(|_| ()) } else { Err(GgufFile::parse(&b).unwrap_err()) };
+        let r = if bit < 24 * 8 || GgufFile::parse(&b).is_ok() {
+            load(&b).map(|_| ())
+        } else {
+            Err(GgufFile::parse(&b).unwrap_err())
+        };
         if let Err(e) = r {
             assert!(known.contains(&e.code()), "bit {bit}: unexpected {}: {e}", e.code());
             n_err += 1;
@@ -164,7 +168,11 @@ fn gguf_huge_counts_are_limits_not_allocations() {
         "E_LIMIT",
         &["tensor count", &u64::MAX.to_string(), &l.max_tensors.to_string()],
     );
-    expect_err(GgufFile::parse(&raw_gguf(3, 0, 1 << 40, &[])), "E_LIMIT", &["metadata count", &(1u64 << 40).to_string()]);
+    expect_err(
+        GgufFile::parse(&raw_gguf(3, 0, 1 << 40, &[])),
+        "E_LIMIT",
+        &["metadata count", &(1u64 << 40).to_string()],
+    );
     // A key whose length is 2^60 bytes.
     let mut kv = (1u64 << 60).to_le_bytes().to_vec();
     kv.extend(b"abc");
@@ -320,29 +328,52 @@ fn gguf_negative_scales_load_and_mean_what_they_say() {
 fn gguf_wrong_types_and_shapes() {
     let bytes = micro_gguf(1);
     let g = GgufFile::parse(&bytes).unwrap();
-    let rebuild = |f: &dyn Fn(&str, &[u64], tritium::quant::GgmlType, &[u8]) -> (Vec<u64>, tritium::quant::GgmlType, Vec<u8>)| {
-        let mut w = GgufWriter::with_metadata(g.metadata.clone());
-        for t in &g.tensors {
-            let (dims, ty, data) = f(&t.name, &t.dims, t.ggml_type, g.tensor_data(&bytes, t).unwrap());
-            w.add_tensor(&t.name, &dims, ty, data).unwrap();
-        }
-        w.to_bytes()
-    };
+    let rebuild =
+        |f: &dyn Fn(&str, &[u64], tritium::quant::GgmlType, &[u8]) -> (Vec<u64>, tritium::quant::GgmlType, Vec<u8>)| {
+            let mut w = GgufWriter::with_metadata(g.metadata.clone());
+            for t in &g.tensors {
+                let (dims, ty, data) = f(&t.name, &t.dims, t.ggml_type, g.tensor_data(&bytes, t).unwrap());
+                w.add_tensor(&t.name, &dims, ty, data).unwrap();
+            }
+            w.to_bytes()
+        };
     use tritium::quant::GgmlType;
     // attn_q stored transposed.
-    let b = rebuild(&|n, d, t, x| if n == "blk.0.attn_q.weight" { (vec![d[1], d[0]], t, x.to_vec()) } else { (d.to_vec(), t, x.to_vec()) });
+    let b = rebuild(&|n, d, t, x| {
+        if n == "blk.0.attn_q.weight" {
+            (vec![d[1], d[0]], t, x.to_vec())
+        } else {
+            (d.to_vec(), t, x.to_vec())
+        }
+    });
     let b2 = b.clone();
     load(&b2).map(|_| ()).unwrap_or_else(|e| panic!("square attn_q transposed is still [32, 32]: {e}"));
     // ffn_down [32, 32] Q4_1 read as ffn_gate's shape is fine; a 3-D attn_k is not.
-    let b = rebuild(&|n, d, t, x| if n == "blk.0.attn_k.weight" { (vec![d[0], d[1], 1], t, x.to_vec()) } else { (d.to_vec(), t, x.to_vec()) });
+    let b = rebuild(&|n, d, t, x| {
+        if n == "blk.0.attn_k.weight" {
+            (vec![d[0], d[1], 1], t, x.to_vec())
+        } else {
+            (d.to_vec(), t, x.to_vec())
+        }
+    });
     expect_err(load(&b), "E_BAD_TENSOR", &["blk.0.attn_k.weight", "shape"]);
     // An I32 weight matrix.
     let b = rebuild(&|n, d, t, x| {
-        if n == "blk.0.ffn_up.weight" { (d.to_vec(), GgmlType::I32, x.to_vec()) } else { (d.to_vec(), t, x.to_vec()) }
+        if n == "blk.0.ffn_up.weight" {
+            (d.to_vec(), GgmlType::I32, x.to_vec())
+        } else {
+            (d.to_vec(), t, x.to_vec())
+        }
     });
     expect_err(load(&b), "E_BAD_TENSOR", &["blk.0.ffn_up.weight", "I32 cannot be a weight matrix"]);
     // A norm of the wrong length.
-    let b = rebuild(&|n, d, t, x| if n == "output_norm.weight" { (vec![16], t, x[..64].to_vec()) } else { (d.to_vec(), t, x.to_vec()) });
+    let b = rebuild(&|n, d, t, x| {
+        if n == "output_norm.weight" {
+            (vec![16], t, x[..64].to_vec())
+        } else {
+            (d.to_vec(), t, x.to_vec())
+        }
+    });
     expect_err(load(&b), "E_BAD_TENSOR", &["output_norm.weight", "16 elements, expected 32"]);
     // An unsupported ggml type id (12 = Q4_K) in the tensor table.
     let mut b = bytes.clone();
@@ -429,7 +460,8 @@ fn safetensors_hostile_headers() {
     expect_err(p(&raw_st(size, 8)), "E_BAD_TENSOR", &["needs 12"]);
     let far = r#"{"w":{"dtype":"U8","shape":[8],"data_offsets":[18446744073709551600,18446744073709551608]}}"#;
     expect_err(p(&raw_st(far, 8)), "E_OUT_OF_BOUNDS", &["w (in x.safetensors)"]);
-    let overlap = r#"{"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]},"b":{"dtype":"U8","shape":[8],"data_offsets":[4,12]}}"#;
+    let overlap =
+        r#"{"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]},"b":{"dtype":"U8","shape":[8],"data_offsets":[4,12]}}"#;
     expect_err(p(&raw_st(overlap, 12)), "E_MALFORMED", &["overlap"]);
 }
 
@@ -497,7 +529,11 @@ fn config_json_malformed() {
     expect_err(c(&|v| v["vocab_size"] = json!("many")), "E_MALFORMED", &["vocab_size"]);
     expect_err(c(&|v| v["rms_norm_eps"] = json!(-1.0)), "E_MALFORMED", &["rms_norm_eps"]);
     expect_err(c(&|v| v["num_key_value_heads"] = json!(3)), "E_UNSUPPORTED_MODEL", &["KV heads"]);
-    expect_err(c(&|v| v.as_object_mut().unwrap().remove("hidden_size").map(|_| ()).unwrap()), "E_MISSING_KEY", &["hidden_size"]);
+    expect_err(
+        c(&|v| v.as_object_mut().unwrap().remove("hidden_size").map(|_| ()).unwrap()),
+        "E_MISSING_KEY",
+        &["hidden_size"],
+    );
     expect_err(HfConfig::from_json(b"[]", None), "E_MALFORMED", &["not a JSON object"]);
     // A context beyond the limit loads nothing.
     let f = with_config(&files, |v| v["max_position_embeddings"] = json!(1u64 << 22));
@@ -531,7 +567,11 @@ fn tokenizer_json_malformed() {
     drop(e);
     // Sparse ids under the limit.
     v["model"]["vocab"]["Ġhuge"] = json!(1_000_000u64);
-    expect_err(Tokenizer::from_tokenizer_json(&serde_json::to_vec(&v).unwrap(), None).map(|_| ()), "E_TOKENIZER", &["dense"]);
+    expect_err(
+        Tokenizer::from_tokenizer_json(&serde_json::to_vec(&v).unwrap(), None).map(|_| ()),
+        "E_TOKENIZER",
+        &["dense"],
+    );
     // Another model type, and a bad tokenizer_config.json.
     let mut w: Json = serde_json::from_slice(&tj).unwrap();
     w["model"]["type"] = json!("WordPiece");

@@ -191,6 +191,8 @@ impl GpuContext {
         let out = f();
         if let Some(e) = val.pop().await {
             let _ = oom.pop().await;
+            // On a lost device every call fails validation: report the loss itself.
+            self.check()?;
             return Err(Error::Gpu { code: "E_GPU_VALIDATION", message: format!("{what}: {e}") });
         }
         if let Some(e) = oom.pop().await {
