@@ -215,7 +215,9 @@ fn no_gpu_buffer_outlives_a_freed_model() {
     assert!(held > before + 20, "the GPU model holds only {} buffers", held - before);
     eprintln!("live GPU buffers: {before} before, {uploaded} after upload, {held} after a generation");
     drop(gm);
-    assert_eq!(ctx.live_buffers(), before, "buffers alive after the model was freed");
+    // `before` may still count a staging buffer of the device's own set-up, so: no more than then.
+    let after = ctx.live_buffers();
+    assert!(after <= before, "{} buffers alive after the model was freed", after - before);
 
     // 2. Freed in the middle of a generation (the generation owns the GPU model then).
     let gm = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 32)).unwrap();
@@ -223,7 +225,8 @@ fn no_gpu_buffer_outlives_a_freed_model() {
     g.step().unwrap();
     g.step().unwrap();
     drop(g);
-    assert_eq!(ctx.live_buffers(), before, "buffers alive after a generation was dropped half-way");
+    let after = ctx.live_buffers();
+    assert!(after <= before, "{} buffers alive after a generation was dropped half-way", after - before);
 }
 
 #[test]
