@@ -30,6 +30,12 @@ export type TritiumErrorCode =
   | 'E_WORKER'
   /** A Worker-backed engine: the worker ran out of memory (a RangeError there). */
   | 'E_OUT_OF_MEMORY'
+  | 'E_BUSY'
+  | 'E_NO_ADAPTER'
+  | 'E_GPU_LOST'
+  | 'E_GPU_VALIDATION'
+  | 'E_GPU_OOM'
+  | 'E_GPU_READBACK'
   | (string & {});
 
 /** Every error tritium throws; `code` is stable, `message` says what is wrong and where. */
@@ -191,6 +197,8 @@ export declare class Engine {
   tinyTestModel(seed?: number): Uint8Array | Promise<Uint8Array>;
   /** Worker-backed engines only: stop the worker (every model of the engine is gone). */
   terminate?(): void;
+  /** Test hook (in-thread engines): destroy the WebGPU device now, as a lost GPU would; the next load gets a new device. */
+  loseDeviceForTesting?(): void;
 }
 
 export interface LlamaConfig {

@@ -324,6 +324,7 @@ export class Engine {
   #buildInfo;
   #webgpu;
   #gpu;
+  #forceF32;
 
   constructor(token, fields) {
     if (token !== ENGINE_TOKEN) throw new TypeError('use `await Engine.create()` to make an Engine');
@@ -333,7 +334,40 @@ export class Engine {
     this.#buildInfo = fields.buildInfo;
     this.#webgpu = fields.webgpu;
     this.#gpu = fields.gpu || null;
+    this.#forceF32 = !!fields.forceF32;
   }
+
+  // --- reliability: device loss (issue 8) ---
+  /**
+   * The engine's WebGPU device for a new model: when the previous one was lost (driver reset,
+   * `GPUDevice.destroy()`), a new device is requested, so a model can be loaded again without
+   * reloading the page; if that fails the engine continues on the CPU and says why.
+   */
+  async #liveGpu() {
+    if (!this.#gpu || !this.#gpu.isLost()) return this.#gpu;
+    const lost = this.#gpu;
+    this.#gpu = null;
+    try {
+      lost.free();
+    } catch {
+      /* already gone */
+    }
+    try {
+      this.#gpu = await callAsync(() => core.CoreGpu.create(this.#forceF32));
+      const caps = this.#gpu.capabilities();
+      this.#reason = `WebGPU device was lost and re-created: ${caps.adapter || 'adapter'} (${caps.backend})`;
+    } catch (e) {
+      this.#backend = 'cpu';
+      this.#reason = `the WebGPU device was lost and a new one could not be created (${e.message}): using the CPU reference path`;
+    }
+    return this.#gpu;
+  }
+
+  /** Test hook: destroy the engine's WebGPU device now, as a lost GPU would (no-op on the CPU). */
+  loseDeviceForTesting() {
+    if (this.#gpu) this.#gpu.loseDevice();
+  }
+  // --- end reliability ---
 
   /**
    * @param {{ backend?: 'auto'|'cpu'|'webgpu', forceF32?: boolean, wasm?: any }} [options]
@@ -392,6 +426,7 @@ export class Engine {
       buildInfo,
       webgpu,
       gpu,
+      forceF32,
     });
   }
 
@@ -568,7 +603,7 @@ export class Engine {
       const l = loader;
       loader = null; // finish() consumes the loader, even when it throws
       const coreModel = call(() => l.finish());
-      return wrapModel(coreModel, { name, bytes: loaded, gpu: this.#gpu, maxContext, progress });
+      return wrapModel(coreModel, { name, bytes: loaded, gpu: await this.#liveGpu(), maxContext, progress });
     } finally {
       if (loader) {
         try {
@@ -648,7 +683,7 @@ export class Engine {
     for (const [name, b] of files) call(() => folder.addFile(name, b));
     const coreModel = call(() => folder.finish());
     const name = source && source.baseUrl ? String(source.baseUrl) : `AutoAWQ folder (${[...files.keys()].join(', ')})`;
-    return wrapModel(coreModel, { name, bytes: loaded, gpu: this.#gpu, maxContext, progress });
+    return wrapModel(coreModel, { name, bytes: loaded, gpu: await this.#liveGpu(), maxContext, progress });
   }
 
   /**
@@ -741,6 +776,7 @@ export class Model {
   #retention = null;
   /** True when `engine.load(url)` read the file from the browser's model cache. */
   fromCache = false;
+  #active = null; // the generation running on this model (issue 8: one at a time)
 
   constructor(token, coreModel, { name, bytes, gpuModel, engineGpu = null, maxContext = 2048 }) {
     if (token !== MODEL_TOKEN) throw new TypeError('models come from `engine.load()`');
@@ -999,6 +1035,14 @@ export class Model {
     if (mod) opts.mod = mod;
     else delete opts.mod;
     const m = this.#live();
+    // --- reliability: one generation at a time per model (issue 8) ---
+    if (this.#active && !this.#active.done) {
+      throw new TritiumError(
+        'E_BUSY',
+        'a generation is already running on this model: finish it (await gen.complete()), stop it (gen.stop()) or break out of its loop first',
+      );
+    }
+    // --- end reliability ---
     const ids = Array.isArray(prompt) || ArrayBuffer.isView(prompt) ? Uint32Array.from(prompt) : null;
     // Mixture-of-Depths runs on the CPU reference path only (the GPU side is not built yet).
     const gpu = mod ? null : this.#gpu;
@@ -1006,9 +1050,18 @@ export class Model {
       ? call(() => (gpu ? m.generateGpuFromIds(gpu, ids, opts) : m.generateFromIds(ids, opts)))
       : call(() => (gpu ? m.generateGpu(gpu, String(prompt), opts) : m.generate(String(prompt), opts)));
     this.#retention = null;
-    return new Generation(GENERATION_TOKEN, coreGen, opts, options && options.signal, (r) => {
+    const gen = new Generation(GENERATION_TOKEN, coreGen, opts, options && options.signal, (r) => {
       this.#retention = r;
+    }, () => {
+      // --- reliability: a model freed during this generation drops its GPU weights now ---
+      if (this.#active === gen) this.#active = null;
+      if (!this.#core && this.#gpu && this.#gpu.isIdle()) {
+        this.#gpu.free();
+        this.#gpu = null;
+      }
     });
+    this.#active = gen;
+    return gen;
   }
 
   /**
@@ -1021,8 +1074,12 @@ export class Model {
     return this.#retention ? structuredClone(this.#retention.retention) : null;
   }
 
-  /** Release the model's memory (generations in progress keep it until they end). */
+  /**
+   * Release the model's memory. A generation in progress ends ('aborted') before its next token
+   * and releases the GPU weights when its in-flight step returns; no GPU buffer outlives that.
+   */
   free() {
+    if (this.#active && !this.#active.done) this.#active.stop(); // --- reliability (issue 8)
     if (this.#gpu && this.#gpu.isIdle()) {
       this.#gpu.free();
       this.#gpu = null;
@@ -1048,11 +1105,13 @@ export class Generation {
   #running = false;
 
   #onRetention;
+  #onEnd;
 
-  constructor(token, coreGen, opts, signal, onRetention) {
+  constructor(token, coreGen, opts, signal, onRetention, onEnd) {
     if (token !== GENERATION_TOKEN) throw new TypeError('generations come from `model.generate()`');
     this.#core = coreGen;
     this.#onRetention = onRetention || null;
+    this.#onEnd = onEnd || null;
     /** The MoD report (spec, router, span, per-layer `retention`, KV and FLOP totals), once the prompt is in. */
     this.mod = null;
     this.#signal = signal || null;
@@ -1076,6 +1135,8 @@ export class Generation {
   /** Ask the generation to stop before its next token. */
   stop() {
     this.#stopRequested = true;
+    // No step in flight: end now (and hand back the model), not at the next next().
+    if (!this.#running && this.finishReason === null) this.#finish('aborted');
   }
 
   [Symbol.asyncIterator]() {
@@ -1102,6 +1163,11 @@ export class Generation {
           throw e;
         }
         this.#update();
+        if (this.#stopRequested) {
+          // stop() or model.free() while this step ran.
+          this.#finish('aborted');
+          return { done: true, value: undefined };
+        }
         if (piece === undefined || piece === null) {
           this.#finish(this.tokenIds.length >= this.#maxTokens ? 'length' : 'stop');
           return { done: true, value: undefined };
@@ -1175,6 +1241,11 @@ export class Generation {
         /* poisoned core */
       }
       this.#core = null;
+    }
+    if (this.#onEnd) {
+      const end = this.#onEnd;
+      this.#onEnd = null;
+      end();
     }
   }
 }

@@ -392,3 +392,238 @@ async fn webgpu_tiny_model_forward_matches_cpu() {
     assert!(prefill < 1e-3, "prefill: max |gpu - cpu| logit = {prefill}");
     assert!(decode < 1e-3, "decode: max |gpu - cpu| logit = {decode}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// malformed and hostile input, limits, device loss (issue 8; the native cases are in
+// tests/native/malformed.rs): the error reaches JS as an `Error` with a `code` and a message
+// naming the limit, tensor or offset.
+
+/// The tiny model with tensor `name`'s bytes passed through `f`.
+fn tiny_with_patched_tensor(name: &str, f: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let mut bytes = tiny_llama_gguf(3);
+    let g = GgufFile::parse(&bytes).unwrap();
+    let t = g.tensor(name).unwrap().clone();
+    f(&mut bytes[t.range()]);
+    bytes
+}
+
+fn raw_gguf_header(n_tensors: u64, n_kv: u64) -> Vec<u8> {
+    let mut b = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend(n_tensors.to_le_bytes());
+    b.extend(n_kv.to_le_bytes());
+    b
+}
+
+fn expect_js(r: Result<impl Sized, JsValue>, code: &str, needles: &[&str]) {
+    let msg = expect_js_code(r, code);
+    for n in needles {
+        assert!(msg.contains(n), "message {msg:?} does not mention {n:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn malformed_gguf_section_boundaries_and_tensor_data() {
+    let bytes = tiny_llama_gguf(3);
+    let g = GgufFile::parse(&bytes).unwrap();
+    for (cut, what) in [(0usize, "magic"), (4, "version"), (8, "tensor count"), (16, "metadata count")] {
+        expect_js(WasmModel::from_bytes(bytes[..cut].to_vec()), "E_TRUNCATED", &[what]);
+    }
+    for t in g.tensors.iter().step_by(3) {
+        let cut = (t.abs_offset + t.n_bytes - 1) as usize;
+        let first = g.tensors.iter().find(|u| (u.abs_offset + u.n_bytes) as usize > cut).unwrap();
+        expect_js(WasmModel::from_bytes(bytes[..cut].to_vec()), "E_OUT_OF_BOUNDS", &[&first.name]);
+    }
+}
+
+#[wasm_bindgen_test]
+fn malformed_gguf_huge_counts_are_limits() {
+    expect_js(WasmModel::from_bytes(raw_gguf_header(u64::MAX, 0)), "E_LIMIT", &["tensor count", "65536"]);
+    expect_js(WasmModel::from_bytes(raw_gguf_header(0, 1 << 40)), "E_LIMIT", &["metadata count"]);
+    let mut b = raw_gguf_header(0, 1);
+    b.extend((1u64 << 60).to_le_bytes());
+    expect_js(WasmModel::from_bytes(b), "E_LIMIT", &["length of metadata key #0"]);
+    // A byte size that overflows: 2^64 - 32 Q8_0 elements.
+    let mut b = raw_gguf_header(1, 0);
+    b.extend(1u64.to_le_bytes());
+    b.push(b't');
+    b.extend(2u32.to_le_bytes());
+    b.extend(0xFFFF_FFFF_FFFF_FFE0u64.to_le_bytes());
+    b.extend(1u64.to_le_bytes());
+    b.extend(8u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    expect_js(WasmModel::from_bytes(b), "E_OVERFLOW", &["byte size of tensor 't'"]);
+    // A model bigger than wasm32 memory is refused before reserving.
+    expect_js(WasmModelLoader::new(Some(8e9)), "E_LIMIT", &["model size in bytes", "8000000000"]);
+}
+
+#[wasm_bindgen_test]
+fn malformed_gguf_nan_scales_and_wrong_types() {
+    let nan = half::f16::NAN.to_le_bytes();
+    // blk.0.attn_q is Q4_1 in the tiny model.
+    let b = tiny_with_patched_tensor("blk.0.attn_q.weight", |d| d[0..2].copy_from_slice(&nan));
+    expect_js(WasmModel::from_bytes(b), "E_BAD_TENSOR", &["blk.0.attn_q.weight", "block 0", "NaN"]);
+    let b = tiny_with_patched_tensor("token_embd.weight", |d| {
+        d[34..36].copy_from_slice(&half::f16::INFINITY.to_le_bytes())
+    });
+    expect_js(WasmModel::from_bytes(b), "E_BAD_TENSOR", &["token_embd.weight", "Q8_0 block 1"]);
+    // An unknown ggml type id in the tensor table (12 = Q4_K).
+    let mut b = tiny_llama_gguf(3);
+    let name = b"blk.0.attn_q.weight";
+    let at = b.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+    b[at + 20..at + 24].copy_from_slice(&12u32.to_le_bytes());
+    expect_js(WasmModel::from_bytes(b), "E_UNSUPPORTED_TENSOR_TYPE", &["blk.0.attn_q.weight", "Q4_K"]);
+}
+
+/// A minimal byte-level BPE tokenizer.json (two tokens) and a plain HF Llama config.json.
+fn tiny_hf_files() -> (String, serde_json::Value) {
+    let tok = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,
+        "pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true},
+        "post_processor":null,"decoder":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true},
+        "model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":null,"end_of_word_suffix":null,
+        "fuse_unk":false,"byte_fallback":false,"vocab":{"a":0,"b":1},"merges":[]}}"#;
+    let cfg = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"], "hidden_size": 32, "intermediate_size": 32,
+        "num_attention_heads": 2, "num_key_value_heads": 1, "num_hidden_layers": 1, "vocab_size": 2,
+        "rms_norm_eps": 1e-5, "max_position_embeddings": 64, "tie_word_embeddings": true
+    });
+    (tok.to_string(), cfg)
+}
+
+fn folder(files: &[(&str, Vec<u8>)]) -> Result<WasmModel, JsValue> {
+    let mut l = tritium::wasm::WasmFolderLoader::new();
+    for (n, b) in files {
+        l.add_file(n, b.clone());
+    }
+    l.finish()
+}
+
+#[wasm_bindgen_test]
+fn malformed_folder_config_tokenizer_and_safetensors() {
+    let (tok, cfg) = tiny_hf_files();
+    let st_ok = {
+        let mut h = br#"{"model.embed_tokens.weight":{"dtype":"F32","shape":[2,32],"data_offsets":[0,256]}}"#.to_vec();
+        let mut b = (h.len() as u64).to_le_bytes().to_vec();
+        b.append(&mut h);
+        b.extend(vec![0u8; 256]);
+        b
+    };
+    let c = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = cfg.clone();
+        f(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    };
+    // config.json
+    expect_js(
+        folder(&[
+            ("config.json", b"{\"hidden".to_vec()),
+            ("tokenizer.json", tok.clone().into()),
+            ("model.safetensors", st_ok.clone()),
+        ]),
+        "E_MALFORMED",
+        &["config.json"],
+    );
+    expect_js(
+        folder(&[
+            ("config.json", c(&|v| v["hidden_size"] = serde_json::json!(1u64 << 40))),
+            ("tokenizer.json", tok.clone().into()),
+            ("model.safetensors", st_ok.clone()),
+        ]),
+        "E_LIMIT",
+        &["config.json: hidden_size", "16777216"],
+    );
+    // tokenizer.json: an id that would make a 4e9-entry table.
+    let huge = tok.replace("\"b\":1", "\"b\":4000000000");
+    expect_js(
+        folder(&[("config.json", c(&|_| {})), ("tokenizer.json", huge.into()), ("model.safetensors", st_ok.clone())]),
+        "E_LIMIT",
+        &["tokenizer.json", "4000000001"],
+    );
+    expect_js(
+        folder(&[
+            ("config.json", c(&|_| {})),
+            ("tokenizer.json", tok[..40].into()),
+            ("model.safetensors", st_ok.clone()),
+        ]),
+        "E_TOKENIZER",
+        &["tokenizer.json"],
+    );
+    // safetensors: truncated in the header length, the JSON header and the data.
+    let n = u64::from_le_bytes(st_ok[..8].try_into().unwrap()) as usize;
+    for (cut, code) in [(5usize, "E_TRUNCATED"), (8 + n / 2, "E_TRUNCATED"), (st_ok.len() - 1, "E_OUT_OF_BOUNDS")] {
+        expect_js(
+            folder(&[
+                ("config.json", c(&|_| {})),
+                ("tokenizer.json", tok.clone().into()),
+                ("model.safetensors", st_ok[..cut].to_vec()),
+            ]),
+            code,
+            &["model.safetensors"],
+        );
+    }
+    let mut huge_header = (1u64 << 62).to_le_bytes().to_vec();
+    huge_header.extend(b"{}");
+    expect_js(
+        folder(&[
+            ("config.json", c(&|_| {})),
+            ("tokenizer.json", tok.clone().into()),
+            ("model.safetensors", huge_header),
+        ]),
+        "E_LIMIT",
+        &["JSON header length"],
+    );
+    // The folder's tensors are otherwise incomplete: the first missing one is named.
+    expect_js(
+        folder(&[("config.json", c(&|_| {})), ("tokenizer.json", tok.into()), ("model.safetensors", st_ok)]),
+        "E_MISSING_TENSOR",
+        &["input_layernorm"],
+    );
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_device_loss_ends_generation_with_a_typed_error_and_reload_works() {
+    use tritium::backend::gpu::model::GpuModel;
+    use tritium::backend::gpu::{GpuContext, GpuOptions};
+    let m = Arc::new(Model::from_gguf_bytes(tiny_llama_gguf(2024)).unwrap());
+    let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
+    let gm = GpuModel::upload(ctx.clone(), &m, 32).await.unwrap();
+    let opts = GenerateOptions { max_tokens: 8, ..Default::default() };
+    let mut g = Generation::new(m.clone(), "the", &opts).unwrap().with_gpu(gm);
+    g.step_async().await.expect("first token on the GPU");
+    assert!(!ctx.is_lost());
+    ctx.lose_device("test");
+    assert!(ctx.is_lost());
+    let e = g.step_async().await.expect_err("a step after device loss must fail");
+    assert_eq!(e.code(), "E_GPU_LOST", "{e}");
+    let (code, msg) = js_error_parts(&tritium::wasm::to_js_error(e));
+    assert_eq!(code, "E_GPU_LOST");
+    assert!(msg.contains("load the model again"), "{msg}");
+    // Without reloading the page: a new device, the same model uploaded again, the CPU's tokens.
+    let ctx2 = GpuContext::new(&GpuOptions::default()).await.expect("a new device after the loss");
+    let gm2 = GpuModel::upload(ctx2, &m, 32).await.unwrap();
+    let mut g2 = Generation::new(m.clone(), "the", &opts).unwrap().with_gpu(gm2);
+    while g2.step_async().await.unwrap().is_some() {}
+    let mut cpu = Generation::new(m.clone(), "the", &opts).unwrap();
+    while cpu.step().unwrap().is_some() {}
+    assert_eq!(g2.token_ids(), cpu.token_ids());
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_shader_errors_are_caught_by_error_scopes() {
+    use tritium::backend::gpu::{GpuContext, GpuOptions};
+    let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
+    let r = ctx
+        .scoped("compiling a broken shader", || {
+            ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("broken"),
+                source: wgpu::ShaderSource::Wgsl("@compute @workgroup_size(1) fn main() { let x: f32 = nope; }".into()),
+            })
+        })
+        .await;
+    let e = r.err().expect("a broken shader must be an error");
+    assert_eq!(e.code(), "E_GPU_VALIDATION", "{e}");
+    let (code, msg) = js_error_parts(&tritium::wasm::to_js_error(e));
+    assert_eq!(code, "E_GPU_VALIDATION");
+    assert!(msg.contains("compiling a broken shader"), "{msg}");
+    ctx.check().expect("the error stayed in its scope");
+}

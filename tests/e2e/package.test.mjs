@@ -103,6 +103,44 @@ test('node imports the installed package and runs the tiny model', () => {
   assert.equal(out.freed, 'E_FREED');
 });
 
+test('one generation at a time; free() during a generation ends it cleanly', () => {
+  // Issue 8: a second generate() while one runs is E_BUSY; stop() with no step in flight ends at
+  // once; free() mid-generation ends it ('aborted') and later calls are E_FREED.
+  const script = `
+    import { Engine } from 'tritium';
+    import { readFileSync } from 'node:fs';
+    import { fileURLToPath } from 'node:url';
+    const wasm = readFileSync(fileURLToPath(import.meta.resolve('tritium/tritium_core_bg.wasm')));
+    const engine = await Engine.create({ wasm });
+    const model = await engine.load(engine.tinyTestModel(3));
+    const out = {};
+    const a = model.generate('the theater', { maxTokens: 8 });
+    await a.next();
+    try { model.generate('again', { maxTokens: 2 }); out.second = 'accepted'; } catch (e) { out.second = e.code; out.secondMessage = e.message; }
+    a.stop();
+    out.aReason = a.finishReason;
+    const b = model.generate('the theater', { maxTokens: 8 });
+    out.bFirst = (await b.next()).done;
+    const pending = b.next();        // a step in flight
+    model.free();
+    const r = await pending;
+    out.bAfterFree = { done: r.done, finishReason: b.finishReason, tokens: b.tokenIds.length };
+    out.bNext = (await b.next()).done;
+    try { model.generate('x'); } catch (e) { out.afterFree = e.code; }
+    console.log(JSON.stringify(out));
+  `;
+  writeFileSync(join(scratch, 'busy.mjs'), script);
+  const out = JSON.parse(run(process.execPath, ['busy.mjs'], scratch).trim().split('\n').pop());
+  assert.equal(out.second, 'E_BUSY', JSON.stringify(out));
+  assert.match(out.secondMessage, /already running/);
+  assert.equal(out.aReason, 'aborted');
+  assert.equal(out.bFirst, false);
+  assert.deepEqual({ done: out.bAfterFree.done, finishReason: out.bAfterFree.finishReason }, { done: true, finishReason: 'aborted' });
+  assert.ok(out.bAfterFree.tokens >= 1 && out.bAfterFree.tokens < 8, JSON.stringify(out));
+  assert.equal(out.bNext, true);
+  assert.equal(out.afterFree, 'E_FREED');
+});
+
 test('chromium loads the installed package from a scratch project', { timeout: 120_000 }, async () => {
   writeFileSync(
     join(scratch, 'index.html'),

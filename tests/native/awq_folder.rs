@@ -41,7 +41,7 @@ fn words(v: &[u32]) -> Vec<u8> {
 
 /// `base` with every decoder linear RTN-quantized to AWQ int4 (group `group`), written as a GGUF
 /// with tritium's AWQ naming (qweight/qzeros/scales), the embedding and an untied output as F16.
-fn awq_model(base: &Model, group: usize) -> Model {
+pub(crate) fn awq_model(base: &Model, group: usize) -> Model {
     let c = &base.config;
     let mut w = GgufWriter::with_metadata(base.gguf.metadata.clone());
     let emb = dequantized(base, &base.token_embd);

@@ -250,3 +250,75 @@ fn sampled_generation_on_the_gpu_reads_back_only_the_token() {
     assert_eq!(cpu.len(), 8);
     assert_eq!(cpu, gpu);
 }
+
+/// Issue 8: no GPU buffer outlives a freed model, whether its generation ran to the end, was
+/// stopped half-way or ended by device loss. Counted by wgpu-core (`counters`, a dev feature).
+#[test]
+fn no_gpu_buffer_outlives_a_freed_model() {
+    use tritium::model::generate::{GenerateOptions, Generation};
+    // Its own device, so other tests' buffers do not count.
+    let ctx = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
+    let m = Arc::new(Model::from_gguf_bytes(tiny_llama_gguf(5)).unwrap());
+    let before = ctx.live_buffers();
+    let opts = GenerateOptions { max_tokens: 6, ..Default::default() };
+
+    // 1. Run to the end, hand the GPU model back, free it.
+    let gm = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 32)).unwrap();
+    let uploaded = ctx.live_buffers();
+    assert!(uploaded > before + 20, "the upload made {} buffers", uploaded - before);
+    let mut g = Generation::new(m.clone(), "the", &opts).unwrap().with_gpu(gm);
+    while g.step().unwrap().is_some() {}
+    let gm = g.take_gpu().expect("the GPU model comes back");
+    drop(g);
+    // (The count right after the upload still holds its staging buffers, freed later.)
+    let held = ctx.live_buffers();
+    assert!(held > before + 20, "the GPU model holds only {} buffers", held - before);
+    eprintln!("live GPU buffers: {before} before, {uploaded} after upload, {held} after a generation");
+    drop(gm);
+    // `before` may still count a staging buffer of the device's own set-up, so: no more than then.
+    let after = ctx.live_buffers();
+    assert!(after <= before, "{} buffers alive after the model was freed", after - before);
+
+    // 2. Freed in the middle of a generation (the generation owns the GPU model then).
+    let gm = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 32)).unwrap();
+    let mut g = Generation::new(m.clone(), "the", &opts).unwrap().with_gpu(gm);
+    g.step().unwrap();
+    g.step().unwrap();
+    drop(g);
+    let after = ctx.live_buffers();
+    assert!(after <= before, "{} buffers alive after a generation was dropped half-way", after - before);
+}
+
+#[test]
+fn device_loss_during_a_generation_is_a_typed_error() {
+    use tritium::model::generate::{GenerateOptions, Generation};
+    let ctx = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
+    let m = Arc::new(Model::from_gguf_bytes(tiny_llama_gguf(6)).unwrap());
+    let gm = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 32)).unwrap();
+    let opts = GenerateOptions { max_tokens: 8, ..Default::default() };
+    let mut g = Generation::new(m.clone(), "the", &opts).unwrap().with_gpu(gm);
+    g.step().unwrap();
+    ctx.lose_device("test");
+    let e = g.step().unwrap_err();
+    assert_eq!(e.code(), "E_GPU_LOST", "{e}");
+    assert!(e.to_string().contains("load the model again"), "{e}");
+    // Later steps keep failing the same way (never stale tokens).
+    assert_eq!(g.step().unwrap_err().code(), "E_GPU_LOST");
+}
+
+/// A shader that does not compile is an `E_GPU_VALIDATION` error from its error scope, and
+/// nothing escapes to the uncaptured-error handler (which would fail every later step).
+#[test]
+fn shader_errors_are_caught_by_error_scopes() {
+    let ctx = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
+    let r = pollster::block_on(ctx.scoped("compiling a broken shader", || {
+        ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("broken"),
+            source: wgpu::ShaderSource::Wgsl("@compute @workgroup_size(1) fn main() { let x: f32 = nope; }".into()),
+        })
+    }));
+    let e = r.err().expect("a broken shader must be an error");
+    assert_eq!(e.code(), "E_GPU_VALIDATION", "{e}");
+    assert!(e.to_string().contains("compiling a broken shader"), "{e}");
+    ctx.check().expect("the error stayed in its scope");
+}

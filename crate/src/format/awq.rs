@@ -205,7 +205,14 @@ pub fn read_gemm(ck: &Checkpoint<'_>, prefix: &str, k: usize, n: usize, group: u
     let sc = get("scales")?;
     sc.expect_dtype(&[Dtype::F16], " (AutoAWQ GEMM scales are fp16)")?;
     sc.expect_shape(&[g64, n64], &format!(" = [in_features / group_size {group}, out_features]"))?;
-    Ok(q4::GemmTensors { k, n, group, qweight: qw.to_u32()?, qzeros: qz.to_u32()?, scales: sc.to_f16()? })
+    let scales = sc.to_f16()?;
+    if let Some(i) = scales.iter().position(|s| !s.is_finite()) {
+        return Err(Error::BadTensor {
+            tensor: sc.describe(),
+            message: format!("scale {i} is {} (not finite); NaN and infinite AWQ scales are rejected", scales[i]),
+        });
+    }
+    Ok(q4::GemmTensors { k, n, group, qweight: qw.to_u32()?, qzeros: qz.to_u32()?, scales })
 }
 
 fn ggml_float(v: &TensorView<'_>, why: &str) -> Result<GgmlType> {

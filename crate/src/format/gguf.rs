@@ -17,32 +17,7 @@ use crate::quant::GgmlType;
 pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 
-/// Limits checked before allocating anything a file asks for.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    pub max_tensors: u64,
-    pub max_metadata: u64,
-    /// Longest string (key, value or tensor name), in bytes.
-    pub max_string: u64,
-    /// Most elements in one metadata array (nested arrays count their own elements too).
-    pub max_array: u64,
-    pub max_dims: u32,
-    /// Deepest nesting of arrays inside arrays.
-    pub max_array_depth: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_tensors: 65_536,
-            max_metadata: 65_536,
-            max_string: 1 << 24,
-            max_array: 1 << 24,
-            max_dims: 4,
-            max_array_depth: 8,
-        }
-    }
-}
+pub use crate::format::limits::Limits;
 
 /// GGUF metadata value type ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -157,7 +157,7 @@ pub struct HfConfig {
     pub awq: Option<AwqConfig>,
 }
 
-const LIMIT: u64 = 1 << 24;
+const LIMIT: u64 = crate::format::limits::Limits::DEFAULT.max_hyperparameter;
 
 impl HfConfig {
     /// Parse config.json (and a legacy quant_config.json when config.json has no

@@ -4,4 +4,5 @@
 pub mod awq;
 pub mod gguf;
 pub mod hf;
+pub mod limits;
 pub mod safetensors;

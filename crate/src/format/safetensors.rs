@@ -16,11 +16,12 @@ use std::ops::Range;
 use half::{bf16, f16};
 
 use crate::error::{Error, Result};
+use crate::format::limits::Limits;
 
 /// Largest JSON header accepted (the limit of the reference implementation).
-pub const MAX_HEADER: u64 = 100_000_000;
+pub const MAX_HEADER: u64 = Limits::DEFAULT.max_safetensors_header;
 /// Most dimensions a tensor may have.
-pub const MAX_DIMS: usize = 8;
+pub const MAX_DIMS: usize = Limits::DEFAULT.max_safetensors_dims;
 
 /// Element types of the safetensors format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

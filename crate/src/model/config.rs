@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::gguf::GgufFile;
+use crate::format::limits::Limits;
 
 /// Architectures whose GGUF tensors follow the Llama layout (RMSNorm, RoPE, GQA, SwiGLU).
 pub const LLAMA_FAMILY: &[&str] = &["llama", "mistral"];
@@ -38,10 +39,11 @@ impl LlamaConfig {
         let key = |k: &str| format!("{arch}.{k}");
         let req = |k: &str| -> Result<usize> {
             let v = g.require_u64(&key(k))?;
-            usize::try_from(v).ok().filter(|&v| v > 0 && v <= 1 << 24).ok_or_else(|| Error::Limit {
+            let limit = Limits::DEFAULT.max_hyperparameter;
+            usize::try_from(v).ok().filter(|&v| v > 0 && v as u64 <= limit).ok_or_else(|| Error::Limit {
                 what: key(k),
                 value: v,
-                limit: 1 << 24,
+                limit,
             })
         };
         let n_layers = req("block_count")?;
@@ -49,7 +51,7 @@ impl LlamaConfig {
         let ffn_dim = req("feed_forward_length")?;
         let n_heads = req("attention.head_count")?;
         let n_kv_heads = match g.get_u64(&key("attention.head_count_kv"))? {
-            Some(v) => v as usize,
+            Some(v) => usize::try_from(v).unwrap_or(usize::MAX),
             None => n_heads,
         };
         if n_kv_heads == 0 || n_heads % n_kv_heads != 0 {
@@ -64,7 +66,7 @@ impl LlamaConfig {
         }
         let head_dim = dim / n_heads;
         let rope_dim = match g.get_u64(&key("rope.dimension_count"))? {
-            Some(v) => v as usize,
+            Some(v) => usize::try_from(v).unwrap_or(usize::MAX),
             None => head_dim,
         };
         if rope_dim > head_dim || rope_dim % 2 != 0 {
@@ -74,15 +76,21 @@ impl LlamaConfig {
         }
         let rope_base = g.get_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0) as f32;
         let rms_eps = g.get_f64(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5) as f32;
-        let context_length = g.get_u64(&key("context_length"))?.unwrap_or(2048) as usize;
+        let context_length = g.get_u64(&key("context_length"))?.unwrap_or(2048);
+        Limits::check(|| key("context_length"), context_length, Limits::DEFAULT.max_context)?;
+        let context_length = context_length as usize;
         let vocab_size = match g.get_u64(&key("vocab_size"))? {
             Some(v) => v as usize,
             None => g
                 .get_array("tokenizer.ggml.tokens")?
                 .map(|a| a.len())
-                .or_else(|| g.tensor("token_embd.weight").map(|t| t.dims[1] as usize))
+                .or_else(|| g.tensor("token_embd.weight").and_then(|t| t.dims.get(1)).map(|&d| d as usize))
                 .ok_or_else(|| Error::MissingKey { key: key("vocab_size") })?,
         };
+        Limits::check(|| key("vocab_size"), vocab_size as u64, Limits::DEFAULT.max_hyperparameter)?;
+        if vocab_size == 0 {
+            return Err(Error::UnsupportedModel(format!("{} is 0", key("vocab_size"))));
+        }
         let name = g.get_str("general.name")?.map(|s| s.to_string());
         Ok(LlamaConfig {
             architecture: arch,

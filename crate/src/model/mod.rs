@@ -324,6 +324,16 @@ fn linear(g: &GgufFile, bytes: &[u8], packed: &mut Vec<u8>, base: &str, rows: us
         if matches!(t.ggml_type, GgmlType::I8 | GgmlType::I32) {
             return Err(bad(&wname, format!("type {} cannot be a weight matrix", t.ggml_type.name())));
         }
+        if let Some((block, at, v)) = quant::first_nonfinite(t.ggml_type, &bytes[t.range()]) {
+            return Err(bad(
+                &wname,
+                format!(
+                    "{} block {block} (file offset {}) has scale/value {v}; NaN and infinite values are rejected",
+                    t.ggml_type.name(),
+                    t.abs_offset + at as u64
+                ),
+            ));
+        }
         return Ok(Weight { name: wname, ty: t.ggml_type, rows, cols, range: t.range(), packed: false });
     }
     let (ty, data) = if let Some(qs) = g.tensor(&format!("{base}.scales")) {
@@ -389,7 +399,11 @@ fn linear(g: &GgufFile, bytes: &[u8], packed: &mut Vec<u8>, base: &str, rows: us
                 }
             }
             trits.push(t);
-            alphas.push(ab.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]])).collect());
+            let a: Vec<half::f16> = ab.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]])).collect();
+            if let Some(i) = a.iter().position(|s| !s.to_f32().is_finite()) {
+                return Err(bad(&format!("{base}.alpha.{k}"), format!("scale {i} is {} (not finite)", a[i])));
+            }
+            alphas.push(a);
         }
         let tr: Vec<&[i8]> = trits.iter().map(|v| v.as_slice()).collect();
         let al: Vec<&[half::f16]> = alphas.iter().map(|v| v.as_slice()).collect();

@@ -291,6 +291,35 @@ impl GgmlType {
     }
 }
 
+/// The first value of a ggml tensor's data that is not finite: a block scale (`d`, and `m` of
+/// Q4_1) of a quantized type, or an element of F32 / F16 / BF16. Returns `(block index, byte
+/// offset in data, value)`. Negative scales are valid (the sign is part of the value, as in
+/// ggml); NaN and ±inf would turn every product they touch into NaN, so loaders reject them.
+pub fn first_nonfinite(ty: GgmlType, data: &[u8]) -> Option<(usize, usize, f32)> {
+    let bb = ty.block_bytes();
+    let offsets: &[usize] = match ty {
+        GgmlType::Q8_0 | GgmlType::Q4_0 => &[0],
+        GgmlType::Q4_1 => &[0, 2],
+        GgmlType::TQ2_0 => &[64],
+        GgmlType::TQ1_0 => &[52],
+        GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => &[0],
+        _ => return None,
+    };
+    for (b, block) in data.chunks_exact(bb).enumerate() {
+        for &o in offsets {
+            let v = match ty {
+                GgmlType::F32 => f32::from_le_bytes([block[0], block[1], block[2], block[3]]),
+                GgmlType::BF16 => half::bf16::from_le_bytes([block[o], block[o + 1]]).to_f32(),
+                _ => f16_at(block, o),
+            };
+            if !v.is_finite() {
+                return Some((b, b * bb + o, v));
+            }
+        }
+    }
+    None
+}
+
 #[inline]
 fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()

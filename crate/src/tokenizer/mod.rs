@@ -248,9 +248,11 @@ impl Tokenizer {
     /// tokenizer_config.json for `chat_template`, `bos_token`, `eos_token`, `add_bos_token` and
     /// `add_eos_token`. Without those keys, BOS/EOS addition is read off the post-processor.
     pub fn from_tokenizer_json(json: &[u8], tokenizer_config: Option<&[u8]>) -> Result<Tokenizer> {
-        let mut hf = tokenizers::Tokenizer::from_bytes(json).map_err(hf_err("parsing tokenizer.json"))?;
+        // Parse as JSON first: `tokenizers` 0.22 panics (an `expect` in its decoder deserializer)
+        // on a document that ends early; found by the `tokenizer` fuzz target / malformed tests.
         let raw: serde_json::Value =
             serde_json::from_slice(json).map_err(|e| Error::Tokenizer(format!("parsing tokenizer.json: {e}")))?;
+        let mut hf = tokenizers::Tokenizer::from_bytes(json).map_err(hf_err("parsing tokenizer.json"))?;
         let config: serde_json::Value = match tokenizer_config {
             None => serde_json::Value::Null,
             Some(b) => serde_json::from_slice(b)
@@ -271,6 +273,23 @@ impl Tokenizer {
 
         let vocab = hf.get_vocab(true);
         let n = vocab.values().map(|&i| i as usize + 1).max().unwrap_or(0);
+        // The table of token strings is indexed by id: a sparse vocabulary with a huge id would
+        // allocate that many entries.
+        let max_vocab = crate::format::limits::Limits::DEFAULT.max_vocab;
+        if n as u64 > max_vocab {
+            return Err(Error::Limit {
+                what: "tokenizer.json: largest token id + 1 (vocabulary table length)".into(),
+                value: n as u64,
+                limit: max_vocab,
+            });
+        }
+        if n > 2 * vocab.len() + 1024 {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer.json: token ids run up to {} for only {} tokens; ids must be dense",
+                n - 1,
+                vocab.len()
+            )));
+        }
         let mut tokens = vec![String::new(); n];
         for (t, i) in vocab {
             tokens[i as usize] = t;

@@ -190,6 +190,14 @@ impl WasmModelLoader {
 
 /// Reserve so that `buf.capacity() >= total`, as an error (not an abort) when memory runs out.
 fn reserve(buf: &mut Vec<u8>, total: u64) -> Result<(), JsValue> {
+    let max = crate::format::limits::Limits::DEFAULT.max_model_bytes;
+    if total > max {
+        return Err(to_js_error(Error::Limit {
+            what: "model size in bytes (the file is held in wasm32 memory)".into(),
+            value: total,
+            limit: max,
+        }));
+    }
     let total_usize = usize::try_from(total).map_err(|_| {
         to_js_error(Error::Limit { what: "model size in bytes".into(), value: total, limit: usize::MAX as u64 })
     })?;
@@ -513,6 +521,19 @@ impl WasmGpu {
     /// Adapter name, backend, granted features and limits.
     pub fn capabilities(&self) -> Result<JsValue, JsValue> {
         to_js(&self.ctx.caps)
+    }
+
+    /// Whether the device was lost (every GPU step then fails with `E_GPU_LOST`; create a new
+    /// `CoreGpu` to use the GPU again).
+    #[wasm_bindgen(js_name = isLost)]
+    pub fn is_lost(&self) -> bool {
+        self.ctx.is_lost()
+    }
+
+    /// Test hook: destroy the device now (`GPUDevice.destroy()`), as a lost GPU would.
+    #[wasm_bindgen(js_name = loseDevice)]
+    pub fn lose_device(&self) {
+        self.ctx.lose_device("loseDevice() was called");
     }
 
     /// Benchmark one matmul kernel on random weights of type `ty` (e.g. "Q4_1"): a Promise of

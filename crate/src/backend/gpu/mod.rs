@@ -212,6 +212,8 @@ impl GpuContext {
         let out = f();
         if let Some(e) = val.pop().await {
             let _ = oom.pop().await;
+            // On a lost device every call fails validation: report the loss itself.
+            self.check()?;
             return Err(Error::Gpu { code: "E_GPU_VALIDATION", message: format!("{what}: {e}") });
         }
         if let Some(e) = oom.pop().await {
@@ -235,6 +237,29 @@ impl GpuContext {
         Ok(())
     }
 
+    /// GPU buffers alive on this device, natively, after letting the device free the ones
+    /// already dropped. Counted by wgpu-core when its `counters` feature is on (the native
+    /// tests turn it on); 0 otherwise and in the browser, where WebGPU exposes no count.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn live_buffers(&self) -> i64 {
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+        self.device.get_internal_counters().hal.buffers.read() as i64
+    }
+
+    /// Destroy the device now, as a driver reset or a lost GPU would (a test hook for device
+    /// loss): every later step fails with `E_GPU_LOST`.
+    pub fn lose_device(&self, why: &str) {
+        if let Ok(mut g) = self.lost.lock() {
+            g.get_or_insert_with(|| format!("Destroyed: {why}"));
+        }
+        self.device.destroy();
+    }
+
+    /// Whether the device was lost (a new context is needed to use the GPU again).
+    pub fn is_lost(&self) -> bool {
+        self.lost.lock().map(|g| g.is_some()).unwrap_or(true)
+    }
+
     /// Read back a small buffer (a MAP_READ staging buffer) as bytes.
     pub async fn read_buffer(&self, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
         self.check()?;
@@ -247,9 +272,10 @@ impl GpuContext {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::Gpu { code: "E_GPU_LOST", message: format!("device poll failed: {e}") })?;
-        rx.recv()
-            .await
-            .map_err(|e| Error::Gpu { code: "E_GPU_READBACK", message: format!("buffer map failed: {e}") })?;
+        let mapped = rx.recv().await;
+        // A lost device fails every mapping: report the loss, not the mapping.
+        self.check()?;
+        mapped.map_err(|e| Error::Gpu { code: "E_GPU_READBACK", message: format!("buffer map failed: {e}") })?;
         self.check()?;
         let data = slice
             .get_mapped_range()
