@@ -408,7 +408,9 @@ async fn webgpu_mod_prefill_matches_cpu() {
     let tokens: Vec<u32> = (0..90u32).map(|i| (i * 37 + 11) % 256).collect();
     for spec in ["interleave:0.5", "interleave:0.4:snap16"] {
         let (differ, d1, d2) = selftest::check_mod(&ctx, &m, &tokens, spec, 5).await.unwrap_or_else(|e| panic!("{e}"));
-        web_sys::console::log_1(&format!("webgpu MoD {spec}: layers differing {differ:?}, logits {d1:.1e} / {d2:.1e}").into());
+        web_sys::console::log_1(
+            &format!("webgpu MoD {spec}: layers differing {differ:?}, logits {d1:.1e} / {d2:.1e}").into(),
+        );
         assert!(differ.is_empty(), "{spec}: kept sets differ from the CPU's at layers {differ:?}");
         assert!(d1 < 1e-3 && d2 < 1e-3, "{spec}: max |gpu - cpu| logit prefill {d1}, decode {d2}");
     }

@@ -219,7 +219,11 @@ impl GpuModel {
                     .enumerate()
                     .map(|(i, buf)| wgpu::BindGroupEntry { binding: i as u32, resource: buf.as_entire_binding() })
                     .collect();
-                dev.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("mod"), layout: &layout, entries: &entries })
+                dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("mod"),
+                    layout: &layout,
+                    entries: &entries,
+                })
             })
             .collect();
         let pipe = |name: &'static str| ctx.kernels.get(&dev, &Kernel::Plain(name));
@@ -233,137 +237,137 @@ impl GpuModel {
         };
 
         ctx.scoped("the Mixture-of-Depths prefill", || -> Result<()> {
-                // Embedding, in the dense prefill's chunks, into xfull.
-                for (ci, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
-                    let cn = chunk.len();
-                    q.write_buffer(&self.acts.tokens, 0, bytemuck::cast_slice(chunk));
-                    q.write_buffer(&self.acts.step, 0, bytemuck::cast_slice(&[cn as u32, 0, 0, 0]));
-                    let mut enc = dev.create_command_encoder(&Default::default());
-                    self.record_ops(&mut enc, 0..self.embed_end, cn);
-                    enc.copy_buffer_to_buffer(
-                        &self.acts.x,
-                        0,
-                        &xfull,
-                        (ci * MAX_BATCH * d * 4) as u64,
-                        (cn * d * 4) as u64,
-                    );
-                    q.submit(Some(enc.finish()));
-                }
-                let mut rng = SplitMix64::new(modcpu::RANDOM_SEED);
-                for l in 0..nl {
-                    let ratio = cfg.ratios[l];
-                    let k = ratio.map_or(nt, |r| kept_count(nt, r));
-                    let nk = if ratio.is_some() { k + n - nt } else { n };
-                    let trained_mod = ratio.is_some() && cfg.router == RouterKind::Trained;
-                    let first = match cfg.router {
-                        RouterKind::Snap(w) => nk.saturating_sub(w),
-                        _ => 0,
-                    };
-                    if ratio.is_some() && cfg.router == RouterKind::Random {
-                        let s: Vec<f32> = (0..nt).map(|_| rng.next_f64() as f32).collect();
-                        if !s.is_empty() {
-                            q.write_buffer(&aux, (lay.scores * 4) as u64, bytemuck::cast_slice(&s));
-                        }
-                    }
-                    let before = self.layer_len[l];
-                    let ops = self.layer_ops[l].clone();
-                    let chunks = nk.div_ceil(MAX_BATCH).max(1);
-                    for ci in 0..chunks {
-                        let off = ci * MAX_BATCH;
-                        let cn = nk.saturating_sub(off).min(MAX_BATCH);
-                        let words: [u32; 16] = [
-                            n as u32,
-                            span.start as u32,
-                            span.end as u32,
-                            k as u32,
-                            l as u32,
-                            off as u32,
-                            cn as u32,
-                            start as u32,
-                            nk as u32,
-                            first as u32,
-                            before as u32,
-                            code,
-                            ratio.is_some() as u32,
-                            0,
-                            0,
-                            0,
-                        ];
-                        q.write_buffer(&mstep, 0, bytemuck::cast_slice(&words));
-                        q.write_buffer(&self.acts.step, 0, bytemuck::cast_slice(&[cn as u32, 0, 0, 0]));
-                        let lstep = [cn as u32, self.layer_len[l] as u32, 0, 0];
-                        q.write_buffer(&self.acts.layer_steps, (l * STEP_STRIDE) as u64, bytemuck::cast_slice(&lstep));
-                        let bg = &groups[l];
-                        let mut enc = dev.create_command_encoder(&Default::default());
-                        if ci == 0 {
-                            let mut pass = enc.begin_compute_pass(&Default::default());
-                            if ratio.is_some() && nt > 0 {
-                                dispatch(&mut pass, &p_score, bg, folded(nt));
-                            }
-                            dispatch(&mut pass, &p_rank, bg, folded(n));
-                            dispatch(&mut pass, &p_compact, bg, (1, 1, 1));
-                        }
-                        if cn > 0 {
-                            {
-                                let mut pass = enc.begin_compute_pass(&Default::default());
-                                dispatch(&mut pass, &p_gather, bg, folded(cn * d));
-                            }
-                            if trained_mod {
-                                self.record_ops(&mut enc, ops.range.start..ops.ffn_add, cn);
-                                let mut pass = enc.begin_compute_pass(&Default::default());
-                                dispatch(&mut pass, &p_sadd, bg, folded(cn * d));
-                                drop(pass);
-                                self.record_ops(&mut enc, ops.ffn_add + 1..ops.range.end, cn);
-                            } else {
-                                self.record_ops(&mut enc, ops.range.clone(), cn);
-                            }
-                            {
-                                let mut pass = enc.begin_compute_pass(&Default::default());
-                                dispatch(&mut pass, &p_scatter, bg, folded(cn * d));
-                            }
-                            if attn_router {
-                                enc.copy_buffer_to_buffer(
-                                    &self.acts.q,
-                                    0,
-                                    &aux,
-                                    ((lay.qfull + off * qd) * 4) as u64,
-                                    (cn * qd * 4) as u64,
-                                );
-                            }
-                        }
-                        if ci + 1 == chunks {
-                            let mut pass = enc.begin_compute_pass(&Default::default());
-                            if trained_mod && nt > 0 {
-                                dispatch(&mut pass, &p_string, bg, folded(nt * d));
-                            }
-                            if attn_router && nk > 0 {
-                                dispatch(&mut pass, &p_stats, bg, (nh as u32, (nk - first) as u32, 1));
-                                dispatch(&mut pass, &p_recv, bg, folded(nk));
-                            }
-                        }
-                        q.submit(Some(enc.finish()));
-                        self.layer_len[l] += cn;
-                    }
-                }
-                // The last prompt position through the output norm and head.
+            // Embedding, in the dense prefill's chunks, into xfull.
+            for (ci, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
+                let cn = chunk.len();
+                q.write_buffer(&self.acts.tokens, 0, bytemuck::cast_slice(chunk));
+                q.write_buffer(&self.acts.step, 0, bytemuck::cast_slice(&[cn as u32, 0, 0, 0]));
                 let mut enc = dev.create_command_encoder(&Default::default());
-                enc.copy_buffer_to_buffer(&xfull, ((n - 1) * d * 4) as u64, &self.acts.last_x, 0, (d * 4) as u64);
-                self.record_ops(&mut enc, self.tail_start + 1..self.ops.len(), 1);
-                if let Some(smp) = sample {
-                    q.write_buffer(&self.acts.sample_params, 0, bytemuck::cast_slice(&smp.words(c.vocab_size)));
-                    let mut pass = enc.begin_compute_pass(&Default::default());
-                    record(&mut pass, std::slice::from_ref(&self.sample_op), 1);
-                }
-                enc.copy_buffer_to_buffer(&self.acts.argmax, 0, &self.acts.read_token, 0, 4);
-                if read_logits {
-                    let bytes = (c.vocab_size * 4) as u64;
-                    enc.copy_buffer_to_buffer(&self.acts.logits, 0, &self.acts.read_logits, 0, bytes);
-                }
-                enc.copy_buffer_to_buffer(&sel, 0, &read_masks, 0, (nl * n * 4) as u64);
+                self.record_ops(&mut enc, 0..self.embed_end, cn);
+                enc.copy_buffer_to_buffer(
+                    &self.acts.x,
+                    0,
+                    &xfull,
+                    (ci * MAX_BATCH * d * 4) as u64,
+                    (cn * d * 4) as u64,
+                );
                 q.submit(Some(enc.finish()));
-                Ok(())
-            })
-            .await??;
+            }
+            let mut rng = SplitMix64::new(modcpu::RANDOM_SEED);
+            for l in 0..nl {
+                let ratio = cfg.ratios[l];
+                let k = ratio.map_or(nt, |r| kept_count(nt, r));
+                let nk = if ratio.is_some() { k + n - nt } else { n };
+                let trained_mod = ratio.is_some() && cfg.router == RouterKind::Trained;
+                let first = match cfg.router {
+                    RouterKind::Snap(w) => nk.saturating_sub(w),
+                    _ => 0,
+                };
+                if ratio.is_some() && cfg.router == RouterKind::Random {
+                    let s: Vec<f32> = (0..nt).map(|_| rng.next_f64() as f32).collect();
+                    if !s.is_empty() {
+                        q.write_buffer(&aux, (lay.scores * 4) as u64, bytemuck::cast_slice(&s));
+                    }
+                }
+                let before = self.layer_len[l];
+                let ops = self.layer_ops[l].clone();
+                let chunks = nk.div_ceil(MAX_BATCH).max(1);
+                for ci in 0..chunks {
+                    let off = ci * MAX_BATCH;
+                    let cn = nk.saturating_sub(off).min(MAX_BATCH);
+                    let words: [u32; 16] = [
+                        n as u32,
+                        span.start as u32,
+                        span.end as u32,
+                        k as u32,
+                        l as u32,
+                        off as u32,
+                        cn as u32,
+                        start as u32,
+                        nk as u32,
+                        first as u32,
+                        before as u32,
+                        code,
+                        ratio.is_some() as u32,
+                        0,
+                        0,
+                        0,
+                    ];
+                    q.write_buffer(&mstep, 0, bytemuck::cast_slice(&words));
+                    q.write_buffer(&self.acts.step, 0, bytemuck::cast_slice(&[cn as u32, 0, 0, 0]));
+                    let lstep = [cn as u32, self.layer_len[l] as u32, 0, 0];
+                    q.write_buffer(&self.acts.layer_steps, (l * STEP_STRIDE) as u64, bytemuck::cast_slice(&lstep));
+                    let bg = &groups[l];
+                    let mut enc = dev.create_command_encoder(&Default::default());
+                    if ci == 0 {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        if ratio.is_some() && nt > 0 {
+                            dispatch(&mut pass, &p_score, bg, folded(nt));
+                        }
+                        dispatch(&mut pass, &p_rank, bg, folded(n));
+                        dispatch(&mut pass, &p_compact, bg, (1, 1, 1));
+                    }
+                    if cn > 0 {
+                        {
+                            let mut pass = enc.begin_compute_pass(&Default::default());
+                            dispatch(&mut pass, &p_gather, bg, folded(cn * d));
+                        }
+                        if trained_mod {
+                            self.record_ops(&mut enc, ops.range.start..ops.ffn_add, cn);
+                            let mut pass = enc.begin_compute_pass(&Default::default());
+                            dispatch(&mut pass, &p_sadd, bg, folded(cn * d));
+                            drop(pass);
+                            self.record_ops(&mut enc, ops.ffn_add + 1..ops.range.end, cn);
+                        } else {
+                            self.record_ops(&mut enc, ops.range.clone(), cn);
+                        }
+                        {
+                            let mut pass = enc.begin_compute_pass(&Default::default());
+                            dispatch(&mut pass, &p_scatter, bg, folded(cn * d));
+                        }
+                        if attn_router {
+                            enc.copy_buffer_to_buffer(
+                                &self.acts.q,
+                                0,
+                                &aux,
+                                ((lay.qfull + off * qd) * 4) as u64,
+                                (cn * qd * 4) as u64,
+                            );
+                        }
+                    }
+                    if ci + 1 == chunks {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        if trained_mod && nt > 0 {
+                            dispatch(&mut pass, &p_string, bg, folded(nt * d));
+                        }
+                        if attn_router && nk > 0 {
+                            dispatch(&mut pass, &p_stats, bg, (nh as u32, (nk - first) as u32, 1));
+                            dispatch(&mut pass, &p_recv, bg, folded(nk));
+                        }
+                    }
+                    q.submit(Some(enc.finish()));
+                    self.layer_len[l] += cn;
+                }
+            }
+            // The last prompt position through the output norm and head.
+            let mut enc = dev.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(&xfull, ((n - 1) * d * 4) as u64, &self.acts.last_x, 0, (d * 4) as u64);
+            self.record_ops(&mut enc, self.tail_start + 1..self.ops.len(), 1);
+            if let Some(smp) = sample {
+                q.write_buffer(&self.acts.sample_params, 0, bytemuck::cast_slice(&smp.words(c.vocab_size)));
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                record(&mut pass, std::slice::from_ref(&self.sample_op), 1);
+            }
+            enc.copy_buffer_to_buffer(&self.acts.argmax, 0, &self.acts.read_token, 0, 4);
+            if read_logits {
+                let bytes = (c.vocab_size * 4) as u64;
+                enc.copy_buffer_to_buffer(&self.acts.logits, 0, &self.acts.read_logits, 0, bytes);
+            }
+            enc.copy_buffer_to_buffer(&sel, 0, &read_masks, 0, (nl * n * 4) as u64);
+            q.submit(Some(enc.finish()));
+            Ok(())
+        })
+        .await??;
         self.pos += n;
 
         let masks = self.ctx.read_buffer(&read_masks).await?;

@@ -154,13 +154,8 @@ pub async fn check_mod(
     let cpu_logits = crate::model::forward::logits(model, &h[h.len() - d..], 1)?;
     let mut g = GpuModel::upload(ctx.clone(), model, tokens.len() + 8).await?;
     let out = g.mod_prefill(tokens, &cfg, true, None).await?;
-    let differ: Vec<usize> = cpu
-        .retention
-        .iter()
-        .zip(&out.report.retention)
-        .filter(|(a, b)| a != b)
-        .map(|(a, _)| a.layer)
-        .collect();
+    let differ: Vec<usize> =
+        cpu.retention.iter().zip(&out.report.retention).filter(|(a, b)| a != b).map(|(a, _)| a.layer).collect();
     let gl = out.logits.unwrap_or_default();
     let d1 = cpu_logits.iter().zip(&gl).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     let h2 = crate::model::forward::forward(model, &mut cache, &[next])?;
