@@ -254,7 +254,7 @@ impl GpuModel {
                 q.submit(Some(enc.finish()));
             }
             let mut rng = SplitMix64::new(modcpu::RANDOM_SEED);
-            for l in 0..nl {
+            for (l, bg) in groups.iter().enumerate() {
                 let ratio = cfg.ratios[l];
                 let k = ratio.map_or(nt, |r| kept_count(nt, r));
                 let nk = if ratio.is_some() { k + n - nt } else { n };
@@ -297,7 +297,6 @@ impl GpuModel {
                     q.write_buffer(&self.acts.step, 0, bytemuck::cast_slice(&[cn as u32, 0, 0, 0]));
                     let lstep = [cn as u32, self.layer_len[l] as u32, 0, 0];
                     q.write_buffer(&self.acts.layer_steps, (l * STEP_STRIDE) as u64, bytemuck::cast_slice(&lstep));
-                    let bg = &groups[l];
                     let mut enc = dev.create_command_encoder(&Default::default());
                     if ci == 0 {
                         let mut pass = enc.begin_compute_pass(&Default::default());
