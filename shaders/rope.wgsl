@@ -1,9 +1,11 @@
 // rope: RoPE in GGUF's Llama form (ggml NORM mode), in place: for each token t, head h and pair
-// i < rot_dim/2, rotate (x[2i], x[2i+1]) by the angle of position start+t.
+// i < rot_dim/2, rotate (x[2i], x[2i+1]) by the angle of the token's position id positions[t]
+// (start+t for a dense step; a Mixture-of-Depths prefill gathers the kept tokens' original ids).
 // Bindings: 0 step: uniform Step   1 p: uniform RopeParams { n_heads, head_dim, rot_half, _ }
 //           2 table: storage array<f32> [max_positions, rot_half, 2] = (cos, sin), computed on
 //             the CPU at upload with the same f32 formula as the CPU backend
-//           3 x: storage array<f32> [n_tok, n_heads·head_dim], rotated in place
+//           3 positions: storage array<u32> [n_tok]
+//           4 x: storage array<f32> [n_tok, n_heads·head_dim], rotated in place
 // Threads: one per (t, h, i), 64 per workgroup, 1-D.
 struct Step { n_tok: u32, start: u32, pad0: u32, pad1: u32 }
 struct RopeParams { n_heads: u32, head_dim: u32, rot_half: u32, pad0: u32 }
@@ -11,7 +13,8 @@ struct RopeParams { n_heads: u32, head_dim: u32, rot_half: u32, pad0: u32 }
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: RopeParams;
 @group(0) @binding(2) var<storage, read> table: array<f32>;
-@group(0) @binding(3) var<storage, read_write> x: array<f32>;
+@group(0) @binding(3) var<storage, read> positions: array<u32>;
+@group(0) @binding(4) var<storage, read_write> x: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -23,7 +26,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = idx / per_tok;
     let h = (idx % per_tok) / p.rot_half;
     let i = idx % p.rot_half;
-    let tb = ((step.start + t) * p.rot_half + i) * 2u;
+    let tb = (positions[t] * p.rot_half + i) * 2u;
     let c = table[tb];
     let s = table[tb + 1u];
     let o = t * p.n_heads * p.head_dim + h * p.head_dim + 2u * i;

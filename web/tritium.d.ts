@@ -280,7 +280,8 @@ export interface GenerateOptions {
   system?: string;
   /**
    * Mixture-of-Depths prefill (p-MoD): prune the prompt's target tokens layer by layer.
-   * Runs on the CPU reference path (a WebGPU model generates on the CPU when `mod` is set).
+   * Runs on the model's backend: on WebGPU the routers, the top-k and the gather/scatter of
+   * kept tokens stay on the GPU.
    */
   mod?: ModOptions | boolean;
   /** Stop generating when aborted (the iteration ends; finishReason 'aborted'). */

@@ -1044,8 +1044,9 @@ export class Model {
     }
     // --- end reliability ---
     const ids = Array.isArray(prompt) || ArrayBuffer.isView(prompt) ? Uint32Array.from(prompt) : null;
-    // Mixture-of-Depths runs on the CPU reference path only (the GPU side is not built yet).
-    const gpu = mod ? null : this.#gpu;
+    // Mixture-of-Depths (mod) runs on whichever backend the model is on: on WebGPU the routers,
+    // the top-k and the gather/scatter of kept tokens stay on the GPU.
+    const gpu = this.#gpu;
     const coreGen = ids
       ? call(() => (gpu ? m.generateGpuFromIds(gpu, ids, opts) : m.generateFromIds(ids, opts)))
       : call(() => (gpu ? m.generateGpu(gpu, String(prompt), opts) : m.generate(String(prompt), opts)));

@@ -626,4 +626,27 @@ async fn webgpu_shader_errors_are_caught_by_error_scopes() {
     assert_eq!(code, "E_GPU_VALIDATION");
     assert!(msg.contains("compiling a broken shader"), "{msg}");
     ctx.check().expect("the error stayed in its scope");
+/// Mixture-of-Depths on WebGPU in the browser: the GPU prefill (routers, top-k, gather/scatter on
+/// the device) keeps the CPU's tokens at every layer, for trained routers (TanhNorm + STRing) and
+/// the training-free `snap` router, and decodes from the per-layer caches (selftest::check_mod,
+/// the body the native tests run on lavapipe too).
+#[wasm_bindgen_test]
+async fn webgpu_mod_prefill_matches_cpu() {
+    use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
+    use tritium::model::synthetic::{tiny_llama_gguf_with_routers, TINY_DIM, TINY_LAYERS};
+    let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
+    let mut rng = tritium::model::sampler::SplitMix64::new(11);
+    let routers: Vec<(usize, Vec<f32>, f32)> = (0..TINY_LAYERS)
+        .map(|l| (l, (0..TINY_DIM).map(|_| (rng.next_f64() as f32 - 0.5) * 0.8).collect(), 0.05 * l as f32))
+        .collect();
+    let m = Model::from_gguf_bytes(tiny_llama_gguf_with_routers(7, &routers)).unwrap();
+    let tokens: Vec<u32> = (0..90u32).map(|i| (i * 37 + 11) % 256).collect();
+    for spec in ["interleave:0.5", "interleave:0.4:snap16"] {
+        let (differ, d1, d2) = selftest::check_mod(&ctx, &m, &tokens, spec, 5).await.unwrap_or_else(|e| panic!("{e}"));
+        web_sys::console::log_1(
+            &format!("webgpu MoD {spec}: layers differing {differ:?}, logits {d1:.1e} / {d2:.1e}").into(),
+        );
+        assert!(differ.is_empty(), "{spec}: kept sets differ from the CPU's at layers {differ:?}");
+        assert!(d1 < 1e-3 && d2 < 1e-3, "{spec}: max |gpu - cpu| logit prefill {d1}, decode {d2}");
+    }
 }

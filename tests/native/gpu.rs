@@ -321,4 +321,193 @@ fn shader_errors_are_caught_by_error_scopes() {
     assert_eq!(e.code(), "E_GPU_VALIDATION", "{e}");
     assert!(e.to_string().contains("compiling a broken shader"), "{e}");
     ctx.check().expect("the error stayed in its scope");
+// ---- Mixture-of-Depths (p-MoD) on the GPU -------------------------------------------------------
+
+use tritium::backend::gpu::model::pmod::ModPrefill;
+use tritium::pmod::{self, ModConfig, ModOptions, ModReport};
+
+/// A prompt of more than one 64-token chunk (the GPU prefill's batch), so chunking is covered.
+const MOD_PROMPT: &str = "In the spring of 1454 the first printed Bible appeared in Mainz, and scholars across \
+the continent took note of the new art. Within fifty years presses were running in more than two hundred \
+towns, from Venice to London, and the price of a book fell to a fraction of what a copyist had charged. \
+Printers competed on type, paper and speed";
+
+fn mod_cfg(m: &Model, spec: &str) -> ModConfig {
+    let o = ModOptions::parse(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
+    ModConfig::new(m, &o, None).unwrap_or_else(|e| panic!("{spec}: {e}"))
+}
+
+/// CPU MoD prefill: the report, the last position's logits and the caches.
+fn cpu_mod_cache(m: &Model, ids: &[u32], cfg: &ModConfig) -> (ModReport, Vec<f32>, tritium::model::KvCache) {
+    let mut cache = tritium::model::KvCache::new(&m.config);
+    let (h, rep) = pmod::prefill(m, &mut cache, ids, cfg, false).unwrap();
+    let d = m.config.dim;
+    (rep, tritium::model::forward::logits(m, &h[h.len() - d..], 1).unwrap(), cache)
+}
+
+fn cpu_mod(m: &Model, ids: &[u32], cfg: &ModConfig) -> (ModReport, Vec<f32>) {
+    let (r, l, _) = cpu_mod_cache(m, ids, cfg);
+    (r, l)
+}
+
+fn gpu_mod(g: &mut GpuModel, ids: &[u32], cfg: &ModConfig) -> ModPrefill {
+    g.reset();
+    pollster::block_on(g.mod_prefill(ids, cfg, true, None)).unwrap_or_else(|e| panic!("{}: {e}", cfg.spec))
+}
+
+/// Kept sets per layer equal, hence equal retention records (mask, counts, KV bytes, FLOPs).
+fn assert_same_retention(what: &str, cpu: &ModReport, gpu: &ModReport) {
+    assert_eq!(cpu.retention.len(), gpu.retention.len());
+    for (c, g) in cpu.retention.iter().zip(&gpu.retention) {
+        assert_eq!(c.kept_mask, g.kept_mask, "{what}: layer {} kept set (CPU vs GPU)", c.layer);
+        assert_eq!(c, g, "{what}: layer {} retention record", c.layer);
+    }
+    assert_eq!((cpu.kv_bytes, cpu.kv_bytes_dense), (gpu.kv_bytes, gpu.kv_bytes_dense), "{what}: KV bytes");
+    assert_eq!((cpu.flops, cpu.flops_dense), (gpu.flops, gpu.flops_dense), "{what}: FLOPs");
+    assert_eq!(cpu.span, gpu.span);
+}
+
+/// The GPU's greedy token equals the CPU's top-1, or the CPU's top-2 gap is below 1e-3.
+fn assert_greedy_agrees(what: &str, cpu_logits: &[f32], gpu_tok: u32) {
+    let cpu_tok = argmax(cpu_logits) as u32;
+    if cpu_tok != gpu_tok {
+        let mut s = cpu_logits.to_vec();
+        s.sort_by(|a, b| b.total_cmp(a));
+        assert!(s[0] - s[1] < 1e-3, "{what}: GPU chose {gpu_tok}, CPU {cpu_tok}, CPU top-2 gap {}", s[0] - s[1]);
+    }
+}
+
+#[test]
+fn mod_gpu_kept_sets_match_cpu_on_the_default_model() {
+    let m = common::model();
+    let ids = m.tokenizer().encode(MOD_PROMPT, true).unwrap();
+    assert!(ids.len() > 64, "the prompt spans two GPU chunks ({} tokens)", ids.len());
+    let mut g = pollster::block_on(GpuModel::upload(ctx(), &m, 160)).unwrap();
+    for spec in ["shiftedcos", "shiftedcos:0.85:0.15:0.5:snap8", "shiftedcos:0.85:0.15:0.2:attn", "deep_all:0.5:random"]
+    {
+        let cfg = mod_cfg(&m, spec);
+        let (cpu, cpu_logits) = cpu_mod(&m, &ids, &cfg);
+        let out = gpu_mod(&mut g, &ids, &cfg);
+        assert_same_retention(spec, &cpu, &out.report);
+        let gl = out.logits.as_ref().unwrap();
+        let max = cpu_logits.iter().zip(gl).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        eprintln!("MoD {spec} ({}): kept sets equal on 30 layers; max |gpu - cpu| logit {max:.2e}", cfg.router.label());
+        assert!(max < 2e-2, "{spec}: max |gpu - cpu| logit = {max}");
+        assert_greedy_agrees(spec, &cpu_logits, out.token);
+        assert_eq!(g.layer_lens().iter().map(|&n| 2 * n * m.config.kv_dim() * 4).sum::<usize>(), cpu.kv_bytes);
+        assert_eq!(g.kv_bytes(), cpu.kv_bytes, "{spec}: GPU caches hold the kept tokens only");
+    }
+}
+
+#[test]
+fn mod_gpu_trained_routers_match_cpu() {
+    use tritium::model::synthetic::{tiny_llama_gguf_with_routers, TINY_DIM, TINY_LAYERS};
+    let mut rng = tritium::model::sampler::SplitMix64::new(11);
+    let routers: Vec<(usize, Vec<f32>, f32)> = (0..TINY_LAYERS)
+        .map(|l| (l, (0..TINY_DIM).map(|_| (rng.next_f64() as f32 - 0.5) * 0.8).collect(), 0.05 * l as f32))
+        .collect();
+    let m = Model::from_gguf_bytes(tiny_llama_gguf_with_routers(7, &routers)).unwrap();
+    let ids: Vec<u32> = (0..90u32).map(|i| (i * 37 + 11) % 256).collect();
+    let mut g = pollster::block_on(GpuModel::upload(ctx(), &m, 100)).unwrap();
+    for spec in ["interleave:0.5", "interleave:0.25", "interleave:1.0:trained"] {
+        let cfg = mod_cfg(&m, spec);
+        assert_eq!(cfg.router, pmod::RouterKind::Trained, "{spec}: auto picks the trained routers");
+        let (cpu, cpu_logits, mut cache) = cpu_mod_cache(&m, &ids, &cfg);
+        let out = gpu_mod(&mut g, &ids, &cfg);
+        assert_same_retention(spec, &cpu, &out.report);
+        let gl = out.logits.as_ref().unwrap();
+        let max = cpu_logits.iter().zip(gl).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(max < 1e-3, "{spec}: max |gpu - cpu| logit = {max} (TanhNorm + STRing on the GPU)");
+        // Decoding after the MoD prefill attends to each layer's own cache.
+        let next = argmax(&cpu_logits) as u32;
+        let hc = tritium::model::forward::forward(&m, &mut cache, &[next]).unwrap();
+        let cl = tritium::model::forward::logits(&m, &hc[hc.len() - m.config.dim..], 1).unwrap();
+        let gl2 = pollster::block_on(g.logits(&[next])).unwrap();
+        let max2 = cl.iter().zip(&gl2).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(max2 < 1e-3, "{spec}: decode after MoD: max |gpu - cpu| logit = {max2}");
+    }
+}
+
+#[test]
+fn mod_gpu_keep_all_reproduces_dense_gpu_exactly() {
+    let m = common::model();
+    let ids = m.tokenizer().encode(MOD_PROMPT, true).unwrap();
+    let mut g = pollster::block_on(GpuModel::upload(ctx(), &m, 160)).unwrap();
+    g.reset();
+    let dense = pollster::block_on(g.logits(&ids)).unwrap();
+    let dense_next = pollster::block_on(g.logits(&[7042])).unwrap();
+    for spec in ["shiftedcos:1:1:1:snap", "deep_all:1.0:random", "shiftedcos:1:1:1:attn"] {
+        let cfg = mod_cfg(&m, spec);
+        assert!(cfg.ratios.iter().any(|r| r.is_some()), "{spec} has MoD layers");
+        let out = gpu_mod(&mut g, &ids, &cfg);
+        assert_eq!(out.logits.as_ref().unwrap(), &dense, "{spec}: prefill logits (bitwise)");
+        assert_eq!(out.report.kv_bytes, out.report.kv_bytes_dense);
+        let next = pollster::block_on(g.logits(&[7042])).unwrap();
+        assert_eq!(next, dense_next, "{spec}: decode logits after the prefill (bitwise)");
+    }
+    // Trained routers of zero weight keep w̃ = 1 exactly: STRing's weighted add is the plain add.
+    use tritium::model::synthetic::{tiny_llama_gguf_with_routers, TINY_DIM};
+    let tm = Model::from_gguf_bytes(tiny_llama_gguf_with_routers(7, &[(1, vec![0.0; TINY_DIM], 0.0)])).unwrap();
+    let tids: Vec<u32> = (0..70u32).map(|i| (i * 53 + 5) % 256).collect();
+    let mut tg = pollster::block_on(GpuModel::upload(ctx(), &tm, 80)).unwrap();
+    let tdense = pollster::block_on(tg.logits(&tids)).unwrap();
+    let out = gpu_mod(&mut tg, &tids, &mod_cfg(&tm, "interleave:1.0:trained"));
+    assert_eq!(out.logits.unwrap(), tdense, "zero trained routers keeping everything: the dense bits");
+}
+
+#[test]
+fn mod_gpu_generation_matches_cpu() {
+    use tritium::model::generate::{GenerateOptions, Generation};
+    let m = common::model();
+    let o = GenerateOptions {
+        max_tokens: 8,
+        mod_opts: Some(ModOptions::parse("shiftedcos").unwrap()),
+        ..Default::default()
+    };
+    let run = |gpu: bool| {
+        let mut g = Generation::new(m.clone(), MOD_PROMPT, &o).unwrap();
+        if gpu {
+            g = g.with_gpu(pollster::block_on(GpuModel::upload(ctx(), &m, 160)).unwrap());
+        }
+        while g.step().unwrap().is_some() {}
+        (g.token_ids().to_vec(), g.mod_report().cloned().unwrap(), g.stats(), g.backend_name())
+    };
+    let (ct, cr, cs, _) = run(false);
+    let (gt, gr, gs, backend) = run(true);
+    assert_eq!(backend, "webgpu");
+    assert_same_retention("generate", &cr, &gr);
+    eprintln!("MoD greedy generation: cpu {ct:?}\n                       gpu {gt:?}");
+    if ct != gt {
+        // Where they part, the CPU's choice must have been a near tie.
+        let s = ct.iter().zip(&gt).position(|(a, b)| a != b).unwrap_or(ct.len().min(gt.len()));
+        let cfg = mod_cfg(&m, "shiftedcos");
+        let ids = m.tokenizer().encode(MOD_PROMPT, true).unwrap();
+        let mut cache = tritium::model::KvCache::new(&m.config);
+        let (mut h, _) = pmod::prefill(&m, &mut cache, &ids, &cfg, false).unwrap();
+        for &t in &ct[..s] {
+            h = tritium::model::forward::forward(&m, &mut cache, &[t]).unwrap();
+        }
+        let l = tritium::model::forward::logits(&m, &h[h.len() - m.config.dim..], 1).unwrap();
+        assert_greedy_agrees(&format!("generate step {s}"), &l, gt[s]);
+    }
+    assert_eq!((cs.kv_bytes, cs.kv_bytes_dense), (gs.kv_bytes, gs.kv_bytes_dense), "KV bytes after generating");
+    assert_eq!(cs.flops, gs.flops, "analytic FLOPs of the generation");
+    assert!(gs.kv_bytes < gs.kv_bytes_dense);
+}
+
+#[test]
+fn mod_gpu_selftest_tiny_model() {
+    // The body the browser test runs (selftest::check_mod), here on lavapipe.
+    use tritium::model::synthetic::{tiny_llama_gguf_with_routers, TINY_DIM, TINY_LAYERS};
+    let mut rng = tritium::model::sampler::SplitMix64::new(11);
+    let routers: Vec<(usize, Vec<f32>, f32)> = (0..TINY_LAYERS)
+        .map(|l| (l, (0..TINY_DIM).map(|_| (rng.next_f64() as f32 - 0.5) * 0.8).collect(), 0.05 * l as f32))
+        .collect();
+    let m = Model::from_gguf_bytes(tiny_llama_gguf_with_routers(7, &routers)).unwrap();
+    let tokens: Vec<u32> = (0..90u32).map(|i| (i * 37 + 11) % 256).collect();
+    for spec in ["interleave:0.5", "interleave:0.4:snap16", "interleave:0.4:attn", "interleave:0.3:random"] {
+        let (differ, d1, d2) = pollster::block_on(selftest::check_mod(&ctx(), &m, &tokens, spec, 5)).unwrap();
+        assert!(differ.is_empty(), "{spec}: kept sets differ from the CPU's at layers {differ:?}");
+        assert!(d1 < 1e-3 && d2 < 1e-3, "{spec}: max |gpu - cpu| logit prefill {d1}, decode {d2}");
+    }
 }

@@ -341,7 +341,7 @@ fn cli_generate_mod_json() {
     for (args, needle) in [
         (vec!["--mod", "shiftedcos:0.85"], "MAX:MIN:MEAN"),
         (vec!["--mod", "shiftedcos:0.85:0.15:0.5:attn", "--mod-span", "3:999"], "span [3, 999)"),
-        (vec!["--mod", "dense", "--backend", "gpu"], "CPU backend only"),
+        (vec!["--mod", "shiftedcos", "--backend", "gpu", "--mod-span", "5:2"], "span [5, 2)"),
         (vec!["--mod-span", "1:2"], "need --mod"),
     ] {
         let mut a = vec!["generate", m.to_str().unwrap(), "--prompt", prompt, "--max-tokens", "1"];
@@ -351,6 +351,31 @@ fn cli_generate_mod_json() {
         assert!(out.is_empty() && err.trim_end().lines().count() == 1, "{a:?}: {err}");
         assert!(err.starts_with("error[E_INVALID_ARGUMENT]") && err.contains(needle), "{a:?}: {err}");
     }
+}
+
+#[test]
+fn cli_generate_mod_on_the_gpu() {
+    // `--backend gpu --mod` runs the MoD prefill on the GPU (lavapipe here): the same kept sets,
+    // retention records, KV bytes and FLOPs as the CPU run, and the same greedy tokens.
+    let m = common::model_path();
+    let prompt = "The printing press changed how people shared ideas, because books became cheaper and";
+    let run = |backend: &str| {
+        let args = ["generate", m.to_str().unwrap(), "--prompt", prompt, "--max-tokens", "3", "--temperature", "0"];
+        let mut a = args.to_vec();
+        a.extend(["--mod", "shiftedcos:0.85:0.15:0.5:snap", "--backend", backend, "--json"]);
+        let (code, out, err) = tritium(&a);
+        assert_eq!(code, 0, "{backend}: {err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let (cpu, gpu) = (run("cpu"), run("gpu"));
+    assert_eq!(gpu["backend"], "webgpu");
+    assert_eq!(cpu["backend"], "cpu");
+    assert_eq!(gpu["retention"].as_array().map(|r| r.len()), Some(30));
+    assert_eq!(cpu["retention"], gpu["retention"], "per-layer retention records (kept masks, KV bytes, FLOPs)");
+    for k in ["kv_bytes", "kv_bytes_dense", "flops", "flops_dense"] {
+        assert_eq!(cpu[k], gpu[k], "{k}");
+    }
+    assert_eq!(cpu["token_ids"], gpu["token_ids"], "greedy tokens");
 }
 
 #[test]

@@ -309,12 +309,6 @@ fn run(cli: Cli) -> Result<()> {
             let mut g = Generation::new(m.clone(), &prompt, &opts)?;
             let want_gpu = match backend.as_str() {
                 "cpu" => false,
-                "gpu" | "webgpu" if g.uses_mod() => {
-                    return Err(Error::InvalidArgument(
-                        "--mod runs on the CPU backend only for now: use --backend cpu (or auto)".into(),
-                    ))
-                }
-                "auto" if g.uses_mod() => false,
                 "gpu" | "webgpu" | "auto" => true,
                 other => {
                     return Err(Error::InvalidArgument(format!("--backend must be cpu, gpu or auto, got '{other}'")))

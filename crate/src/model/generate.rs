@@ -26,7 +26,7 @@ pub struct GenerateOptions {
     pub chat: bool,
     /// System message for chat mode.
     pub system: Option<String>,
-    /// Mixture-of-Depths prefill (p-MoD); CPU engine only.
+    /// Mixture-of-Depths prefill (p-MoD), on either engine.
     #[serde(rename = "mod")]
     pub mod_opts: Option<ModOptions>,
 }
@@ -164,7 +164,7 @@ impl Generation {
         })
     }
 
-    /// Whether this generation prunes its prompt with Mixture-of-Depths (CPU engine only).
+    /// Whether this generation prunes its prompt with Mixture-of-Depths.
     pub fn uses_mod(&self) -> bool {
         self.mod_cfg.is_some()
     }
@@ -174,8 +174,8 @@ impl Generation {
         self.mod_report.as_ref()
     }
 
-    /// Run on the GPU model `gpu` (uploaded from the same model) instead of the CPU.
-    /// A generation with MoD options stays on the CPU (see [`Generation::uses_mod`]).
+    /// Run on the GPU model `gpu` (uploaded from the same model) instead of the CPU (a MoD
+    /// prefill too: `backend::gpu::model::pmod`).
     pub fn with_gpu(mut self, mut gpu: GpuModel) -> Self {
         gpu.reset();
         self.engine = Engine::Gpu(Box::new(gpu));
@@ -252,13 +252,33 @@ impl Generation {
                 let logits = forward::logits(&self.model, &hidden[hidden.len() - d..], 1)?;
                 self.sampler.sample(&logits)
             }
-            Engine::Gpu(_) if self.mod_cfg.is_some() => {
-                return Err(Error::InvalidArgument(
-                    "Mixture-of-Depths runs on the CPU engine only for now: generate without a GPU model".into(),
-                ));
+            Engine::Gpu(g) if self.next.is_none() && self.mod_cfg.is_some() => {
+                let cfg = self.mod_cfg.as_ref().ok_or_else(|| Error::InvalidArgument("no MoD config".into()))?;
+                let o = &self.sampler.opts;
+                let (smp, read_logits) = if o.temperature == 0.0 {
+                    (None, false)
+                } else if (1..=crate::backend::gpu::model::GPU_SAMPLE_MAX_K).contains(&o.top_k) {
+                    let (temperature, top_k, top_p) = (o.temperature, o.top_k as u32, o.top_p);
+                    let r = self.sampler.draw();
+                    (Some(crate::backend::gpu::model::GpuSample { temperature, top_k, top_p, r }), false)
+                } else {
+                    (None, true)
+                };
+                let out = g.mod_prefill(&feed, cfg, read_logits, smp).await?;
+                self.stats.flops += out.report.flops;
+                self.mod_report = Some(out.report);
+                match out.logits {
+                    Some(logits) => self.sampler.sample(&logits),
+                    None => out.token,
+                }
             }
             Engine::Gpu(g) => {
-                self.stats.flops += dense_step;
+                if self.next.is_some() && self.mod_cfg.is_some() {
+                    let lens: Vec<usize> = g.layer_lens().iter().map(|&n| n + 1).collect();
+                    self.stats.flops += pmod::decode_flops(c, lens.into_iter());
+                } else {
+                    self.stats.flops += dense_step;
+                }
                 let o = &self.sampler.opts;
                 if o.temperature == 0.0 {
                     g.next_token(&feed).await?
@@ -344,7 +364,7 @@ impl Generation {
         };
         s.kv_bytes_dense = match &self.engine {
             Engine::Cpu => self.cache.dense_bytes(),
-            Engine::Gpu(g) => g.kv_bytes(),
+            Engine::Gpu(g) => g.kv_bytes_dense(),
         };
         if s.prefill_ms > 0.0 {
             s.prefill_tokens_per_s = s.prompt_tokens as f64 / (s.prefill_ms / 1000.0);

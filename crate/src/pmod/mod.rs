@@ -5,8 +5,9 @@
 //! (as p-MoD does), attending to each layer's own cache: that is [`forward::forward`] unchanged,
 //! since it masks causally over whatever each layer's cache holds.
 //!
-//! CPU reference only. The GPU engine does not run MoD yet (a generation with MoD options runs on
-//! the CPU engine).
+//! This file is the CPU reference; the GPU engine runs the same prefill with the routers, the
+//! top-k and the gather/scatter on the device (`backend::gpu::model::pmod`), and both build their
+//! reports with [`account`].
 
 pub mod eval;
 pub mod router;
@@ -42,7 +43,7 @@ pub const LSQ_WINDOW: usize = 512;
 pub const SNAP_WINDOW: usize = 32;
 
 /// Seed of the random router.
-const RANDOM_SEED: u64 = 0x5eed;
+pub(crate) const RANDOM_SEED: u64 = 0x5eed;
 
 /// MoD options as the JS API and `GenerateOptions` spell them.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -345,17 +346,13 @@ pub fn prefill(
     let mut x = forward::embed(model, tokens)?;
     let all_pos: Vec<usize> = (start..start + n).collect();
     let mut s = LayerScratch::new(c, n);
-    let is_target = |i: usize| span.contains(&i);
     let n_target = span.len();
     // Attention-received scores of every prompt token (updated at each layer it takes part in).
     let mut attn_score = vec![0f32; n];
     let mut rng = SplitMix64::new(RANDOM_SEED);
-    let kv_entry = 2 * c.kv_dim() * 4;
-    let lin = linear_flops(c);
-    let mut layers = Vec::with_capacity(c.n_layers);
+    let mut kept_sets = Vec::with_capacity(c.n_layers);
+    let mut befores = Vec::with_capacity(c.n_layers);
     let mut traces = Vec::new();
-    let (mut tf, mut tf_dense) = (0f64, 0f64);
-    let mut kept_target_total = 0usize;
     for l in 0..c.n_layers {
         let x_in = if trace { x.clone() } else { Vec::new() };
         let mut weights = vec![1f32; n];
@@ -420,13 +417,50 @@ pub fn prefill(
                 attn_score[i] = recv[j];
             }
         }
-        // Accounting.
+        befores.push(cache.layer_len(l) - nk);
+        kept_sets.push(kept.clone());
+        if trace {
+            traces.push(LayerTrace { x_in, x_out: x.clone(), kept, weights });
+        }
+    }
+    cache.len += n;
+    let mut out = vec![0f32; n * d];
+    rmsnorm(&x, &model.output_norm, c.rms_eps, &mut out);
+    let mut report = account(c, cfg, n, start, span, &kept_sets, &befores, now_ms() - t0);
+    report.trace = traces;
+    Ok((out, report))
+}
+
+/// The report of a MoD prefill of `n` prompt tokens at positions `start..` with target `span`,
+/// from the prompt indices each layer processed (`kept[l]`, increasing) and the entries each
+/// layer's cache held before (`before[l]`): per-layer retention, KV bytes and analytic FLOPs.
+/// Shared by the CPU and GPU prefills, so equal kept sets give equal records.
+#[allow(clippy::too_many_arguments)]
+pub fn account(
+    c: &LlamaConfig,
+    cfg: &ModConfig,
+    n: usize,
+    start: usize,
+    span: Range<usize>,
+    kept: &[Vec<usize>],
+    before: &[usize],
+    prefill_ms: f64,
+) -> ModReport {
+    let is_target = |i: usize| span.contains(&i);
+    let n_target = span.len();
+    let kv_entry = 2 * c.kv_dim() * 4;
+    let lin = linear_flops(c);
+    let (mut tf, mut tf_dense) = (0f64, 0f64);
+    let mut kept_target_total = 0usize;
+    let mut layers = Vec::with_capacity(c.n_layers);
+    for (l, kept) in kept.iter().enumerate() {
+        let ratio = cfg.ratios[l];
+        let nk = kept.len();
         let mut mask = vec![b'0'; n];
         let (mut flops, mut flops_dense) = (0f64, 0f64);
-        let before = cache.layer_len(l) - nk;
         for (j, &i) in kept.iter().enumerate() {
             mask[i] = b'1';
-            let f = lin + attention_flops(c, before + j + 1);
+            let f = lin + attention_flops(c, before[l] + j + 1);
             flops += f;
             if is_target(i) {
                 tf += f;
@@ -454,15 +488,9 @@ pub fn prefill(
             flops,
             flops_dense,
         });
-        if trace {
-            traces.push(LayerTrace { x_in, x_out: x.clone(), kept, weights });
-        }
     }
-    cache.len += n;
-    let mut out = vec![0f32; n * d];
-    rmsnorm(&x, &model.output_norm, c.rms_eps, &mut out);
     let head = head_flops(c);
-    let report = ModReport {
+    ModReport {
         spec: cfg.spec.clone(),
         router: cfg.router.label(),
         prompt_tokens: n,
@@ -475,8 +503,7 @@ pub fn prefill(
         target_kv_ratio: if n_target > 0 { kept_target_total as f64 / (n_target * c.n_layers) as f64 } else { 1.0 },
         target_flops_ratio: if tf_dense > 0.0 { tf / tf_dense } else { 1.0 },
         retention: layers,
-        prefill_ms: now_ms() - t0,
-        trace: traces,
-    };
-    Ok((out, report))
+        prefill_ms,
+        trace: Vec::new(),
+    }
 }

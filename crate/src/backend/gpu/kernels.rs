@@ -46,6 +46,44 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("argmax", include_str!("../../../../shaders/argmax.wgsl")),
     ("bench_read", include_str!("../../../../shaders/bench_read.wgsl")),
     ("sample", include_str!("../../../../shaders/sample.wgsl")),
+    ("mod_common", include_str!("../../../../shaders/mod_common.wgsl")),
+    ("mod_score", include_str!("../../../../shaders/mod_score.wgsl")),
+    ("mod_rank", include_str!("../../../../shaders/mod_rank.wgsl")),
+    ("mod_compact", include_str!("../../../../shaders/mod_compact.wgsl")),
+    ("mod_gather", include_str!("../../../../shaders/mod_gather.wgsl")),
+    ("mod_scatter", include_str!("../../../../shaders/mod_scatter.wgsl")),
+    ("mod_scaled_add", include_str!("../../../../shaders/mod_scaled_add.wgsl")),
+    ("mod_string", include_str!("../../../../shaders/mod_string.wgsl")),
+    ("mod_snap_stats", include_str!("../../../../shaders/mod_snap_stats.wgsl")),
+    ("mod_snap_recv", include_str!("../../../../shaders/mod_snap_recv.wgsl")),
+];
+
+/// The Mixture-of-Depths prefill kernels (crate/src/backend/gpu/pmod.rs); each is its file with
+/// shaders/mod_common.wgsl (shared structs and bindings) appended, and binds [`MOD_BINDINGS`].
+pub const MOD_KERNELS: &[&str] = &[
+    "mod_score",
+    "mod_rank",
+    "mod_compact",
+    "mod_gather",
+    "mod_scatter",
+    "mod_scaled_add",
+    "mod_string",
+    "mod_snap_stats",
+    "mod_snap_recv",
+];
+
+/// The bind-group layout of every mod_* kernel (see shaders/mod_common.wgsl): step, params,
+/// xfull, x, sel, aux, positions, proj, k_cache.
+pub const MOD_BINDINGS: &[Binding] = &[
+    Binding::Uniform,
+    Binding::Uniform,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::Read,
+    Binding::Read,
 ];
 
 fn source(name: &str) -> Option<&'static str> {
@@ -279,6 +317,9 @@ impl Kernel {
     /// The full WGSL source.
     pub fn source(&self) -> String {
         match self {
+            Kernel::Plain(n) if MOD_KERNELS.contains(n) => {
+                format!("{}\n{}", source(n).unwrap_or_default(), source("mod_common").unwrap_or_default())
+            }
             Kernel::Plain(n) => source(n).unwrap_or_default().to_string(),
             Kernel::Matmul(t, tile) if tile.i8 => {
                 let (file, mut consts) = i8_source(*t).unwrap_or(("", String::new()));
@@ -330,7 +371,8 @@ impl Kernel {
         use Binding::*;
         match self {
             Kernel::Matmul(..) | Kernel::Embed(_) => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
-            Kernel::Plain("rmsnorm") => &[Uniform, Uniform, Read, Read, ReadWrite],
+            Kernel::Plain("rmsnorm") | Kernel::Plain("rope") => &[Uniform, Uniform, Read, Read, ReadWrite],
+            Kernel::Plain(n) if n.starts_with("mod_") => MOD_BINDINGS,
             Kernel::Plain("attention") => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
             Kernel::Plain(_) => &[Uniform, Uniform, Read, ReadWrite],
         }
@@ -341,6 +383,7 @@ impl Kernel {
         let mut v: Vec<Kernel> =
             ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax", "bench_read", "sample", "quantize_i8"]
             .iter()
+            .chain(MOD_KERNELS)
             .map(|n| Kernel::Plain(n))
             .collect();
         for t in crate::quant::MATMUL_TYPES {

@@ -12,6 +12,10 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 use super::kernels::Kernel;
+
+// Mixture-of-Depths prefill (p-MoD) on the GPU: a child module so it drives this file's op list.
+#[path = "pmod.rs"]
+pub mod pmod;
 use super::weights::{self, GpuWeight};
 use super::GpuContext;
 use crate::error::{Error, Result};
@@ -84,6 +88,23 @@ struct Acts {
     read_logits: wgpu::Buffer,
     /// SampleParams of shaders/sample.wgsl (written per sampled step).
     sample_params: wgpu::Buffer,
+    /// Position id of each token of the step (u32 [MAX_BATCH]; shaders/rope.wgsl).
+    positions: wgpu::Buffer,
+    /// Per layer, at `l · STEP_STRIDE`: the attention's Step { n_tok, start = the layer's cache
+    /// entries before this step } (layers hold different counts after a MoD prefill).
+    layer_steps: wgpu::Buffer,
+}
+
+/// Byte stride of the per-layer Step uniforms in `layer_steps` (WebGPU's default
+/// `minUniformBufferOffsetAlignment`).
+const STEP_STRIDE: usize = 256;
+
+/// Where a layer's ops sit in the op list (for the MoD prefill, which runs layer by layer).
+#[derive(Clone, Debug)]
+struct LayerOps {
+    range: std::ops::Range<usize>,
+    /// The FFN residual add (the layer's last op), replaced by a weighted add under STRing.
+    ffn_add: usize,
 }
 
 /// One sampling step on the GPU (see shaders/sample.wgsl): temperature, top-k (1 … 256), top-p
@@ -123,6 +144,13 @@ pub struct GpuModel {
     acts: Acts,
     k_cache: Vec<wgpu::Buffer>,
     v_cache: Vec<wgpu::Buffer>,
+    /// Entries in each layer's KV cache (= `pos` for every layer unless a MoD prefill ran).
+    layer_len: Vec<usize>,
+    /// Op-list layout: embedding ops `0..embed_end`, then each layer's, then the tail from
+    /// `tail_start` (CopyLast, output norm, head, argmax).
+    embed_end: usize,
+    layer_ops: Vec<LayerOps>,
+    tail_start: usize,
     pub max_ctx: usize,
     /// Positions already in the caches.
     pub pos: usize,
@@ -162,12 +190,21 @@ pub struct OpBuilder<'a> {
 
 impl OpBuilder<'_> {
     fn bind(&self, kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> (Arc<wgpu::ComputePipeline>, wgpu::BindGroup) {
+        self.bind_resources(kernel, buffers.iter().map(|b| b.as_entire_binding()).collect())
+    }
+
+    /// [`OpBuilder::bind`] with explicit resources (a buffer range for a per-layer uniform).
+    fn bind_resources(
+        &self,
+        kernel: &Kernel,
+        resources: Vec<wgpu::BindingResource<'_>>,
+    ) -> (Arc<wgpu::ComputePipeline>, wgpu::BindGroup) {
         let pipeline = self.ctx.kernels.get(&self.ctx.device, kernel);
         let layout = self.ctx.kernels.layout(&self.ctx.device, kernel.bindings());
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
+        let entries: Vec<wgpu::BindGroupEntry> = resources
+            .into_iter()
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .map(|(i, resource)| wgpu::BindGroupEntry { binding: i as u32, resource })
             .collect();
         let bind_group = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(&kernel.name()),
@@ -387,6 +424,13 @@ impl GpuModel {
                     read_token: readback(&dev, "read_token", 4),
                     read_logits: readback(&dev, "read_logits", vocab * 4),
                     sample_params: uniform(&dev, "sample params", &[0; 8]),
+                    positions: storage(&dev, "positions", mb),
+                    layer_steps: dev.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("layer steps"),
+                        size: (c.n_layers.max(1) * STEP_STRIDE) as u64,
+                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    }),
                 };
                 let up = |w: &crate::model::Weight| weights::upload(&dev, &w.name, &model.matrix(w), max_binding);
                 let vec_buf = |label: &str, v: &[f32]| {
@@ -403,6 +447,8 @@ impl GpuModel {
                 weight_bytes += embd.bytes();
                 let a = &acts;
                 ops.extend(b.embed(&embd, &a.step, &a.tokens, &a.x));
+                let embed_end = ops.len();
+                let mut layer_ops = Vec::new();
                 let mut k_cache = Vec::new();
                 let mut v_cache = Vec::new();
                 let half = (c.rope_dim / 2) as u32;
@@ -433,10 +479,12 @@ impl GpuModel {
                     for w in [&wq, &wk, &wv, &wo, &wg, &wu, &wd] {
                         weight_bytes += w.bytes();
                     }
+                    let layer_start = ops.len();
                     ops.push(b.rmsnorm(d, c.rms_eps, &attn_norm, &a.step, &a.x, &a.xn, false));
                     ops.extend(b.matmuls(&[(&wq, &a.q), (&wk, &a.k), (&wv, &a.v)], &a.step, &a.xn, &a.xq, false));
                     for (params, buf, heads) in [(&rope_q, &a.q, c.n_heads), (&rope_k, &a.k, c.n_kv_heads)] {
-                        let (pipeline, bind_group) = b.bind(&Kernel::Plain("rope"), &[&a.step, params, &rope, buf]);
+                        let (pipeline, bind_group) =
+                            b.bind(&Kernel::Plain("rope"), &[&a.step, params, &rope, &a.positions, buf]);
                         ops.push(Op::Dispatch {
                             pipeline,
                             prefill: None,
@@ -446,8 +494,22 @@ impl GpuModel {
                         });
                     }
                     ops.push(Op::StoreKv { layer: l });
-                    let (pipeline, bind_group) =
-                        b.bind(&Kernel::Plain("attention"), &[&a.step, &attn_params, &a.q, &kc, &vc, &a.att]);
+                    let layer_step = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &a.layer_steps,
+                        offset: (l * STEP_STRIDE) as u64,
+                        size: wgpu::BufferSize::new(16),
+                    });
+                    let (pipeline, bind_group) = b.bind_resources(
+                        &Kernel::Plain("attention"),
+                        vec![
+                            layer_step,
+                            attn_params.as_entire_binding(),
+                            a.q.as_entire_binding(),
+                            kc.as_entire_binding(),
+                            vc.as_entire_binding(),
+                            a.att.as_entire_binding(),
+                        ],
+                    );
                     ops.push(Op::Dispatch {
                         pipeline,
                         prefill: None,
@@ -462,9 +524,11 @@ impl GpuModel {
                     ops.push(b.elementwise("swiglu", f, &a.step, &a.up, &a.gate));
                     ops.extend(b.matmuls(&[(&wd, &a.proj)], &a.step, &a.gate, &a.xq, false));
                     ops.push(b.elementwise("add", d, &a.step, &a.proj, &a.x));
+                    layer_ops.push(LayerOps { range: layer_start..ops.len(), ffn_add: ops.len() - 1 });
                     k_cache.push(kc);
                     v_cache.push(vc);
                 }
+                let tail_start = ops.len();
                 ops.push(Op::CopyLast);
                 let out_norm = vec_buf("output_norm", &model.output_norm);
                 ops.push(b.rmsnorm(d, c.rms_eps, &out_norm, &a.step_one, &a.last_x, &a.last, true));
@@ -489,6 +553,10 @@ impl GpuModel {
                     acts,
                     k_cache,
                     v_cache,
+                    layer_len: vec![0; c.n_layers],
+                    embed_end,
+                    layer_ops,
+                    tail_start,
                     max_ctx,
                     pos: 0,
                     weight_bytes,
@@ -498,9 +566,19 @@ impl GpuModel {
         result
     }
 
-    /// Bytes of keys and values held for the positions so far (f32).
+    /// Bytes of keys and values held (f32; after a MoD prefill, each layer's kept entries).
     pub fn kv_bytes(&self) -> usize {
+        self.layer_len.iter().map(|&n| 2 * n * self.cfg.kv_dim() * 4).sum()
+    }
+
+    /// Bytes a dense cache of the positions so far would hold.
+    pub fn kv_bytes_dense(&self) -> usize {
         2 * self.cfg.n_layers * self.pos * self.cfg.kv_dim() * 4
+    }
+
+    /// Entries in each layer's KV cache.
+    pub fn layer_lens(&self) -> &[usize] {
+        &self.layer_len
     }
 
     pub fn context(&self) -> &Arc<GpuContext> {
@@ -510,6 +588,7 @@ impl GpuModel {
     /// Forget the sequence (the caches are overwritten by the next one).
     pub fn reset(&mut self) {
         self.pos = 0;
+        self.layer_len.iter_mut().for_each(|n| *n = 0);
     }
 
     /// Record and submit one forward step over `tokens` (≤ MAX_BATCH) at positions `pos..`; with
@@ -540,14 +619,42 @@ impl GpuModel {
         let q = &self.ctx.queue;
         q.write_buffer(&self.acts.tokens, 0, bytemuck::cast_slice(tokens));
         q.write_buffer(&self.acts.step, 0, bytemuck::cast_slice(&[n as u32, self.pos as u32, 0, 0]));
+        let positions: Vec<u32> = (self.pos..self.pos + n).map(|p| p as u32).collect();
+        q.write_buffer(&self.acts.positions, 0, bytemuck::cast_slice(&positions));
+        let mut steps = vec![0u32; self.cfg.n_layers * STEP_STRIDE / 4];
+        for (l, &len) in self.layer_len.iter().enumerate() {
+            steps[l * STEP_STRIDE / 4] = n as u32;
+            steps[l * STEP_STRIDE / 4 + 1] = len as u32;
+        }
+        q.write_buffer(&self.acts.layer_steps, 0, bytemuck::cast_slice(&steps));
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+        self.record_ops(&mut enc, 0..self.ops.len(), n);
+        if let Some(smp) = sample {
+            q.write_buffer(&self.acts.sample_params, 0, bytemuck::cast_slice(&smp.words(self.cfg.vocab_size)));
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            record(&mut pass, std::slice::from_ref(&self.sample_op), 1);
+        }
+        enc.copy_buffer_to_buffer(&self.acts.argmax, 0, &self.acts.read_token, 0, 4);
+        if read_logits {
+            let bytes = (self.cfg.vocab_size * 4) as u64;
+            enc.copy_buffer_to_buffer(&self.acts.logits, 0, &self.acts.read_logits, 0, bytes);
+        }
+        q.submit(Some(enc.finish()));
+        self.pos += n;
+        self.layer_len.iter_mut().for_each(|len| *len += n);
+        Ok(())
+    }
+
+    /// Record `self.ops[range]` for a step of `n` tokens: dispatch runs in compute passes, KV
+    /// appends at each layer's current length, the last-row copy.
+    fn record_ops(&self, enc: &mut wgpu::CommandEncoder, range: std::ops::Range<usize>, n: usize) {
         let kvd = self.cfg.kv_dim();
         let d = self.cfg.dim;
-        let mut i = 0;
-        while i < self.ops.len() {
+        let mut i = range.start;
+        while i < range.end {
             match &self.ops[i] {
                 Op::StoreKv { layer } => {
-                    let off = (self.pos * kvd * 4) as u64;
+                    let off = (self.layer_len[*layer] * kvd * 4) as u64;
                     let len = (n * kvd * 4) as u64;
                     enc.copy_buffer_to_buffer(&self.acts.k, 0, &self.k_cache[*layer], off, len);
                     enc.copy_buffer_to_buffer(&self.acts.v, 0, &self.v_cache[*layer], off, len);
@@ -565,29 +672,16 @@ impl GpuModel {
                 }
                 Op::Dispatch { .. } => {
                     // One compute pass for the run of dispatches up to the next copy.
-                    let end = self.ops[i..]
+                    let end = self.ops[i..range.end]
                         .iter()
                         .position(|op| !matches!(op, Op::Dispatch { .. }))
-                        .map_or(self.ops.len(), |k| i + k);
+                        .map_or(range.end, |k| i + k);
                     let mut pass = enc.begin_compute_pass(&Default::default());
                     record(&mut pass, &self.ops[i..end], n as u32);
                     i = end;
                 }
             }
         }
-        if let Some(smp) = sample {
-            q.write_buffer(&self.acts.sample_params, 0, bytemuck::cast_slice(&smp.words(self.cfg.vocab_size)));
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            record(&mut pass, std::slice::from_ref(&self.sample_op), 1);
-        }
-        enc.copy_buffer_to_buffer(&self.acts.argmax, 0, &self.acts.read_token, 0, 4);
-        if read_logits {
-            let bytes = (self.cfg.vocab_size * 4) as u64;
-            enc.copy_buffer_to_buffer(&self.acts.logits, 0, &self.acts.read_logits, 0, bytes);
-        }
-        q.submit(Some(enc.finish()));
-        self.pos += n;
-        Ok(())
     }
 
     /// Run `tokens` (any length; chunked) and return the greedy next token, computed on the GPU.

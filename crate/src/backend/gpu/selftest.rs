@@ -153,6 +153,36 @@ pub async fn check_forward(ctx: &Arc<GpuContext>, model: &Model, tokens: &[u32],
     Ok((d1, d2))
 }
 
+/// The Mixture-of-Depths prefill on the GPU (backend/gpu/pmod.rs) vs the CPU reference
+/// (`pmod::prefill`) for the MoD spec `spec` (e.g. `interleave:0.5`, `shiftedcos:snap`) over
+/// `tokens`: returns the layers whose kept sets differ (none expected), the max |logit
+/// difference| after the prefill, and after one more decoded token (`next`).
+pub async fn check_mod(
+    ctx: &Arc<GpuContext>,
+    model: &Model,
+    tokens: &[u32],
+    spec: &str,
+    next: u32,
+) -> Result<(Vec<usize>, f32, f32)> {
+    use crate::pmod::{self, ModConfig, ModOptions};
+    let cfg = ModConfig::new(model, &ModOptions::parse(spec)?, None)?;
+    let mut cache = crate::model::KvCache::new(&model.config);
+    let (h, cpu) = pmod::prefill(model, &mut cache, tokens, &cfg, false)?;
+    let d = model.config.dim;
+    let cpu_logits = crate::model::forward::logits(model, &h[h.len() - d..], 1)?;
+    let mut g = GpuModel::upload(ctx.clone(), model, tokens.len() + 8).await?;
+    let out = g.mod_prefill(tokens, &cfg, true, None).await?;
+    let differ: Vec<usize> =
+        cpu.retention.iter().zip(&out.report.retention).filter(|(a, b)| a != b).map(|(a, _)| a.layer).collect();
+    let gl = out.logits.unwrap_or_default();
+    let d1 = cpu_logits.iter().zip(&gl).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let h2 = crate::model::forward::forward(model, &mut cache, &[next])?;
+    let cpu2 = crate::model::forward::logits(model, &h2[h2.len() - d..], 1)?;
+    let gpu2 = g.logits(&[next]).await?;
+    let d2 = cpu2.iter().zip(&gpu2).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    Ok((differ, d1, d2))
+}
+
 /// GPU sampling (shaders/sample.wgsl) vs the CPU sampler (`sampler::sample_with`) with the same
 /// draws: seeded random logits over an odd vocabulary, temperatures 0.5–1.3, top-k 1–256, top-p
 /// 0.5–1. Returns (cases, equal picks); every pick must be equal.
