@@ -626,6 +626,8 @@ async fn webgpu_shader_errors_are_caught_by_error_scopes() {
     assert_eq!(code, "E_GPU_VALIDATION");
     assert!(msg.contains("compiling a broken shader"), "{msg}");
     ctx.check().expect("the error stayed in its scope");
+}
+
 /// Mixture-of-Depths on WebGPU in the browser: the GPU prefill (routers, top-k, gather/scatter on
 /// the device) keeps the CPU's tokens at every layer, for trained routers (TanhNorm + STRing) and
 /// the training-free `snap` router, and decodes from the per-layer caches (selftest::check_mod,

@@ -321,6 +321,8 @@ fn shader_errors_are_caught_by_error_scopes() {
     assert_eq!(e.code(), "E_GPU_VALIDATION", "{e}");
     assert!(e.to_string().contains("compiling a broken shader"), "{e}");
     ctx.check().expect("the error stayed in its scope");
+}
+
 // ---- Mixture-of-Depths (p-MoD) on the GPU -------------------------------------------------------
 
 use tritium::backend::gpu::model::pmod::ModPrefill;

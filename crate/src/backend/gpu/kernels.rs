@@ -282,9 +282,7 @@ pub fn i8_source(ty: GgmlType) -> Option<(&'static str, String)> {
         GgmlType::Q8_0 => Some(("matmul_i8_q8_0", String::new())),
         GgmlType::Q4_0 => Some(("matmul_i8_q4", q4(0, 32))),
         GgmlType::Q4_1 => Some(("matmul_i8_q4", q4(1, 32))),
-        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => {
-            Some(("matmul_i8_q4", q4(2, ty.block_size())))
-        }
+        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => Some(("matmul_i8_q4", q4(2, ty.block_size()))),
         GgmlType::TQ2_0 => Some(("matmul_i8_tp", "const GROUP: u32 = 256u;\nconst PLANES: u32 = 1u;\n".into())),
         _ if ty.planes() > 0 => Some(("matmul_i8_tp", format_source(ty).1)),
         _ => None,
@@ -327,11 +325,17 @@ impl Kernel {
                     "const ROWS: u32 = {}u;\nconst LANES: u32 = {}u;\nconst TB: u32 = {}u;\n",
                     tile.rows, tile.lanes, tile.tokens
                 );
-                [source("matmul_w"), source("matmul_x_i8"), Some(consts.as_str()), source(file), source("matmul_reduce")]
-                    .iter()
-                    .map(|s| s.unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                [
+                    source("matmul_w"),
+                    source("matmul_x_i8"),
+                    Some(consts.as_str()),
+                    source(file),
+                    source("matmul_reduce"),
+                ]
+                .iter()
+                .map(|s| s.unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n")
             }
             Kernel::Matmul(t, _) | Kernel::Embed(t) => {
                 let body = match self {
@@ -352,12 +356,21 @@ impl Kernel {
                 // and the shared pieces: the matmul epilogue and Q4_0/Q4_1's common unit.
                 let mut src = format!("{}\n{}{}", source(body).unwrap_or_default(), consts, fmt);
                 if body == "matmul_w" {
-                    src = format!("{}\n{}\n{}{}", source(body).unwrap_or_default(), source("matmul_x_f32").unwrap_or_default(), consts, fmt);
+                    src = format!(
+                        "{}\n{}\n{}{}",
+                        source(body).unwrap_or_default(),
+                        source("matmul_x_f32").unwrap_or_default(),
+                        consts,
+                        fmt
+                    );
                 }
                 if matches!(self, Kernel::Matmul(..)) {
                     src += &format!("\n{}", source("matmul_reduce").unwrap_or_default());
                 }
-                if matches!(t, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128) {
+                if matches!(
+                    t,
+                    GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128
+                ) {
                     src += &format!("\n{}", source("matmul_q4_unit").unwrap_or_default());
                 }
                 src
@@ -382,10 +395,10 @@ impl Kernel {
     pub fn all() -> Vec<Kernel> {
         let mut v: Vec<Kernel> =
             ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax", "bench_read", "sample", "quantize_i8"]
-            .iter()
-            .chain(MOD_KERNELS)
-            .map(|n| Kernel::Plain(n))
-            .collect();
+                .iter()
+                .chain(MOD_KERNELS)
+                .map(|n| Kernel::Plain(n))
+                .collect();
         for t in crate::quant::MATMUL_TYPES {
             for tile in standard_tiles(t) {
                 let k = Kernel::Matmul(t, effective_tile(tile, t, 256));

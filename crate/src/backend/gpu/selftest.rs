@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::kernels::effective_tile;
 use super::model::{matmul_once, GpuModel};
 use super::GpuContext;
 use crate::backend::cpu::{matmul, QMatrix};
 use crate::error::{Error, Result};
 use crate::model::sampler::SplitMix64;
 use crate::model::Model;
-use super::kernels::effective_tile;
 use crate::quant::{self, GgmlType, MATMUL_TYPES};
 
 /// Tolerance of GPU vs CPU on the same quantized inputs, relative to Σ|w·x| (only the summation
