@@ -56,11 +56,12 @@ export function ortWebDir() {
     if (!existsSync(join(d, 'dist', 'ort.webgpu.min.mjs'))) throw new Error(`ORT_WEB_DIR=${d} has no dist/ort.webgpu.min.mjs`);
     return d;
   }
-  try {
-    return dirname(createRequire(join(REPO_ROOT, 'package.json')).resolve('onnxruntime-web/package.json'));
-  } catch {
+  // The package's `exports` hide its package.json from require.resolve, so look in node_modules.
+  const d = join(REPO_ROOT, 'node_modules', 'onnxruntime-web');
+  if (!existsSync(join(d, 'dist', 'ort.webgpu.min.mjs'))) {
     throw new Error('onnxruntime-web is not installed: run `npm install` (it is a devDependency)');
   }
+  return d;
 }
 
 async function main() {

@@ -50,7 +50,7 @@ export async function runBench(options = {}) {
     onStatus = () => {},
   } = options;
   onStatus('starting the engine');
-  const engine = await Engine.create({ backend });
+  const engine = await Engine.create({ backend, worker: false });
   const caps = engine.capabilities();
   const kernelResults = [];
   for (const k of kernels) {

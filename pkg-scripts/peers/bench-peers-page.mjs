@@ -70,7 +70,7 @@ export async function runPeers(opts) {
   }
 
   onStatus('starting tritium (webgpu)');
-  const engine = await Engine.create({ backend: 'webgpu' });
+  const engine = await Engine.create({ backend: 'webgpu', worker: false });
   const caps = engine.capabilities();
 
   const results = [];

@@ -16,10 +16,8 @@ import { REPO_ROOT } from '../../pkg-scripts/serve.mjs';
 import { matmulNBitsModel, randomInt4, referenceRows } from '../../pkg-scripts/peers/onnx-matmulnbits.mjs';
 
 async function ortNode() {
-  const { createRequire } = await import('node:module');
-  const dir = process.env.ORT_WEB_DIR
-    ? process.env.ORT_WEB_DIR
-    : join(createRequire(join(REPO_ROOT, 'package.json')).resolve('onnxruntime-web/package.json'), '..');
+  // The package's `exports` hide its package.json from require.resolve, so look in node_modules.
+  const dir = process.env.ORT_WEB_DIR || join(REPO_ROOT, 'node_modules', 'onnxruntime-web');
   return import(pathToFileURL(join(dir, 'dist', 'ort.node.min.mjs')).href);
 }
 
