@@ -171,12 +171,6 @@ function main() {
       }
       if (o.browser) {
         for (const backend of ['cpu', 'webgpu']) {
-          if (backend === 'webgpu' && mod) {
-            // The JS API generates on the CPU path when `mod` is set (tritium.d.ts): the cpu row.
-            rows.push({ where: 'browser', model: m.name, file: m.path, backend, mod: o.mod,
-              error: 'not run: with mod the JS API generates on the wasm CPU path (the cpu row above)' });
-            continue;
-          }
           console.error(`browser ${m.name} ${backend}${mod ? ' +MoD' : ''}`);
           rows.push(browserRow(o, m, backend, mod));
         }

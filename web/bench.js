@@ -99,7 +99,7 @@ export async function runBench(options = {}) {
     backend: caps.backend,
     backendReason: caps.backendReason,
     mod,
-    generationPath: mod ? 'cpu (wasm): MoD runs on the CPU path' : caps.backend,
+    generationPath: caps.backend,
     simd128: caps.simd128,
     threads: caps.threads,
     userAgent: typeof navigator !== 'undefined' ? navigator.userAgent : 'unknown',
