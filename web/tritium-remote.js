@@ -7,7 +7,7 @@
 // option rejects the first `next()` instead of throwing. `info()`, `retention()`, `name`,
 // `sizeBytes`, `backend` and `capabilities()` stay synchronous (kept on this side).
 
-import { TritiumError } from './tritium.js';
+import { Generation, TritiumError } from './tritium.js';
 import { absoluteUrl, deleteCached, listCached } from './tritium-cache.js';
 
 const TOKEN = Symbol('remote');
@@ -422,17 +422,9 @@ export class RemoteGeneration {
     return { done: true, value };
   }
 
-  async complete() {
-    for await (const _ of this) {
-      /* drain */
-    }
-    return {
-      text: this.text,
-      tokenIds: [...this.tokenIds],
-      promptTokenIds: [...this.promptTokenIds],
-      stats: { ...this.stats },
-      finishReason: this.finishReason,
-    };
+  /** Run to the end: the in-thread Generation's `complete()` over this iterator. */
+  complete() {
+    return Generation.prototype.complete.call(this);
   }
 
   retention() {

@@ -229,8 +229,22 @@ impl OpBuilder<'_> {
         xq: &wgpu::Buffer,
         one: bool,
     ) -> Vec<Op> {
+        self.products(ws, step, input, xq, one, |w| self.ctx.tiles_for(w.ty))
+    }
+
+    /// [`Self::matmuls`] with the tiles `tiles_of` picks per weight (tests and benchmarks force
+    /// them).
+    fn products(
+        &self,
+        ws: &[(&GpuWeight, &wgpu::Buffer)],
+        step: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+        xq: &wgpu::Buffer,
+        one: bool,
+        tiles_of: impl Fn(&GpuWeight) -> super::kernels::Tiles,
+    ) -> Vec<Op> {
         let mut ops = Vec::new();
-        let tiles: Vec<_> = ws.iter().map(|(w, _)| self.ctx.tiles_for(w.ty).effective(w.ty, w.cols)).collect();
+        let tiles: Vec<_> = ws.iter().map(|(w, _)| tiles_of(w).effective(w.ty, w.cols)).collect();
         if let Some(((w, _), _)) = ws.iter().zip(&tiles).find(|(_, t)| t.decode.i8) {
             ops.push(self.quantize_i8(w.cols, step, input, xq, one));
         }
@@ -286,27 +300,6 @@ impl OpBuilder<'_> {
                 }
             })
             .collect()
-    }
-
-    /// One product with `tiles` (tests, benchmarks), with its int8 quantization op first when the
-    /// tiles take int8 activations (so timings include it).
-    fn matmul_with_input(
-        &self,
-        w: &GpuWeight,
-        step: &wgpu::Buffer,
-        input: &wgpu::Buffer,
-        xq: &wgpu::Buffer,
-        output: &wgpu::Buffer,
-        tiles: super::kernels::Tiles,
-    ) -> Vec<Op> {
-        let t = tiles.effective(w.ty, w.cols);
-        if t.decode.i8 {
-            let mut ops = vec![self.quantize_i8(w.cols, step, input, xq, false)];
-            ops.extend(self.matmul_tiled(w, step, xq, output, false, t));
-            ops
-        } else {
-            self.matmul_tiled(w, step, input, output, false, t)
-        }
     }
 
     fn embed(&self, w: &GpuWeight, step: &wgpu::Buffer, tokens: &wgpu::Buffer, output: &wgpu::Buffer) -> Vec<Op> {
@@ -784,7 +777,8 @@ pub async fn matmul_once(
     let read = readback(dev, "read", n * m.rows * 4);
     let b = OpBuilder { ctx };
     let xq = storage(dev, "xq", n * m.cols.div_ceil(32) * 10);
-    let ops = b.matmul_with_input(&w, &step, &input, &xq, &out, tiles);
+    // (with int8 tiles the quantize op runs first, so timings include it)
+    let ops = b.products(&[(&w, &out)], &step, &input, &xq, false, |_| tiles);
     ctx.scoped("matmul", || {
         let mut enc = dev.create_command_encoder(&Default::default());
         {
@@ -961,7 +955,8 @@ pub async fn time_matmul_on(
     let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
     let b = OpBuilder { ctx };
     let xq = storage(dev, "xq", n * bw.cols.div_ceil(32) * 10);
-    let ops: Vec<Vec<Op>> = bw.copies.iter().map(|w| b.matmul_with_input(w, &step, &input, &xq, &out, tiles)).collect();
+    let ops: Vec<Vec<Op>> =
+        bw.copies.iter().map(|w| b.products(&[(w, &out)], &step, &input, &xq, false, |_| tiles)).collect();
     let iters = iters.max(1);
     let (ms, timer, wall) = time_passes(ctx, 3, &|pass| {
         for i in 0..iters {
