@@ -11,13 +11,15 @@
 const I8_M4: u32 = 0x0f0f0f0fu;
 
 fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
-    let base = row * p.row_words + 4u * j;
+    let base = row * p.row_words + 4u * j; // a multiple of 4: row_words = cols / 8, cols % 32 = 0
     let xb = xblock(xrow + 32u * j);
-    var s = 0i;
-    for (var k = 0u; k < 4u; k++) {
-        let w = weights[base + k];
-        s += dot4I8Packed(w & I8_M4, xq[xb + k]) + dot4I8Packed((w >> 4u) & I8_M4, xq[xb + 4u + k]);
-    }
+    let lo = xcodes(xb, 0u);
+    let hi = xcodes(xb, 1u);
+    let w = weights4[base >> 2u];
+    let wl = w & vec4<u32>(I8_M4);
+    let wh = (w >> vec4<u32>(4u)) & vec4<u32>(I8_M4);
+    let s = dot4I8Packed(wl.x, lo.x) + dot4I8Packed(wl.y, lo.y) + dot4I8Packed(wl.z, lo.z) + dot4I8Packed(wl.w, lo.w)
+        + dot4I8Packed(wh.x, hi.x) + dot4I8Packed(wh.y, hi.y) + dot4I8Packed(wh.z, hi.z) + dot4I8Packed(wh.w, hi.w);
     let dx = xscale(xb);
     let qs = f32(s);
     if (Q4_KIND == 0u) {

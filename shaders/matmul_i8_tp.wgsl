@@ -7,10 +7,16 @@
 // t = c − 1; the codes go to dot4I8Packed as they are (no multiplication by the trit itself).
 const I8_M2: u32 = 0x03030303u;
 
-// Σ c·x_q over the 16 elements of word w, whose activations start at word xb of the input.
-fn tp_i8(w: u32, xb: u32) -> i32 {
-    return dot4I8Packed(w & I8_M2, xq[xb]) + dot4I8Packed((w >> 2u) & I8_M2, xq[xb + 1u])
-        + dot4I8Packed((w >> 4u) & I8_M2, xq[xb + 2u]) + dot4I8Packed((w >> 6u) & I8_M2, xq[xb + 3u]);
+// Σ c·x_q over the 16 elements of word w, whose activations are the four code words x.
+fn tp_i8(w: u32, x: vec4<u32>) -> i32 {
+    return dot4I8Packed(w & I8_M2, x.x) + dot4I8Packed((w >> 2u) & I8_M2, x.y)
+        + dot4I8Packed((w >> 4u) & I8_M2, x.z) + dot4I8Packed((w >> 6u) & I8_M2, x.w);
+}
+
+// Words i and i+1 (i even: a block's two words never straddle a 16-byte word).
+fn wpair(i: u32) -> vec2<u32> {
+    let v = weights4[i >> 2u];
+    return select(v.xy, v.zw, (i & 2u) != 0u);
 }
 
 fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
@@ -20,10 +26,14 @@ fn dot_unit(row: u32, j: u32, xrow: u32) -> f32 {
     let wi = row * p.row_words + g * PLANES * wpg + (e % GROUP) / 16u;
     let xb = xblock(xrow + e);
     let dx = xscale(xb);
+    let lo = xcodes(xb, 0u);
+    let hi = xcodes(xb, 1u);
     let ai = (row * (p.cols / GROUP) + g) * PLANES;
-    var acc = scales[ai] * (f32(tp_i8(weights[wi], xb) + tp_i8(weights[wi + 1u], xb + 4u)) - dx.y);
+    let w = wpair(wi);
+    var acc = scales[ai] * (f32(tp_i8(w.x, lo) + tp_i8(w.y, hi)) - dx.y);
     if (PLANES > 1u) {
-        acc += scales[ai + 1u] * (f32(tp_i8(weights[wi + wpg], xb) + tp_i8(weights[wi + wpg + 1u], xb + 4u)) - dx.y);
+        let w2 = wpair(wi + wpg);
+        acc += scales[ai + 1u] * (f32(tp_i8(w2.x, lo) + tp_i8(w2.y, hi)) - dx.y);
     }
     return acc * dx.x;
 }

@@ -26,10 +26,12 @@ struct MatParams { rows: u32, cols: u32, row_words: u32, fold_x: u32, row_offset
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<uniform> p: MatParams;
-@group(0) @binding(2) var<storage, read> weights: array<u32>;
 @group(0) @binding(3) var<storage, read> scales: array<f32>;
-// binding 4 (the input) is declared by the activation piece the registry appends:
-// shaders/matmul_x_f32.wgsl (f32, read as vec4) or shaders/matmul_x_i8.wgsl (int8 blocks).
+// binding 2 (the weights) and binding 4 (the input) are declared by the activation piece the
+// registry appends (the f32 units read the weights as u32 words `weights`, the int8 units as
+// 16-byte words `weights4`):
+// shaders/matmul_x_f32.wgsl (f32, read as vec4), shaders/matmul_x_i8.wgsl (int8 blocks) or
+// shaders/matmul_x_i8s.wgsl (f32, quantized to int8 blocks in workgroup memory first; decode).
 @group(0) @binding(5) var<storage, read_write> output: array<f32>;
 
 // WG, `partial` and reduce_store: shaders/matmul_reduce.wgsl (appended by the registry).
@@ -41,6 +43,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let t0 = wid.z * TB;
     let nt = min(TB, step.n_tok - min(t0, step.n_tok));
     let units = (p.cols + EPW - 1u) / EPW;
+    // The activation piece's staging (the in-workgroup int8 quantization of matmul_x_i8s.wgsl;
+    // nothing for the others), in uniform control flow since it may end in a barrier.
+    stage_x(lid.x);
     var acc: array<f32, TB>;
     if (row < p.rows && nt > 0u) {
         if (TB == 1u) {

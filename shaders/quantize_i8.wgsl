@@ -1,11 +1,13 @@
-// quantize_i8: int8 activations for the int8 matmul units (tiles `…i`; shaders/matmul_x_i8.wgsl
-// documents the output), in the OCP Microscaling MXINT8 form: each 32-element block of the
-// step's [n_tok, cols] input gets a power-of-two scale d = 2^(⌊log2 max|x|⌋ − 6), taken from
-// max|x|'s exponent bits, and codes q = round(x / d) (ties to even, saturated to ±127); all zero
-// when max|x| < 2^-100 (or is not finite). x / d is a multiplication by a power of two, exact on
-// every adapter, so the codes equal the CPU reference's (backend/cpu `quantize_i8`) bit for bit.
+// quantize_i8: int8 activations for the int8 matmul units (tiles `…i`): each 32-element block of
+// the step's [n_tok, cols] input in the OCP Microscaling MXINT8 form of shaders/mxint8.wgsl
+// (appended by the registry). Blocks are numbered across rows (block b = element 32b); with
+// NB = n_tok · blocks, the output is three planes, so that neighbouring lanes of a matmul, which
+// take neighbouring blocks, read neighbouring 16-byte words (shaders/matmul_x_i8.wgsl):
+//   words 4b … 4b+3            code words 0 … 3 of block b (element 4k+i in byte i of word k)
+//   words 4NB + 4b … 4NB+4b+3  code words 4 … 7
+//   words 8NB + 2b, 8NB + 2b+1 the block scale d (f32 bits, a power of two) and Σq (f32, exact)
 // Bindings: 0 step: uniform Step   1 p: uniform QParams { cols, blocks (= cols / 32), _ }
-//           2 x: storage array<f32> [n_tok, cols]   3 out: storage array<u32> [n_tok · blocks · 10]
+//           2 x: storage array<f32> [n_tok, cols]   3 out: storage array<u32> [10 · NB (+ 2)]
 // Threads: one per block, 64 per workgroup; 2-D folded (x + y·65535·64) like the elementwise ops.
 struct Step { n_tok: u32, start: u32, pad0: u32, pad1: u32 }
 struct QParams { cols: u32, blocks: u32, pad0: u32, pad1: u32 }
@@ -22,27 +24,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let base = i * 32u;
-    var m = vec4<f32>(0.0);
+    var v: array<vec4<f32>, 8>;
     for (var k = 0u; k < 8u; k++) {
-        let v = vec4<f32>(x[base + 4u * k], x[base + 4u * k + 1u], x[base + 4u * k + 2u], x[base + 4u * k + 3u]);
-        m = max(m, abs(v));
+        v[k] = vec4<f32>(x[base + 4u * k], x[base + 4u * k + 1u], x[base + 4u * k + 2u], x[base + 4u * k + 3u]);
     }
-    let amax = max(max(m.x, m.y), max(m.z, m.w));
-    let e = (bitcast<u32>(amax) >> 23u) & 0xffu;
-    var inv = 0.0;
-    var d = 0.0;
-    if (e >= 27u && e < 255u) {
-        inv = bitcast<f32>((260u - e) << 23u);
-        d = bitcast<f32>((e - 6u) << 23u);
+    let b = mxint8(v);
+    let nb = step.n_tok * p.blocks;
+    for (var k = 0u; k < 4u; k++) {
+        out[4u * i + k] = b.q[k];
+        out[4u * (nb + i) + k] = b.q[4u + k];
     }
-    var sum = 0i;
-    for (var k = 0u; k < 8u; k++) {
-        let v = vec4<f32>(x[base + 4u * k], x[base + 4u * k + 1u], x[base + 4u * k + 2u], x[base + 4u * k + 3u]);
-        let q = clamp(vec4<i32>(round(v * inv)), vec4<i32>(-127), vec4<i32>(127));
-        sum += q.x + q.y + q.z + q.w;
-        let b = vec4<u32>(bitcast<vec4<u32>>(q) & vec4<u32>(0xffu)) << vec4<u32>(0u, 8u, 16u, 24u);
-        out[i * 10u + k] = b.x | b.y | b.z | b.w;
-    }
-    out[i * 10u + 8u] = bitcast<u32>(d);
-    out[i * 10u + 9u] = bitcast<u32>(f32(sum));
+    out[8u * nb + 2u * i] = bitcast<u32>(b.d);
+    out[8u * nb + 2u * i + 1u] = bitcast<u32>(b.sum);
 }

@@ -64,12 +64,22 @@ fn matmul_every_format_matches_cpu() {
 fn tiny_model_gpu_logits_match_cpu() {
     // The CPU reference takes the same int8 activations as the GPU's int8 kernels when the
     // context uses them (the tiny model mixes every ggml format, so both kinds run).
-    for c in [ctx(), int8_ctx()] {
+    // The third context forces the hardware GPUs' int8 tiles (decode quantizes the input in the
+    // workgroup: the fused kernel; prefill reads the separate pass's blocks), so both int8 paths
+    // run a whole model here too.
+    let hw_i8 = tritium::backend::gpu::kernels::tiles_i8_for(tritium::quant::GgmlType::Q4_1, false).unwrap();
+    assert!(hw_i8.decode.fused);
+    let fused = GpuContext::new_blocking(&GpuOptions { int8: true, tiles: Some(hw_i8), ..Default::default() }).unwrap();
+    for c in [ctx(), int8_ctx(), fused] {
         let mut m = Model::from_gguf_bytes(tiny_llama_gguf(2024)).unwrap();
         m.i8_activations = c.caps.int8;
         let tokens = [84u32, 72, 256, 258, 3, 100, 261, 17, 44, 200, 259];
         let (prefill, decode) = pollster::block_on(selftest::check_forward(&c, &m, &tokens, 5)).unwrap();
-        let what = if c.caps.int8 { "int8" } else { "f32" };
+        let what = match (c.caps.int8, c.caps.tiles_forced) {
+            (true, true) => "int8, fused decode",
+            (true, false) => "int8",
+            _ => "f32",
+        };
         assert!(prefill < 1e-3, "tiny model prefill ({what}): max |gpu - cpu| logit = {prefill}");
         assert!(decode < 1e-3, "tiny model decode ({what}): max |gpu - cpu| logit = {decode}");
     }

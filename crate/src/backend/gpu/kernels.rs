@@ -26,6 +26,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("matmul_i8_q8_0", include_str!("../../../../shaders/matmul_i8_q8_0.wgsl")),
     ("matmul_i8_tp", include_str!("../../../../shaders/matmul_i8_tp.wgsl")),
     ("quantize_i8", include_str!("../../../../shaders/quantize_i8.wgsl")),
+    ("mxint8", include_str!("../../../../shaders/mxint8.wgsl")),
+    ("matmul_x_i8s", include_str!("../../../../shaders/matmul_x_i8s.wgsl")),
     ("matmul_reduce", include_str!("../../../../shaders/matmul_reduce.wgsl")),
     ("matmul_q4_unit", include_str!("../../../../shaders/matmul_q4_unit.wgsl")),
     ("embed", include_str!("../../../../shaders/embed.wgsl")),
@@ -119,7 +121,10 @@ pub fn format_source(ty: GgmlType) -> (&'static str, String) {
 /// sub-blocks: fewest loads per invocation, for software adapters). `i8`: int8 activations
 /// (shaders/quantize_i8.wgsl quantizes the input per 32-element block; the unit of
 /// shaders/matmul_i8_*.wgsl is one such block, multiplied with `dot4I8Packed`); it runs on the
-/// word body whatever `word` says.
+/// word body whatever `word` says. `fused` (with `i8`, one token): each workgroup quantizes the
+/// input itself into workgroup memory (shaders/matmul_x_i8s.wgsl) instead of reading the blocks
+/// of a separate quantize pass: one dispatch instead of two. `xblocks` is the input's 32-element
+/// blocks that the fused kernel is built for (set by [`effective_tile`]; 0 otherwise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tile {
     pub rows: u32,
@@ -127,20 +132,45 @@ pub struct Tile {
     pub tokens: u32,
     pub word: bool,
     pub i8: bool,
+    pub fused: bool,
+    pub xblocks: u32,
 }
+
+/// Workgroup memory the fused int8 tile may use: the 16 KiB every WebGPU device grants
+/// (`maxComputeWorkgroupStorageSize`'s default), so it never depends on a negotiated limit.
+pub const FUSED_WORKGROUP_BYTES: u32 = 16384;
+
+/// The widest input (in 32-element blocks) the fused int8 tile takes: every workgroup re-reads
+/// and quantizes the whole input before it reads a weight, and on the H100 (README, device runs
+/// of 2026-11-27) that staging beat the separate quantize dispatch up to 4,096 columns (128
+/// blocks: 576×1536, 4096×4096, 11008×4096) and lost at 11,008 (344 blocks).
+pub const FUSED_MAX_BLOCKS: usize = 128;
 
 impl Tile {
     pub const fn new(rows: u32, lanes: u32, tokens: u32) -> Tile {
-        Tile { rows, lanes, tokens, word: false, i8: false }
+        Tile { rows, lanes, tokens, word: false, i8: false, fused: false, xblocks: 0 }
     }
 
     pub const fn words(rows: u32, lanes: u32, tokens: u32) -> Tile {
-        Tile { rows, lanes, tokens, word: true, i8: false }
+        Tile { rows, lanes, tokens, word: true, i8: false, fused: false, xblocks: 0 }
     }
 
     /// Int8 activations (`dot4I8Packed`), one 32-element block per unit.
     pub const fn int8(rows: u32, lanes: u32, tokens: u32) -> Tile {
-        Tile { rows, lanes, tokens, word: true, i8: true }
+        Tile { rows, lanes, tokens, word: true, i8: true, fused: false, xblocks: 0 }
+    }
+
+    /// Int8 activations quantized inside the workgroup (one token; see [`Tile::fused`]).
+    pub const fn int8_fused(rows: u32, lanes: u32) -> Tile {
+        Tile { rows, lanes, tokens: 1, word: true, i8: true, fused: true, xblocks: 0 }
+    }
+
+    /// Whether the fused int8 kernel takes a `cols`-wide input: at most [`FUSED_MAX_BLOCKS`]
+    /// blocks, and within [`FUSED_WORKGROUP_BYTES`]: 40 bytes per 32-element block (8 code
+    /// words, d, Σq) plus the reduction's 4 bytes per thread.
+    pub fn fused_fits(&self, cols: usize) -> bool {
+        cols / 32 <= FUSED_MAX_BLOCKS
+            && (cols / 32) as u64 * 40 + self.threads() as u64 * 4 <= FUSED_WORKGROUP_BYTES as u64
     }
 
     /// Threads per workgroup.
@@ -148,14 +178,16 @@ impl Tile {
         self.rows * self.lanes
     }
 
-    /// `ROWSxLANES` or `ROWSxLANESxTOKENS`, with a trailing `w` for the word-interleaved body or
-    /// `i` for int8 activations.
+    /// `ROWSxLANES` or `ROWSxLANESxTOKENS`, with a trailing `w` for the word-interleaved body,
+    /// `i` for int8 activations or `f` for int8 activations quantized in the workgroup (one
+    /// token; its token tile, if any, is the `i` tile).
     pub fn parse(s: &str) -> Option<Tile> {
         let s = s.trim();
-        let (s, word, i8) = match (s.strip_suffix('w'), s.strip_suffix('i')) {
-            (Some(rest), _) => (rest, true, false),
-            (_, Some(rest)) => (rest, true, true),
-            _ => (s, false, false),
+        let (s, word, i8, fused) = match (s.strip_suffix('w'), s.strip_suffix('i'), s.strip_suffix('f')) {
+            (Some(rest), _, _) => (rest, true, false, false),
+            (_, Some(rest), _) => (rest, true, true, false),
+            (_, _, Some(rest)) => (rest, true, true, true),
+            _ => (s, false, false, false),
         };
         let v: Vec<u32> = s.split('x').map(|x| x.trim().parse().ok()).collect::<Option<_>>()?;
         let mut t = match v[..] {
@@ -165,15 +197,22 @@ impl Tile {
         };
         t.word = word;
         t.i8 = i8;
-        let ok = t.rows >= 1 && t.lanes.is_power_of_two() && (1..=16).contains(&t.tokens) && t.threads() <= 256;
+        t.fused = fused;
+        let ok = !(fused && t.tokens > 1)
+            && t.rows >= 1
+            && t.lanes.is_power_of_two()
+            && (1..=16).contains(&t.tokens)
+            && t.threads() <= 256;
         ok.then_some(t)
     }
 
     pub fn name(&self) -> String {
-        let suffix = match (self.i8, self.word) {
-            (true, _) => "i",
-            (false, true) => "w",
-            _ => "",
+        let suffix = match (self.fused, self.i8, self.word) {
+            (true, _, _) if self.xblocks > 0 => format!("f{}", self.xblocks),
+            (true, _, _) => "f".into(),
+            (_, true, _) => "i".into(),
+            (_, false, true) => "w".into(),
+            _ => String::new(),
         };
         format!("{}x{}x{}{}", self.rows, self.lanes, self.tokens, suffix)
     }
@@ -205,14 +244,16 @@ impl Tiles {
 
     /// The same tiles with f32 activations.
     pub fn without_i8(self) -> Tiles {
-        Tiles { decode: Tile { i8: false, ..self.decode }, prefill: Tile { i8: false, ..self.prefill } }
+        let f32 = |t: Tile| Tile { i8: false, fused: false, xblocks: 0, ..t };
+        Tiles { decode: f32(self.decode), prefill: f32(self.prefill) }
     }
 
     /// `decode` for one token and the same mapping with a `prefill_tokens` token tile (both
-    /// share the rows per workgroup, so one params uniform serves both).
+    /// share the rows per workgroup, so one params uniform serves both; a fused decode tile's
+    /// token tile reads the blocks of the separate quantize pass).
     pub fn new(decode: Tile, prefill_tokens: u32) -> Tiles {
         let decode = Tile { tokens: 1, ..decode };
-        Tiles { decode, prefill: Tile { tokens: prefill_tokens.max(1), ..decode } }
+        Tiles { decode, prefill: Tile { tokens: prefill_tokens.max(1), fused: false, xblocks: 0, ..decode } }
     }
 }
 
@@ -235,10 +276,13 @@ pub fn tiles_for(ty: GgmlType, software: bool) -> Tiles {
 
 /// The int8-activation tiles for weights of format `ty`, if it has an int8 unit
 /// ([`i8_source`]): 8 rows × 8 lanes on software adapters (measured on lavapipe: README), 8 rows
-/// × 32 lanes on hardware GPUs (one 32-element block per lane and unit).
+/// × 32 lanes on hardware GPUs (one 32-element block per lane and unit; the H100 sweep's best or
+/// within 10% of it for every int8 format at 4096×11008), where decode quantizes inputs of up to
+/// [`FUSED_MAX_BLOCKS`] blocks in the workgroup (fused; one dispatch instead of two) and wider
+/// ones in the separate pass.
 pub fn tiles_i8_for(ty: GgmlType, software: bool) -> Option<Tiles> {
     i8_source(ty)?;
-    Some(if software { Tiles::new(Tile::int8(8, 8, 1), 8) } else { Tiles::new(Tile::int8(8, 32, 1), 8) })
+    Some(if software { Tiles::new(Tile::int8(8, 8, 1), 8) } else { Tiles::new(Tile::int8_fused(8, 32), 8) })
 }
 
 /// Every tile [`tiles_for`] and [`tiles_i8_for`] can choose for `ty` (validated by the naga
@@ -247,7 +291,9 @@ pub fn standard_tiles(ty: GgmlType) -> Vec<Tile> {
     let mut v = Vec::new();
     for software in [true, false] {
         for t in [Some(tiles_for(ty, software)), tiles_i8_for(ty, software)].into_iter().flatten() {
-            for x in [t.decode, t.prefill] {
+            // A fused tile falls back to the two-pass one for inputs too wide for it.
+            let unfused = Tile { fused: false, xblocks: 0, ..t.decode };
+            for x in [t.decode, unfused, t.prefill] {
                 if !v.contains(&x) {
                     v.push(x);
                 }
@@ -262,7 +308,17 @@ pub fn standard_tiles(ty: GgmlType) -> Vec<Tile> {
 /// mapping runs with f32 activations; word tiles need the unit interface and 16-byte-aligned
 /// token rows (cols a multiple of 4), else the same mapping runs on the sub-block body.
 pub fn effective_tile(tile: Tile, ty: GgmlType, cols: usize) -> Tile {
-    let tile = if tile.i8 && (i8_source(ty).is_none() || cols % 32 != 0) { Tile { i8: false, ..tile } } else { tile };
+    let tile = if tile.i8 && (i8_source(ty).is_none() || cols % 32 != 0) {
+        Tile { i8: false, fused: false, xblocks: 0, ..tile }
+    } else if tile.fused {
+        if tile.tokens == 1 && tile.fused_fits(cols) {
+            Tile { xblocks: (cols / 32) as u32, ..tile }
+        } else {
+            Tile { fused: false, xblocks: 0, ..tile }
+        }
+    } else {
+        tile
+    };
     if !tile.i8 && tile.word && (!has_units(ty) || cols % 4 != 0) {
         Tile { word: false, ..tile }
     } else {
@@ -318,6 +374,9 @@ impl Kernel {
             Kernel::Plain(n) if MOD_KERNELS.contains(n) => {
                 format!("{}\n{}", source(n).unwrap_or_default(), source("mod_common").unwrap_or_default())
             }
+            Kernel::Plain("quantize_i8") => {
+                format!("{}\n{}", source("quantize_i8").unwrap_or_default(), source("mxint8").unwrap_or_default())
+            }
             Kernel::Plain(n) => source(n).unwrap_or_default().to_string(),
             Kernel::Matmul(t, tile) if tile.i8 => {
                 let (file, mut consts) = i8_source(*t).unwrap_or(("", String::new()));
@@ -325,12 +384,17 @@ impl Kernel {
                     "const ROWS: u32 = {}u;\nconst LANES: u32 = {}u;\nconst TB: u32 = {}u;\n",
                     tile.rows, tile.lanes, tile.tokens
                 );
+                let fused = tile.fused && tile.xblocks > 0;
+                if fused {
+                    consts += &format!("const XBLOCKS: u32 = {}u;\n", tile.xblocks);
+                }
                 [
                     source("matmul_w"),
-                    source("matmul_x_i8"),
+                    source(if fused { "matmul_x_i8s" } else { "matmul_x_i8" }),
                     Some(consts.as_str()),
                     source(file),
                     source("matmul_reduce"),
+                    if fused { source("mxint8") } else { None },
                 ]
                 .iter()
                 .map(|s| s.unwrap_or_default())

@@ -50,8 +50,30 @@ enum Grid {
     Single,
 }
 
+/// Which steps a dispatch runs in: every step, or only one-token (decode) or only several-token
+/// (prefill) steps. A fused int8 decode tile quantizes its input itself, so the separate quantize
+/// pass and the token tile that reads its blocks run only when the step has several tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Steps {
+    All,
+    One,
+    Many,
+}
+
+impl Steps {
+    fn runs(self, n: u32) -> bool {
+        match self {
+            Steps::All => true,
+            Steps::One => n == 1,
+            Steps::Many => n > 1,
+        }
+    }
+}
+
 enum Op {
     Dispatch {
+        /// The steps it runs in.
+        steps: Steps,
         pipeline: Arc<wgpu::ComputePipeline>,
         /// The pipeline for steps of more than one token (matmul's prefill tile), if different.
         prefill: Option<Arc<wgpu::ComputePipeline>>,
@@ -245,26 +267,54 @@ impl OpBuilder<'_> {
     ) -> Vec<Op> {
         let mut ops = Vec::new();
         let tiles: Vec<_> = ws.iter().map(|(w, _)| tiles_of(w).effective(w.ty, w.cols)).collect();
-        if let Some(((w, _), _)) = ws.iter().zip(&tiles).find(|(_, t)| t.decode.i8) {
-            ops.push(self.quantize_i8(w.cols, step, input, xq, one));
+        // The separate quantize pass, for int8 tiles that read its blocks: every step when a decode
+        // tile does, several-token steps only when just token tiles do (a fused decode tile
+        // quantizes its input in the workgroup).
+        let decode_reads = |t: &super::kernels::Tiles| t.decode.i8 && !t.decode.fused;
+        let quantize = match ws.iter().zip(&tiles).find(|(_, t)| decode_reads(t)) {
+            Some(((w, _), _)) => Some((w, Steps::All)),
+            None if one => None,
+            None => ws.iter().zip(&tiles).find(|(_, t)| t.prefill.i8).map(|((w, _), _)| (w, Steps::Many)),
+        };
+        if let Some((w, steps)) = quantize {
+            ops.push(self.quantize_i8(w.cols, step, input, xq, one, steps));
         }
         for ((w, out), t) in ws.iter().zip(tiles) {
-            ops.extend(self.matmul_tiled(w, step, if t.decode.i8 { xq } else { input }, out, one, t));
+            if t.decode.fused {
+                let only = |tile| super::kernels::Tiles { decode: tile, prefill: tile };
+                ops.extend(self.matmul_tiled(w, step, input, out, one, only(t.decode), Steps::One));
+                if !one {
+                    let x = if t.prefill.i8 { xq } else { input };
+                    ops.extend(self.matmul_tiled(w, step, x, out, false, only(t.prefill), Steps::Many));
+                }
+            } else {
+                ops.extend(self.matmul_tiled(w, step, if t.decode.i8 { xq } else { input }, out, one, t, Steps::All));
+            }
         }
         ops
     }
 
     /// shaders/quantize_i8.wgsl: the step's `[n, cols]` f32 `input` → int8 blocks in `xq`
     /// (`cols` a multiple of 32; `xq` holds n · cols / 32 · 10 words).
-    fn quantize_i8(&self, cols: usize, step: &wgpu::Buffer, input: &wgpu::Buffer, xq: &wgpu::Buffer, one: bool) -> Op {
+    fn quantize_i8(
+        &self,
+        cols: usize,
+        step: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+        xq: &wgpu::Buffer,
+        one: bool,
+        steps: Steps,
+    ) -> Op {
         let blocks = (cols / 32) as u32;
         let params = uniform(&self.ctx.device, "quantize_i8 params", &[cols as u32, blocks, 0, 0]);
         let (pipeline, bind_group) = self.bind(&Kernel::Plain("quantize_i8"), &[step, &params, input, xq]);
-        Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::Elementwise { per_token: blocks }, one }
+        Op::Dispatch { steps, pipeline, prefill: None, bind_group, grid: Grid::Elementwise { per_token: blocks }, one }
     }
 
-    /// Matmul ops (one per shard) of `w` with `tiles` from `input` into `output`; `input` is the
-    /// f32 activations, or the int8 blocks of [`Self::quantize_i8`] when the tiles take them.
+    /// Matmul ops (one per shard) of `w` with `tiles` from `input` into `output`, run in `steps`;
+    /// `input` is the f32 activations (also for fused int8 tiles), or the int8 blocks of
+    /// [`Self::quantize_i8`] when the tiles read them.
+    #[allow(clippy::too_many_arguments)]
     fn matmul_tiled(
         &self,
         w: &GpuWeight,
@@ -273,6 +323,7 @@ impl OpBuilder<'_> {
         output: &wgpu::Buffer,
         one: bool,
         tiles: super::kernels::Tiles,
+        steps: Steps,
     ) -> Vec<Op> {
         let tiles = tiles.effective(w.ty, w.cols);
         let tile_rows = tiles.decode.rows;
@@ -290,8 +341,9 @@ impl OpBuilder<'_> {
                     .bind(&Kernel::Matmul(w.ty, tiles.decode), &[step, &params, &s.weights, &s.scales, input, output]);
                 let prefill = (!one && tiles.prefill != tiles.decode)
                     .then(|| self.ctx.kernels.get(&self.ctx.device, &Kernel::Matmul(w.ty, tiles.prefill)));
-                let prefill_tokens = if prefill.is_some() { tiles.prefill.tokens } else { 1 };
+                let prefill_tokens = if one { 1 } else { tiles.prefill.tokens };
                 Op::Dispatch {
+                    steps,
                     pipeline,
                     prefill,
                     bind_group,
@@ -313,7 +365,14 @@ impl OpBuilder<'_> {
                 );
                 let (pipeline, bind_group) =
                     self.bind(&Kernel::Embed(w.ty), &[step, &params, &s.weights, &s.scales, tokens, output]);
-                Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::PerToken, one: false }
+                Op::Dispatch {
+                    steps: Steps::All,
+                    pipeline,
+                    prefill: None,
+                    bind_group,
+                    grid: Grid::PerToken,
+                    one: false,
+                }
             })
             .collect()
     }
@@ -331,7 +390,7 @@ impl OpBuilder<'_> {
     ) -> Op {
         let params = uniform(&self.ctx.device, "rmsnorm params", &[dim as u32, eps.to_bits(), 0, 0]);
         let (pipeline, bind_group) = self.bind(&Kernel::Plain("rmsnorm"), &[step, &params, weight, x, out]);
-        Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::PerToken, one }
+        Op::Dispatch { steps: Steps::All, pipeline, prefill: None, bind_group, grid: Grid::PerToken, one }
     }
 
     fn elementwise(
@@ -345,6 +404,7 @@ impl OpBuilder<'_> {
         let params = uniform(&self.ctx.device, name, &[width as u32, 0, 0, 0]);
         let (pipeline, bind_group) = self.bind(&Kernel::Plain(name), &[step, &params, a, b]);
         Op::Dispatch {
+            steps: Steps::All,
             pipeline,
             prefill: None,
             bind_group,
@@ -406,7 +466,7 @@ impl GpuModel {
                     proj: storage(&dev, "proj", mb * d),
                     gate: storage(&dev, "gate", mb * f),
                     up: storage(&dev, "up", mb * f),
-                    xq: storage(&dev, "xq", mb * d.max(qd).max(f).div_ceil(32) * 10),
+                    xq: storage(&dev, "xq", xq_words(mb, d.max(qd).max(f))),
                     last_x: storage(&dev, "last_x", d),
                     last: storage(&dev, "last", d),
                     logits: storage(&dev, "logits", vocab),
@@ -479,6 +539,7 @@ impl GpuModel {
                         let (pipeline, bind_group) =
                             b.bind(&Kernel::Plain("rope"), &[&a.step, params, &rope, &a.positions, buf]);
                         ops.push(Op::Dispatch {
+                            steps: Steps::All,
                             pipeline,
                             prefill: None,
                             bind_group,
@@ -504,6 +565,7 @@ impl GpuModel {
                         ],
                     );
                     ops.push(Op::Dispatch {
+                        steps: Steps::All,
                         pipeline,
                         prefill: None,
                         bind_group,
@@ -534,10 +596,24 @@ impl GpuModel {
                 let argmax_params = uniform(&dev, "argmax params", &[vocab as u32, 0, 0, 0]);
                 let (pipeline, bind_group) =
                     b.bind(&Kernel::Plain("argmax"), &[&a.step_one, &argmax_params, &a.logits, &a.argmax]);
-                ops.push(Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::Single, one: true });
+                ops.push(Op::Dispatch {
+                    steps: Steps::All,
+                    pipeline,
+                    prefill: None,
+                    bind_group,
+                    grid: Grid::Single,
+                    one: true,
+                });
                 let (pipeline, bind_group) =
                     b.bind(&Kernel::Plain("sample"), &[&a.step_one, &a.sample_params, &a.logits, &a.argmax]);
-                let sample_op = Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::Single, one: true };
+                let sample_op = Op::Dispatch {
+                    steps: Steps::All,
+                    pipeline,
+                    prefill: None,
+                    bind_group,
+                    grid: Grid::Single,
+                    one: true,
+                };
                 Ok(GpuModel {
                     ctx: ctx.clone(),
                     cfg: c.clone(),
@@ -739,10 +815,19 @@ fn workgroups(g: Grid, n: u32) -> (u32, u32, u32) {
 }
 
 /// Record the dispatches of `ops` (skipping copies) for a step of `n` tokens.
+/// Words of the int8 blocks (shaders/quantize_i8.wgsl) of `n` tokens of a `cols`-wide input: 10
+/// per 32-element block, and the scale plane's padding to a whole 16-byte word.
+fn xq_words(n: usize, cols: usize) -> usize {
+    n * cols.div_ceil(32) * 10 + 2
+}
+
 fn record(pass: &mut wgpu::ComputePass<'_>, ops: &[Op], n: u32) {
     for op in ops {
-        if let Op::Dispatch { pipeline, prefill, bind_group, grid, one } = op {
+        if let Op::Dispatch { steps, pipeline, prefill, bind_group, grid, one } = op {
             let n = if *one { 1 } else { n };
+            if !steps.runs(n) {
+                continue;
+            }
             let (x, y, z) = workgroups(*grid, n);
             pass.set_pipeline(match prefill {
                 Some(p) if n > 1 => p,
@@ -776,7 +861,7 @@ pub async fn matmul_once(
     let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
     let read = readback(dev, "read", n * m.rows * 4);
     let b = OpBuilder { ctx };
-    let xq = storage(dev, "xq", n * m.cols.div_ceil(32) * 10);
+    let xq = storage(dev, "xq", xq_words(n, m.cols));
     // (with int8 tiles the quantize op runs first, so timings include it)
     let ops = b.products(&[(&w, &out)], &step, &input, &xq, false, |_| tiles);
     ctx.scoped("matmul", || {
@@ -808,7 +893,7 @@ pub async fn sample_once(ctx: &Arc<GpuContext>, logits: &[f32], smp: GpuSample) 
     let read = readback(dev, "read", 4);
     let b = OpBuilder { ctx };
     let (pipeline, bind_group) = b.bind(&Kernel::Plain("sample"), &[&step, &params, &lb, &out]);
-    let op = Op::Dispatch { pipeline, prefill: None, bind_group, grid: Grid::Single, one: true };
+    let op = Op::Dispatch { steps: Steps::All, pipeline, prefill: None, bind_group, grid: Grid::Single, one: true };
     ctx.scoped("sample", || {
         let mut enc = dev.create_command_encoder(&Default::default());
         {
@@ -954,7 +1039,7 @@ pub async fn time_matmul_on(
     let out = storage(dev, "output", n * bw.rows);
     let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
     let b = OpBuilder { ctx };
-    let xq = storage(dev, "xq", n * bw.cols.div_ceil(32) * 10);
+    let xq = storage(dev, "xq", xq_words(n, bw.cols));
     let ops: Vec<Vec<Op>> =
         bw.copies.iter().map(|w| b.products(&[(w, &out)], &step, &input, &xq, false, |_| tiles)).collect();
     let iters = iters.max(1);

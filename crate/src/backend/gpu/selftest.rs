@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::kernels::effective_tile;
+use super::kernels::{effective_tile, Tile};
 use super::model::{matmul_once, GpuModel};
 use super::GpuContext;
 use crate::backend::cpu::{matmul, QMatrix};
@@ -62,7 +62,8 @@ fn fail(msg: String) -> Error {
 /// allows: 3, 5 and 7 blocks or groups), batches 1, 3 and 16, outputs pre-filled with a NaN
 /// sentinel. Both tile sets run (the software adapters' and the hardware GPUs'), each with its
 /// decode tile (batch 1) and its token tile (batches 3 and 16: a partial and two full tiles),
-/// with f32 activations and with int8 ones (formats with an int8 unit; checked against the CPU
+/// with f32 activations and with int8 ones (formats with an int8 unit; decode both fused and
+/// two-pass; checked against the CPU
 /// product with [`crate::backend::cpu::quantize_i8`] activations, and against f32 within the format's budget
 /// plus [`I8_BUDGET`]).
 pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Vec<MatmulCheck>> {
@@ -85,7 +86,13 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
             for software in [true, false] {
                 let f32_tiles = Some(super::kernels::tiles_for(ty, software));
                 let i8_tiles = super::kernels::tiles_i8_for(ty, software).filter(|_| ctx.caps.int8_dot);
-                for tiles in [f32_tiles, i8_tiles].into_iter().flatten() {
+                // Its decode tile the other way round too: fused (the input quantized in the
+                // workgroup) and two-pass (the blocks of the quantize pass).
+                let i8_other = i8_tiles.map(|t| {
+                    let d = t.decode;
+                    super::kernels::Tiles { decode: Tile { fused: !d.fused, xblocks: 0, ..d }, ..t }
+                });
+                for tiles in [f32_tiles, i8_tiles, i8_other].into_iter().flatten() {
                     gpus.push((tiles, matmul_once(ctx, &m, &x, n, f32::NAN, tiles).await?));
                 }
             }

@@ -159,14 +159,15 @@ pub fn repack_row(ty: GgmlType, cols: usize, row: &[u8], w: &mut Vec<u32>, s: &m
 pub fn upload(device: &wgpu::Device, name: &str, m: &QMatrix, max_binding: u64) -> Result<GpuWeight> {
     let (row_words, row_scales) = row_layout(m.ty, m.cols);
     let row_bytes = (row_words.max(row_scales) * 4) as u64;
-    if row_bytes > max_binding {
+    // Each shard's words are padded to a whole 16-byte word (below): keep room for that.
+    if row_bytes + 16 > max_binding {
         return Err(Error::Limit {
             what: format!("one row of tensor '{name}' in bytes (maxStorageBufferBindingSize)"),
             value: row_bytes,
             limit: max_binding,
         });
     }
-    let rows_per_shard = ((max_binding / row_bytes) as usize).min(m.rows).max(1);
+    let rows_per_shard = (((max_binding - 16) / row_bytes) as usize).min(m.rows).max(1);
     let mut shards = Vec::new();
     let mut r0 = 0;
     while r0 < m.rows {
@@ -179,6 +180,8 @@ pub fn upload(device: &wgpu::Device, name: &str, m: &QMatrix, max_binding: u64) 
         if s.is_empty() {
             s.push(0.0); // bindings may not be empty
         }
+        // A whole number of 16-byte words: the int8 units read the weights as vec4<u32>.
+        w.resize(w.len().div_ceil(4).max(1) * 4, 0);
         let weights = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(name),
             contents: bytemuck::cast_slice(&w),
