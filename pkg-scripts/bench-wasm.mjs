@@ -40,6 +40,7 @@ function parseArgs(argv) {
     batch: '1',
     iters: 3,
     mod: null,
+    int8: false,
     out: null,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -56,9 +57,11 @@ function parseArgs(argv) {
     else if (a === '--batch') o.batch = v();
     else if (a === '--iters') o.iters = Number(v());
     else if (a === '--mod') o.mod = parseMod(v());
+    else if (a === '--int8') o.int8 = true;
     else if (a === '--out') o.out = v();
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node pkg-scripts/bench-wasm.mjs [--prompt-tokens N] [--decode-tokens N] [--runs N] [--model PATH]');
+      console.log('usage: node pkg-scripts/bench-wasm.mjs [--prompt-tokens N] [--decode-tokens N] [--runs N] [--model PATH]\n' +
+        '  [--backend cpu|webgpu] [--kernels [--shapes RxC,..] [--types T,..] [--batch B,..] [--iters N]] [--int8] [--mod SPEC] [--out FILE]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -98,6 +101,7 @@ async function main() {
           backend: o.backend,
           iters: o.iters,
           mod: o.mod,
+          int8: o.int8,
           kernels: o.kernels
             ? o.shapes.split(',').flatMap((shape) => {
                 const [rows, cols] = shape.split('x').map(Number);

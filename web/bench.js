@@ -47,10 +47,12 @@ export async function runBench(options = {}) {
     kernels = [],
     iters = 3,
     mod = null,
+    int8 = false,
     onStatus = () => {},
   } = options;
   onStatus('starting the engine');
-  const engine = await Engine.create({ backend, worker: false });
+  // int8: int8 activations (dot4I8Packed) for the quantized formats, where the adapter has them.
+  const engine = await Engine.create({ backend, worker: false, int8 });
   const caps = engine.capabilities();
   const kernelResults = [];
   for (const k of kernels) {
