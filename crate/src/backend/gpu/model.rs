@@ -87,6 +87,13 @@ enum Op {
     CopyLast,
 }
 
+impl Op {
+    /// One workgroup, once per step (argmax, sampling).
+    fn single(pipeline: Arc<wgpu::ComputePipeline>, bind_group: wgpu::BindGroup) -> Op {
+        Op::Dispatch { steps: Steps::All, pipeline, prefill: None, bind_group, grid: Grid::Single, one: true }
+    }
+}
+
 struct Acts {
     x: wgpu::Buffer,
     xn: wgpu::Buffer,
@@ -596,24 +603,10 @@ impl GpuModel {
                 let argmax_params = uniform(&dev, "argmax params", &[vocab as u32, 0, 0, 0]);
                 let (pipeline, bind_group) =
                     b.bind(&Kernel::Plain("argmax"), &[&a.step_one, &argmax_params, &a.logits, &a.argmax]);
-                ops.push(Op::Dispatch {
-                    steps: Steps::All,
-                    pipeline,
-                    prefill: None,
-                    bind_group,
-                    grid: Grid::Single,
-                    one: true,
-                });
+                ops.push(Op::single(pipeline, bind_group));
                 let (pipeline, bind_group) =
                     b.bind(&Kernel::Plain("sample"), &[&a.step_one, &a.sample_params, &a.logits, &a.argmax]);
-                let sample_op = Op::Dispatch {
-                    steps: Steps::All,
-                    pipeline,
-                    prefill: None,
-                    bind_group,
-                    grid: Grid::Single,
-                    one: true,
-                };
+                let sample_op = Op::single(pipeline, bind_group);
                 Ok(GpuModel {
                     ctx: ctx.clone(),
                     cfg: c.clone(),
@@ -893,7 +886,7 @@ pub async fn sample_once(ctx: &Arc<GpuContext>, logits: &[f32], smp: GpuSample) 
     let read = readback(dev, "read", 4);
     let b = OpBuilder { ctx };
     let (pipeline, bind_group) = b.bind(&Kernel::Plain("sample"), &[&step, &params, &lb, &out]);
-    let op = Op::Dispatch { steps: Steps::All, pipeline, prefill: None, bind_group, grid: Grid::Single, one: true };
+    let op = Op::single(pipeline, bind_group);
     ctx.scoped("sample", || {
         let mut enc = dev.create_command_encoder(&Default::default());
         {
