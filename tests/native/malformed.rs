@@ -251,6 +251,17 @@ fn gguf_hyperparameter_limits() {
     expect_err(load(&b), "E_MALFORMED", &["general.alignment is 3"]);
 }
 
+/// Regression (found by the `gguf` fuzz target, 2026-11-27: `oom` on `malloc(8321499136)`): a
+/// `block_count` of 2^24, within the hyperparameter limit, in a 24 KB file with 11 tensors made
+/// the loader reserve a slot per layer (8 GB) before looking for the layers' tensors.
+#[test]
+fn gguf_block_count_beyond_the_tensor_table() {
+    let b = with_meta("llama.block_count", Some(Value::U32(1 << 24)));
+    expect_err(load(&b), "E_UNSUPPORTED_MODEL", &["llama.block_count is 16777216", "only 11 tensors"]);
+    let b = with_meta("llama.block_count", Some(Value::U32(2)));
+    expect_err(load(&b), "E_UNSUPPORTED_MODEL", &["llama.block_count is 2", "only 11 tensors"]);
+}
+
 /// Regression (found by the `gguf` fuzz target): with neither `llama.vocab_size` nor a
 /// token list, the vocabulary size was read from `token_embd.weight`'s second dim even when the
 /// tensor had one dim (index out of bounds).

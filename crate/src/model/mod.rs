@@ -140,6 +140,17 @@ impl Model {
             }
             Ok(v)
         };
+        // Every layer has at least 9 tensors (2 norms, 7 linears): a block count the tensor table
+        // cannot hold is refused before a slot per layer is reserved (found by fuzzing: a
+        // block_count of 2^24 in a 24 KB file reserved 8 GB).
+        if c.n_layers > gguf.tensors.len() / 9 {
+            return Err(Error::UnsupportedModel(format!(
+                "{}.block_count is {}, but the file has only {} tensors (each layer needs at least 9)",
+                c.architecture,
+                c.n_layers,
+                gguf.tensors.len()
+            )));
+        }
         let token_embd = linear(&gguf, &bytes, &mut packed, "token_embd", c.vocab_size, c.dim)?;
         let mut layers = Vec::with_capacity(c.n_layers);
         for l in 0..c.n_layers {
