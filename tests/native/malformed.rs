@@ -262,7 +262,7 @@ fn gguf_block_count_beyond_the_tensor_table() {
     expect_err(load(&b), "E_UNSUPPORTED_MODEL", &["llama.block_count is 2", "only 11 tensors"]);
 }
 
-/// Regression (found by the `gguf` fuzz target): with neither `llama.vocab_size` nor a
+/// Regression (fixed before the first full fuzzing run): with neither `llama.vocab_size` nor a
 /// token list, the vocabulary size was read from `token_embd.weight`'s second dim even when the
 /// tensor had one dim (index out of bounds).
 #[test]
