@@ -465,6 +465,15 @@ fn malformed_gguf_huge_counts_are_limits() {
     expect_js(WasmModel::from_bytes(b), "E_OVERFLOW", &["byte size of tensor 't'"]);
     // A model bigger than wasm32 memory is refused before reserving.
     expect_js(WasmModelLoader::new(Some(8e9)), "E_LIMIT", &["model size in bytes", "8000000000"]);
+    // A block count the tensor table cannot hold (the fuzzers' 8 GB reservation; native twin
+    // gguf_block_count_beyond_the_tensor_table): the u32 value after the key and its type tag.
+    let mut b = tiny_llama_gguf(3);
+    let key = b"llama.block_count";
+    let at = b.windows(key.len()).position(|w| w == key).expect("the tiny model has llama.block_count");
+    let v = at + key.len() + 4;
+    assert_eq!(u32::from_le_bytes(b[v - 4..v].try_into().unwrap()), 4, "block_count is a u32");
+    b[v..v + 4].copy_from_slice(&(1u32 << 24).to_le_bytes());
+    expect_js(WasmModel::from_bytes(b), "E_UNSUPPORTED_MODEL", &["llama.block_count is 16777216", "tensors"]);
 }
 
 #[wasm_bindgen_test]
