@@ -12,8 +12,8 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { startServer, REPO_ROOT } from './serve.mjs';
-import { launchChromium, watchPage } from './chromium.mjs';
+import { REPO_ROOT } from './serve.mjs';
+import { runInBenchPage } from './chromium.mjs';
 
 function parseArgs(argv) {
   const o = { shapes: '4096x4096,4096x11008', batch: '1,16', iters: 3, reps: 3, ortProfiling: true, seed: 1 };
@@ -70,62 +70,41 @@ async function main() {
   const ortDir = ortWebDir();
   const ortVersion = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(ortDir, 'package.json'), 'utf8'))).version;
 
-  const server = await startServer({ port: 0, mounts: { '/vendor/onnxruntime-web/': ortDir } });
-  const browser = await launchChromium();
-  try {
-    const page = await browser.context.newPage();
-    const log = watchPage(page);
-    page.on('console', (m) => {
-      if (m.type() === 'log') console.error(`[page] ${m.text()}`);
-    });
-    await page.goto(`${server.url}web/bench.html`, { waitUntil: 'load' });
-    const browserVersion = browser.context.browser()?.version() ?? 'unknown';
-    let result;
-    try {
-      result = await page.evaluate(
-        async (opts) => {
-          const { runPeers } = await import('/pkg-scripts/peers/bench-peers-page.mjs');
-          return runPeers({ ...opts, onStatus: (s) => console.log(s) });
-        },
-        { cases: o.cases, iters: o.iters, reps: o.reps, seed: o.seed, ortProfiling: o.ortProfiling },
-      );
-    } catch (e) {
-      throw new Error(`${e.message}\n${log.join('\n')}`);
-    }
-    result.browser = `Chromium ${browserVersion} (headless)`;
-    result.ortVersion = ortVersion;
-    result.date = new Date().toISOString();
-    console.log(`\ntritium vs onnxruntime-web ${ortVersion} MatMulNBits (int4, block 128), ${result.browser}`);
-    console.log(`  WebGPU adapter: ${result.adapterName} (tritium: ${result.adapter ? result.adapter.backend : '?'}; ORT device: ${result.ortAdapter ? result.ortAdapter.description : '?'})`);
-    console.log(`  ms per call, wall clock, ${o.iters} calls back to back, median of ${o.reps}; weights, input and output on the GPU for both (ORT: IO binding)\n`);
-    const hdr = ['shape', 'batch', 'tritium ms', `(${result.results[0]?.tritium.kernelTimer ?? 'kernel'})`, 'ORT ms', 'ORT kernels', 'speedup', 'max |diff|', 'check'];
-    const rows = result.results.map((r) => [
-      `${r.rows}x${r.cols}`,
-      String(r.batch),
-      r.tritium.ms.toFixed(2),
-      r.tritium.kernelMs.toFixed(2),
-      r.ort.ms.toFixed(2),
-      r.ort.kernelMs == null ? '—' : r.ort.kernelMs.toFixed(2),
-      `${r.speedup.toFixed(2)}×` + (r.speedupKernel == null ? '' : ` (${r.speedupKernel.toFixed(2)}× kernels)`),
-      r.check.maxAbsDiff.toExponential(2),
-      r.check.ok ? 'ok' : 'MISMATCH',
-    ]);
-    const widths = hdr.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells) => '  ' + cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-    console.log(line(hdr));
-    for (const r of rows) console.log(line(r));
-    console.log(`\n  adapter: ${result.adapterName}\n`);
-    const out = join(REPO_ROOT, 'target', 'bench');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'peers-int4.json'), JSON.stringify(result, null, 2) + '\n');
-    console.log(JSON.stringify(result));
-    const bad = result.results.filter((r) => !r.check.ok);
-    if (bad.length) {
-      throw new Error(`tritium and onnxruntime-web disagree on ${bad.map((r) => `${r.rows}x${r.cols} batch ${r.batch} (max |diff| ${r.check.maxAbsDiff})`).join(', ')}`);
-    }
-  } finally {
-    await browser.close();
-    await server.close();
+  const result = await runInBenchPage({
+    module: '/pkg-scripts/peers/bench-peers-page.mjs',
+    run: 'runPeers',
+    mounts: { '/vendor/onnxruntime-web/': ortDir },
+    opts: { cases: o.cases, iters: o.iters, reps: o.reps, seed: o.seed, ortProfiling: o.ortProfiling },
+  });
+  result.ortVersion = ortVersion;
+  result.date = new Date().toISOString();
+  console.log(`\ntritium vs onnxruntime-web ${ortVersion} MatMulNBits (int4, block 128), ${result.browser}`);
+  console.log(`  WebGPU adapter: ${result.adapterName} (tritium: ${result.adapter ? result.adapter.backend : '?'}; ORT device: ${result.ortAdapter ? result.ortAdapter.description : '?'})`);
+  console.log(`  ms per call, wall clock, ${o.iters} calls back to back, median of ${o.reps}; weights, input and output on the GPU for both (ORT: IO binding)\n`);
+  const hdr = ['shape', 'batch', 'tritium ms', `(${result.results[0]?.tritium.kernelTimer ?? 'kernel'})`, 'ORT ms', 'ORT kernels', 'speedup', 'max |diff|', 'check'];
+  const rows = result.results.map((r) => [
+    `${r.rows}x${r.cols}`,
+    String(r.batch),
+    r.tritium.ms.toFixed(2),
+    r.tritium.kernelMs.toFixed(2),
+    r.ort.ms.toFixed(2),
+    r.ort.kernelMs == null ? '—' : r.ort.kernelMs.toFixed(2),
+    `${r.speedup.toFixed(2)}×` + (r.speedupKernel == null ? '' : ` (${r.speedupKernel.toFixed(2)}× kernels)`),
+    r.check.maxAbsDiff.toExponential(2),
+    r.check.ok ? 'ok' : 'MISMATCH',
+  ]);
+  const widths = hdr.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells) => '  ' + cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(line(hdr));
+  for (const r of rows) console.log(line(r));
+  console.log(`\n  adapter: ${result.adapterName}\n`);
+  const out = join(REPO_ROOT, 'target', 'bench');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'peers-int4.json'), JSON.stringify(result, null, 2) + '\n');
+  console.log(JSON.stringify(result));
+  const bad = result.results.filter((r) => !r.check.ok);
+  if (bad.length) {
+    throw new Error(`tritium and onnxruntime-web disagree on ${bad.map((r) => `${r.rows}x${r.cols} batch ${r.batch} (max |diff| ${r.check.maxAbsDiff})`).join(', ')}`);
   }
 }
 

@@ -12,8 +12,8 @@
 
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, REPO_ROOT } from './serve.mjs';
-import { launchChromium, watchPage } from './chromium.mjs';
+import { REPO_ROOT } from './serve.mjs';
+import { runInBenchPage } from './chromium.mjs';
 
 /** `SCHEDULE:MAX:MIN:MEAN[:ROUTER]` (the CLI's --mod form) → the JS API's `mod` object. */
 function parseMod(spec) {
@@ -76,78 +76,56 @@ async function main() {
   if (!existsSync(join(REPO_ROOT, 'pkg', 'tritium_core_bg.wasm'))) throw new Error('pkg/ is not built: run `npm run build`');
   if (!existsSync(join(REPO_ROOT, o.model))) throw new Error(`${o.model} is missing: run \`npm run fetch-model\``);
 
-  const server = await startServer({ port: 0 });
-  const browser = await launchChromium();
-  try {
-    const page = await browser.context.newPage();
-    const log = watchPage(page);
-    page.on('console', (m) => {
-      if (m.type() === 'log') console.error(`[page] ${m.text()}`);
-    });
-    await page.goto(`${server.url}web/bench.html`, { waitUntil: 'load' });
-    const browserVersion = browser.context.browser()?.version() ?? 'unknown';
-    let result;
-    try {
-      result = await page.evaluate(
-        async (opts) => {
-          const { runBench } = await import('/web/bench.js');
-          return runBench({ ...opts, onStatus: (s) => console.log(s) });
-        },
-        {
-          modelUrl: `/${o.model}`,
-          promptTokens: o.promptTokens,
-          decodeTokens: o.decodeTokens,
-          runs: o.runs,
-          backend: o.backend,
-          iters: o.iters,
-          mod: o.mod,
-          int8: o.int8,
-          kernels: o.kernels
-            ? o.shapes.split(',').flatMap((shape) => {
-                const [rows, cols] = shape.split('x').map(Number);
-                return o.types.split(',').flatMap((type) =>
-                  (type.startsWith('TQ') && cols % 256 !== 0) ? [] : o.batch.split(',').map((b) => ({ type, rows, cols, batch: Number(b) })),
-                );
-              })
-            : [],
-        },
-      );
-    } catch (e) {
-      throw new Error(`${e.message}\n${log.join('\n')}`);
+  const result = await runInBenchPage({
+    module: '/web/bench.js',
+    run: 'runBench',
+    opts: {
+      modelUrl: `/${o.model}`,
+      promptTokens: o.promptTokens,
+      decodeTokens: o.decodeTokens,
+      runs: o.runs,
+      backend: o.backend,
+      iters: o.iters,
+      mod: o.mod,
+      int8: o.int8,
+      kernels: o.kernels
+        ? o.shapes.split(',').flatMap((shape) => {
+            const [rows, cols] = shape.split('x').map(Number);
+            return o.types.split(',').flatMap((type) =>
+              (type.startsWith('TQ') && cols % 256 !== 0) ? [] : o.batch.split(',').map((b) => ({ type, rows, cols, batch: Number(b) })),
+            );
+          })
+        : [],
+    },
+  });
+  const adapter = result.adapter.description || 'none';
+  const rows = [
+    ['browser', result.browser],
+    ['WebGPU adapter', `${adapter}${result.backend === 'webgpu' ? '' : ' (not used)'}`],
+    ['backend', result.backend === 'webgpu'
+      ? `webgpu (${result.backendReason})`
+      : `${result.backend} (wasm${result.simd128 ? ' SIMD128' : ''}, ${result.threads ? 'threads' : '1 thread'})`],
+    ['model', `${result.model} (${(result.modelBytes / 1e6).toFixed(1)} MB, ${Object.entries(result.tensorTypes).map(([k, v]) => `${k}×${v}`).join(' ')})`],
+    ['generation path', `${result.generationPath}${result.mod ? ` (mod ${JSON.stringify(result.mod)})` : ''}`],
+    ['load (fetch + parse)', `${result.loadMs.toFixed(0)} ms`],
+    [`prefill (${result.promptTokens} tokens)`, `${result.prefillTokensPerSecond.toFixed(2)} tok/s`],
+    [`decode (${result.decodeTokens} tokens)`, `${result.decodeTokensPerSecond.toFixed(2)} tok/s`],
+    ['runs (prefill / decode tok/s)', result.runs.map((r) => `${r.prefillTokensPerSecond.toFixed(1)} / ${r.decodeTokensPerSecond.toFixed(1)}`).join(', ')],
+  ];
+  const w = Math.max(...rows.map((r) => r[0].length));
+  console.log(`\ntritium browser benchmark, ${result.backend} backend (median of runs)`);
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`);
+  if (result.kernels.length) {
+    console.log(`\n  ${'type'.padEnd(6)} ${'shape'.padStart(12)} ${'batch'.padStart(5)} ${'ms'.padStart(10)} ${'GB/s'.padStart(8)}`);
+    for (const k of result.kernels) {
+      console.log(`  ${k.type.padEnd(6)} ${`${k.rows}x${k.cols}`.padStart(12)} ${String(k.batch).padStart(5)} ${k.ms.toFixed(2).padStart(10)} ${k.gb_per_s.toFixed(3).padStart(8)}`);
     }
-    result.browser = `Chromium ${browserVersion} (headless)`;
-    const adapter = result.adapter.description || 'none';
-    const rows = [
-      ['browser', result.browser],
-      ['WebGPU adapter', `${adapter}${result.backend === 'webgpu' ? '' : ' (not used)'}`],
-      ['backend', result.backend === 'webgpu'
-        ? `webgpu (${result.backendReason})`
-        : `${result.backend} (wasm${result.simd128 ? ' SIMD128' : ''}, ${result.threads ? 'threads' : '1 thread'})`],
-      ['model', `${result.model} (${(result.modelBytes / 1e6).toFixed(1)} MB, ${Object.entries(result.tensorTypes).map(([k, v]) => `${k}×${v}`).join(' ')})`],
-      ['generation path', `${result.generationPath}${result.mod ? ` (mod ${JSON.stringify(result.mod)})` : ''}`],
-      ['load (fetch + parse)', `${result.loadMs.toFixed(0)} ms`],
-      [`prefill (${result.promptTokens} tokens)`, `${result.prefillTokensPerSecond.toFixed(2)} tok/s`],
-      [`decode (${result.decodeTokens} tokens)`, `${result.decodeTokensPerSecond.toFixed(2)} tok/s`],
-      ['runs (prefill / decode tok/s)', result.runs.map((r) => `${r.prefillTokensPerSecond.toFixed(1)} / ${r.decodeTokensPerSecond.toFixed(1)}`).join(', ')],
-    ];
-    const w = Math.max(...rows.map((r) => r[0].length));
-    console.log(`\ntritium browser benchmark, ${result.backend} backend (median of runs)`);
-    for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`);
-    if (result.kernels.length) {
-      console.log(`\n  ${'type'.padEnd(6)} ${'shape'.padStart(12)} ${'batch'.padStart(5)} ${'ms'.padStart(10)} ${'GB/s'.padStart(8)}`);
-      for (const k of result.kernels) {
-        console.log(`  ${k.type.padEnd(6)} ${`${k.rows}x${k.cols}`.padStart(12)} ${String(k.batch).padStart(5)} ${k.ms.toFixed(2).padStart(10)} ${k.gb_per_s.toFixed(3).padStart(8)}`);
-      }
-    }
-    console.log();
-    const out = join(REPO_ROOT, 'target', 'bench');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, o.out ? `${o.out}.json` : `${result.backend === 'webgpu' ? 'webgpu' : 'wasm'}.json`), JSON.stringify(result, null, 2) + '\n');
-    console.log(JSON.stringify(result));
-  } finally {
-    await browser.close();
-    await server.close();
   }
+  console.log();
+  const out = join(REPO_ROOT, 'target', 'bench');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, o.out ? `${o.out}.json` : `${result.backend === 'webgpu' ? 'webgpu' : 'wasm'}.json`), JSON.stringify(result, null, 2) + '\n');
+  console.log(JSON.stringify(result));
 }
 
 main().catch((e) => {

@@ -1,11 +1,12 @@
 // Launch the system Chromium (Debian `chromium`) through playwright-core, with the flags the
 // project uses everywhere (WebGPU enabled, no background traffic, new headless, no sandbox as
-// root) and a fresh user-data-dir. Shared by tests/e2e and pkg-scripts/bench-wasm.mjs.
+// root) and a fresh user-data-dir. Shared by tests/e2e and the pkg-scripts benchmarks.
 
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { startServer } from './serve.mjs';
 
 export const CHROMIUM_FLAGS = [
   '--enable-unsafe-webgpu',
@@ -56,4 +57,42 @@ export function watchPage(page) {
   });
   page.on('pageerror', (err) => log.push(`pageerror: ${err.message}`));
   return log;
+}
+
+/**
+ * Run a benchmark function in headless Chromium: serve the repository (plus `mounts`, as
+ * startServer takes them), open web/bench.html, import the module at URL path `module`, call its
+ * export `run` with `opts` and an `onStatus` that logs to this process's stderr, and close
+ * everything. Resolves to the function's result with `browser` ("Chromium VERSION (headless)")
+ * set; a page error rejects with the page's console errors appended.
+ */
+export async function runInBenchPage({ module, run, opts, mounts }) {
+  const server = await startServer({ port: 0, ...(mounts ? { mounts } : {}) });
+  const browser = await launchChromium();
+  try {
+    const page = await browser.context.newPage();
+    const log = watchPage(page);
+    page.on('console', (m) => {
+      if (m.type() === 'log') console.error(`[page] ${m.text()}`);
+    });
+    await page.goto(`${server.url}web/bench.html`, { waitUntil: 'load' });
+    const version = browser.context.browser()?.version() ?? 'unknown';
+    let result;
+    try {
+      result = await page.evaluate(
+        async ({ module, run, opts }) => {
+          const m = await import(module);
+          return m[run]({ ...opts, onStatus: (s) => console.log(s) });
+        },
+        { module, run, opts },
+      );
+    } catch (e) {
+      throw new Error(`${e.message}\n${log.join('\n')}`);
+    }
+    result.browser = `Chromium ${version} (headless)`;
+    return result;
+  } finally {
+    await browser.close();
+    await server.close();
+  }
 }
