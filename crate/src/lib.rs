@@ -6,12 +6,14 @@
 
 pub mod analysis;
 pub mod backend;
+pub mod clock;
 pub mod error;
 pub mod eval;
 pub mod format;
 pub mod model;
 pub mod pmod;
 pub mod quant;
+pub mod session;
 pub mod tokenizer;
 
 #[cfg(target_arch = "wasm32")]

@@ -209,7 +209,7 @@ fn default_model_round_trip() {
     let m = default_awq();
     let ids = m.tokenizer().encode("The capital of France is", false).unwrap();
     assert_eq!(ids, [504, 3575, 282, 4649, 314]);
-    let want = m.forward_logits(&ids).unwrap();
+    let want = tritium::backend::cpu::exec::forward_logits(&m, &ids).unwrap();
     let top = (0..want.len()).max_by(|&a, &b| want[a].total_cmp(&want[b])).unwrap();
     eprintln!(
         "AWQ RTN g64 default model: next token after the prompt = {top} {:?}",
@@ -254,7 +254,7 @@ fn default_model_round_trip() {
             assert_eq!((&a.name, a.ty, a.rows, a.cols), (&b.name, b.ty, b.rows, b.cols));
             assert!(m.matrix(a).data == m2.matrix(b).data, "{}: data differs", a.name);
         }
-        let got = m2.forward_logits(&ids).unwrap();
+        let got = tritium::backend::cpu::exec::forward_logits(&m2, &ids).unwrap();
         let d = max_diff(&want, &got);
         eprintln!("shard limit {shard:?}: max |Δlogit| = {d:e}");
         assert!(d <= 1e-5, "logits differ by {d}");
@@ -267,13 +267,13 @@ fn tiny_round_trip_is_byte_exact() {
     let m = tiny_awq();
     assert!(!m.tied_output);
     let ids = m.tokenizer().encode(TEXTS[0], false).unwrap();
-    let want = m.forward_logits(&ids).unwrap();
+    let want = tritium::backend::cpu::exec::forward_logits(&m, &ids).unwrap();
     for shard in [None, Some(40_000)] {
         let f1 = folder(&m, shard);
         let m2 = load(&f1).unwrap();
         assert!(!m2.tied_output);
         assert_eq!(m2.config, m.config);
-        assert!(max_diff(&want, &m2.forward_logits(&ids).unwrap()) <= 1e-6);
+        assert!(max_diff(&want, &tritium::backend::cpu::exec::forward_logits(&m2, &ids).unwrap()) <= 1e-6);
         assert_same_tokenizer(&m, &m2);
         let f2 = folder(&m2, shard);
         assert_eq!(f1.keys().collect::<Vec<_>>(), f2.keys().collect::<Vec<_>>());
@@ -325,7 +325,7 @@ fn plain_linears_load() {
     }
     assert_eq!(m2.layers[0].wk.ty, GgmlType::AWQ4_G32);
     let ids = m.tokenizer().encode(TEXTS[1], false).unwrap();
-    let d = max_diff(&m.forward_logits(&ids).unwrap(), &m2.forward_logits(&ids).unwrap());
+    let d = max_diff(&tritium::backend::cpu::exec::forward_logits(&m, &ids).unwrap(), &tritium::backend::cpu::exec::forward_logits(&m2, &ids).unwrap());
     assert!(d <= 1e-4, "logits differ by {d}");
 }
 

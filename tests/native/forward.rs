@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tritium::eval;
 use tritium::model::synthetic::tiny_llama_gguf;
-use tritium::model::{GenerateOptions, Generation, KvCache, Model};
+use tritium::model::{KvCache, Model};
+use tritium::session::{GenerateOptions, Generation};
 
 use crate::common;
 
@@ -17,7 +18,7 @@ fn capital_of_france_is_paris() {
     let tok = m.tokenizer();
     let ids = tok.encode("The capital of France is", true).unwrap();
     assert_eq!(ids, vec![504, 3575, 282, 4649, 314]);
-    let logits = m.forward_logits(&ids).unwrap();
+    let logits = tritium::backend::cpu::exec::forward_logits(&m, &ids).unwrap();
     let top = tritium::model::sampler::argmax(&logits);
     assert_eq!(top, 7042, "greedy next token should be ' Paris' (7042), got {top} ({:?})", tok.decode(&[top as u32]));
     let opts = GenerateOptions { max_tokens: 4, ..Default::default() };
@@ -58,7 +59,7 @@ fn compare(ours: &[f32], theirs: &[f64], tol: f64, what: &str) {
 fn default_model_matches_numpy_reference() {
     let m = common::model();
     let ids = m.tokenizer().encode("The quick brown fox jumps over the lazy dog. In 1969, Apollo 11", true).unwrap();
-    let ours = m.forward_logits(&ids).unwrap();
+    let ours = tritium::backend::cpu::exec::forward_logits(&m, &ids).unwrap();
     compare(&ours, &numpy_logits(&common::model_path(), &ids), 2e-3, "default model");
 }
 
@@ -67,7 +68,7 @@ fn tiny_model_matches_numpy_reference() {
     let bytes = tiny_llama_gguf(TINY_SEED);
     let p = common::write_tmp("tiny.gguf", &bytes);
     let m = Model::from_gguf_bytes(bytes).unwrap();
-    let ours = m.forward_logits(TINY_TOKENS).unwrap();
+    let ours = tritium::backend::cpu::exec::forward_logits(&m, TINY_TOKENS).unwrap();
     compare(&ours, &numpy_logits(&p, TINY_TOKENS), 1e-4, "tiny model");
 }
 
@@ -75,13 +76,13 @@ fn tiny_model_matches_numpy_reference() {
 fn prefill_equals_token_by_token_decode() {
     let m = common::model();
     let ids = m.tokenizer().encode("Once upon a time, there was a little robot who", true).unwrap();
-    let batch = m.forward_logits(&ids).unwrap();
+    let batch = tritium::backend::cpu::exec::forward_logits(&m, &ids).unwrap();
     let mut cache = KvCache::new(&m.config);
     let mut hidden = Vec::new();
     for &t in &ids {
-        hidden = tritium::model::forward::forward(&m, &mut cache, &[t]).unwrap();
+        hidden = tritium::backend::cpu::exec::forward(&m, &mut cache, &[t]).unwrap();
     }
-    let step = tritium::model::forward::logits(&m, &hidden, 1).unwrap();
+    let step = tritium::backend::cpu::exec::logits(&m, &hidden, 1).unwrap();
     let max = batch.iter().zip(&step).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(max < 1e-3, "prefill vs incremental decode: max |diff| {max}");
 }
@@ -131,7 +132,7 @@ fn score_matches_forward_and_windows_cover_every_token() {
     assert!(full.mean_nll > 0.5 && full.mean_nll < 6.0, "mean nll {}", full.mean_nll);
     // NLL of the last token equals -log softmax of forward_logits on the prefix.
     let ids = &full.token_ids;
-    let logits = m.forward_logits(&ids[..ids.len() - 1]).unwrap();
+    let logits = tritium::backend::cpu::exec::forward_logits(&m, &ids[..ids.len() - 1]).unwrap();
     let want = tritium::backend::cpu::log_sum_exp(&logits) - logits[*ids.last().unwrap() as usize];
     assert!((want - full.nll.last().unwrap()).abs() < 1e-3);
     // Short windows still predict every token once, with less context (higher loss).
@@ -157,7 +158,7 @@ struct Golden {
 #[test]
 fn tiny_model_golden_logits() {
     let m = Model::from_gguf_bytes(tiny_llama_gguf(TINY_SEED)).unwrap();
-    let logits = m.forward_logits(TINY_TOKENS).unwrap();
+    let logits = tritium::backend::cpu::exec::forward_logits(&m, TINY_TOKENS).unwrap();
     let path = common::root().join("tests/data/tiny_logits.json");
     if std::env::var("TRITIUM_BLESS").is_ok() {
         let g = Golden { seed: TINY_SEED, tokens: TINY_TOKENS.to_vec(), logits: logits.clone() };

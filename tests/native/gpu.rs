@@ -96,12 +96,12 @@ fn greedy_agreement_within(g: &mut GpuModel, m: &Model, prompt: &str, steps: usi
     g.reset();
     let mut seq = ids.clone();
     let mut cache = tritium::model::KvCache::new(&m.config);
-    let mut hidden = tritium::model::forward::forward(m, &mut cache, &ids).unwrap();
+    let mut hidden = tritium::backend::cpu::exec::forward(m, &mut cache, &ids).unwrap();
     let mut gpu_tok = pollster::block_on(g.next_token(&ids)).unwrap();
     let mut agree = 0;
     for s in 0..steps {
         let d = m.config.dim;
-        let logits = tritium::model::forward::logits(m, &hidden[hidden.len() - d..], 1).unwrap();
+        let logits = tritium::backend::cpu::exec::logits(m, &hidden[hidden.len() - d..], 1).unwrap();
         let cpu_tok = argmax(&logits) as u32;
         if cpu_tok == gpu_tok {
             agree += 1;
@@ -113,7 +113,7 @@ fn greedy_agreement_within(g: &mut GpuModel, m: &Model, prompt: &str, steps: usi
         }
         // Both continue from the CPU's token so the sequences stay aligned.
         seq.push(cpu_tok);
-        hidden = tritium::model::forward::forward(m, &mut cache, &[cpu_tok]).unwrap();
+        hidden = tritium::backend::cpu::exec::forward(m, &mut cache, &[cpu_tok]).unwrap();
         gpu_tok = pollster::block_on(g.next_token(&[cpu_tok])).unwrap();
     }
     (agree, steps)
@@ -206,7 +206,7 @@ fn sharded_weights_under_a_4_mib_binding_limit() {
     let mut g = pollster::block_on(GpuModel::upload(ctx, &m, 64)).unwrap();
     let ids = [504u32, 3575, 282, 4649, 314];
     let gpu = pollster::block_on(g.logits(&ids)).unwrap();
-    let cpu = m.forward_logits(&ids).unwrap();
+    let cpu = tritium::backend::cpu::exec::forward_logits(&m, &ids).unwrap();
     let max = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(max < 2e-2, "4 MiB shards: max |gpu - cpu| logit = {max}");
     assert_eq!(argmax(&gpu), 7042);
@@ -226,7 +226,7 @@ fn device_loss_is_a_typed_error_and_a_new_context_works() {
     // Loading again on a fresh context works.
     let ctx2 = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
     let mut g2 = pollster::block_on(GpuModel::upload(ctx2, &m, 32)).unwrap();
-    let cpu = tritium::model::sampler::argmax(&m.forward_logits(&[1, 2, 3]).unwrap()) as u32;
+    let cpu = tritium::model::sampler::argmax(&tritium::backend::cpu::exec::forward_logits(&m, &[1, 2, 3]).unwrap()) as u32;
     assert_eq!(pollster::block_on(g2.next_token(&[1, 2, 3])).unwrap(), cpu);
 }
 
@@ -242,7 +242,7 @@ fn sampled_generation_on_the_gpu_reads_back_only_the_token() {
     // The default model, T = 0.8, top-k 40, top-p 0.95, seed 3: the GPU-sampled tokens equal the
     // CPU's whenever both see the same logits; the logits differ by ~1e-5, so require the first
     // 8 tokens to agree (a draw that close to a boundary has probability ~1e-4).
-    use tritium::model::generate::{GenerateOptions, Generation};
+    use tritium::session::{GenerateOptions, Generation};
     let m = common::model();
     let opts =
         GenerateOptions { max_tokens: 8, temperature: 0.8, top_k: 40, top_p: 0.95, seed: 3, ..Default::default() };
@@ -265,7 +265,7 @@ fn sampled_generation_on_the_gpu_reads_back_only_the_token() {
 /// stopped half-way or ended by device loss. Counted by wgpu-core (`counters`, a dev feature).
 #[test]
 fn no_gpu_buffer_outlives_a_freed_model() {
-    use tritium::model::generate::{GenerateOptions, Generation};
+    use tritium::session::{GenerateOptions, Generation};
     // Its own device, so other tests' buffers do not count.
     let ctx = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
     let m = Arc::new(Model::from_gguf_bytes(tiny_llama_gguf(5)).unwrap());
@@ -301,7 +301,7 @@ fn no_gpu_buffer_outlives_a_freed_model() {
 
 #[test]
 fn device_loss_during_a_generation_is_a_typed_error() {
-    use tritium::model::generate::{GenerateOptions, Generation};
+    use tritium::session::{GenerateOptions, Generation};
     let ctx = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
     let m = Arc::new(Model::from_gguf_bytes(tiny_llama_gguf(6)).unwrap());
     let gm = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 32)).unwrap();
@@ -335,7 +335,7 @@ fn shader_errors_are_caught_by_error_scopes() {
 
 // ---- Mixture-of-Depths (p-MoD) on the GPU -------------------------------------------------------
 
-use tritium::backend::gpu::model::pmod::ModPrefill;
+use tritium::pmod::gpu::ModPrefill;
 use tritium::pmod::{self, ModConfig, ModOptions, ModReport};
 
 /// A prompt of more than one 64-token chunk (the GPU prefill's batch), so chunking is covered.
@@ -354,7 +354,7 @@ fn cpu_mod_cache(m: &Model, ids: &[u32], cfg: &ModConfig) -> (ModReport, Vec<f32
     let mut cache = tritium::model::KvCache::new(&m.config);
     let (h, rep) = pmod::prefill(m, &mut cache, ids, cfg, false).unwrap();
     let d = m.config.dim;
-    (rep, tritium::model::forward::logits(m, &h[h.len() - d..], 1).unwrap(), cache)
+    (rep, tritium::backend::cpu::exec::logits(m, &h[h.len() - d..], 1).unwrap(), cache)
 }
 
 fn cpu_mod(m: &Model, ids: &[u32], cfg: &ModConfig) -> (ModReport, Vec<f32>) {
@@ -432,8 +432,8 @@ fn mod_gpu_trained_routers_match_cpu() {
         assert!(max < 1e-3, "{spec}: max |gpu - cpu| logit = {max} (TanhNorm + STRing on the GPU)");
         // Decoding after the MoD prefill attends to each layer's own cache.
         let next = argmax(&cpu_logits) as u32;
-        let hc = tritium::model::forward::forward(&m, &mut cache, &[next]).unwrap();
-        let cl = tritium::model::forward::logits(&m, &hc[hc.len() - m.config.dim..], 1).unwrap();
+        let hc = tritium::backend::cpu::exec::forward(&m, &mut cache, &[next]).unwrap();
+        let cl = tritium::backend::cpu::exec::logits(&m, &hc[hc.len() - m.config.dim..], 1).unwrap();
         let gl2 = pollster::block_on(g.logits(&[next])).unwrap();
         let max2 = cl.iter().zip(&gl2).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(max2 < 1e-3, "{spec}: decode after MoD: max |gpu - cpu| logit = {max2}");
@@ -469,7 +469,7 @@ fn mod_gpu_keep_all_reproduces_dense_gpu_exactly() {
 
 #[test]
 fn mod_gpu_generation_matches_cpu() {
-    use tritium::model::generate::{GenerateOptions, Generation};
+    use tritium::session::{GenerateOptions, Generation};
     let m = common::model();
     let o = GenerateOptions {
         max_tokens: 8,
@@ -497,9 +497,9 @@ fn mod_gpu_generation_matches_cpu() {
         let mut cache = tritium::model::KvCache::new(&m.config);
         let (mut h, _) = pmod::prefill(&m, &mut cache, &ids, &cfg, false).unwrap();
         for &t in &ct[..s] {
-            h = tritium::model::forward::forward(&m, &mut cache, &[t]).unwrap();
+            h = tritium::backend::cpu::exec::forward(&m, &mut cache, &[t]).unwrap();
         }
-        let l = tritium::model::forward::logits(&m, &h[h.len() - m.config.dim..], 1).unwrap();
+        let l = tritium::backend::cpu::exec::logits(&m, &h[h.len() - m.config.dim..], 1).unwrap();
         assert_greedy_agrees(&format!("generate step {s}"), &l, gt[s]);
     }
     assert_eq!((cs.kv_bytes, cs.kv_bytes_dense), (gs.kv_bytes, gs.kv_bytes_dense), "KV bytes after generating");

@@ -1,9 +1,10 @@
 //! Llama-family models: configuration, weights (views into the file's bytes), the forward pass,
 //! sampling and streaming generation.
 
+pub mod arch;
 pub mod config;
-pub mod forward;
-pub mod generate;
+pub mod graph;
+pub mod kv;
 pub mod sampler;
 pub mod save;
 pub mod synthetic;
@@ -19,8 +20,8 @@ use crate::quant::{self, GgmlType};
 use crate::tokenizer::{Tokenizer, TokenizerSummary};
 
 pub use config::LlamaConfig;
-pub use forward::KvCache;
-pub use generate::{GenerateOptions, Generation, GenerationStats};
+pub use graph::LayerGraph;
+pub use kv::KvCache;
 pub use sampler::{Sampler, SamplerOptions};
 
 /// A weight matrix: its type, shape and the byte range of its data in the model's bytes (or, for
@@ -49,6 +50,30 @@ pub struct LayerWeights {
     pub w_down: Weight,
 }
 
+impl LayerWeights {
+    /// The weight matrix a graph op names.
+    pub fn linear(&self, which: graph::Linear) -> &Weight {
+        use graph::Linear as L;
+        match which {
+            L::Q => &self.wq,
+            L::K => &self.wk,
+            L::V => &self.wv,
+            L::O => &self.wo,
+            L::Gate => &self.w_gate,
+            L::Up => &self.w_up,
+            L::Down => &self.w_down,
+        }
+    }
+
+    /// The norm weight a graph op names.
+    pub fn norm(&self, which: graph::Norm) -> &[f32] {
+        match which {
+            graph::Norm::Attn => &self.attn_norm,
+            graph::Norm::Ffn => &self.ffn_norm,
+        }
+    }
+}
+
 /// A loaded model. Owns the file's bytes once; every quantized tensor is a view into them.
 pub struct Model {
     bytes: Vec<u8>,
@@ -62,6 +87,8 @@ pub struct Model {
     /// `output.weight`, or `token_embd.weight` when the output is tied.
     pub output: Weight,
     pub tied_output: bool,
+    /// The decoder layer's ops ([`arch::layer_graph`]), run by every backend.
+    pub graph: LayerGraph,
     tokenizer: Tokenizer,
     /// CPU path: quantize each matmul input to int8 per 32-element block first (what the GPU's
     /// int8 kernels compute; `backend::cpu::quantize_i8`), for formats with an int8 GPU unit.
@@ -96,17 +123,6 @@ pub struct ModelInfo {
 }
 
 impl Model {
-    /// `out = W · x` for `n` tokens on the CPU ([`crate::backend::cpu::matmul`]), with int8
-    /// activations when [`Model::i8_activations`] is set and the format has an int8 GPU unit.
-    pub fn matmul(&self, w: &Weight, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
-        let m = self.matrix(w);
-        if self.i8_activations && crate::backend::cpu::has_i8_unit(m.ty) && m.cols % 32 == 0 {
-            crate::backend::cpu::matmul(&m, &crate::backend::cpu::quantize_i8(x, m.cols), n, out)
-        } else {
-            crate::backend::cpu::matmul(&m, x, n, out)
-        }
-    }
-
     /// Load a GGUF model from its bytes (kept; tensors are views into them).
     pub fn from_gguf_bytes(bytes: Vec<u8>) -> Result<Model> {
         Model::from_gguf_bytes_with(bytes, None)
@@ -117,6 +133,7 @@ impl Model {
     pub fn from_gguf_bytes_with(bytes: Vec<u8>, tokenizer: Option<Tokenizer>) -> Result<Model> {
         let gguf = GgufFile::parse(&bytes)?;
         let config = LlamaConfig::from_gguf(&gguf)?;
+        let graph = arch::layer_graph(&config)?;
         let tokenizer = match tokenizer {
             Some(t) => t,
             None => Tokenizer::from_gguf(&gguf)?,
@@ -201,6 +218,7 @@ impl Model {
             output_norm,
             output,
             tied_output,
+            graph,
             tokenizer,
             i8_activations: false,
         })
@@ -288,14 +306,6 @@ impl Model {
             tokenizer: self.tokenizer.summary(),
             metadata,
         }
-    }
-
-    /// Logits of the last position after a fresh prefill of `tokens`.
-    pub fn forward_logits(&self, tokens: &[u32]) -> Result<Vec<f32>> {
-        let mut cache = KvCache::new(&self.config);
-        let hidden = forward::forward(self, &mut cache, tokens)?;
-        let d = self.config.dim;
-        forward::logits(self, &hidden[hidden.len() - d..], 1)
     }
 }
 

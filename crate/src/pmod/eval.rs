@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use crate::backend::cpu::log_sum_exp;
 use crate::error::{Error, Result};
-use crate::model::forward::{self, KvCache};
-use crate::model::generate::now_ms;
+use crate::backend::cpu::exec::{self as forward};
+use crate::model::KvCache;
+use crate::clock::now_ms;
 use crate::model::Model;
 use crate::pmod::{prefill, ModConfig};
 

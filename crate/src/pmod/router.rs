@@ -10,8 +10,10 @@
 //!   - `random`: a seeded random choice (a baseline, not for use).
 
 use crate::backend::cpu;
+use crate::backend::cpu::attention::Gqa;
 use crate::error::{Error, Result};
-use crate::model::forward::{self, KvCache, LayerScratch};
+use crate::backend::cpu::exec::{self as forward, LayerScratch};
+use crate::model::KvCache;
 use crate::model::Model;
 use crate::quant::{self, GgmlType};
 
@@ -312,23 +314,16 @@ fn cholesky_solve(a: &[f64], b: &[f64], p: usize) -> Option<Vec<f64>> {
 /// the number of keys that query sees (1 = what uniform attention would give; this removes the
 /// causal mask's bias toward early keys).
 pub fn attention_received(model: &Model, cache: &KvCache, l: usize, q: &[f32], n: usize, window: usize) -> Vec<f32> {
-    let c = &model.config;
-    let (hd, kvd, nh) = (c.head_dim, c.kv_dim(), c.n_heads);
-    let qd = nh * hd;
-    let group = nh / c.n_kv_heads;
-    let scale = 1.0 / (hd as f32).sqrt();
+    let g = Gqa::of(&model.config);
+    let nh = g.heads;
     let kc = &cache.k[l];
     let before = cache.layer_len(l) - n;
     let mut per_head = vec![0f32; nh * n];
     cpu::for_each_chunk(&mut per_head, n, |h, recv| {
-        let g = h / group;
         let mut scores = Vec::with_capacity(before + n);
         for t in n.saturating_sub(window)..n {
-            let qh = &q[t * qd + h * hd..t * qd + (h + 1) * hd];
             let upto = before + t + 1;
-            scores.clear();
-            scores.extend((0..upto).map(|p| cpu::dot(qh, &kc[p * kvd + g * hd..p * kvd + (g + 1) * hd]) * scale));
-            cpu::softmax(&mut scores);
+            g.weights_into(g.query(q, t, h), h, kc, 0..upto, &mut scores);
             for (j, r) in recv.iter_mut().enumerate().take(t + 1) {
                 *r += scores[before + j] * upto as f32;
             }

@@ -10,7 +10,8 @@
 //! `C = XᵀX / T` over the same subsampled tokens (identical math, far fewer operations).
 
 use crate::analysis::dequantize_weight as dense;
-use crate::backend::cpu::{self, rmsnorm, rope, silu, softmax};
+use crate::backend::cpu::attention::Gqa;
+use crate::backend::cpu::{self, rmsnorm, rope, silu};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::quant::awq::{fake_quantize, quantize_group, Int4Linear};
@@ -82,24 +83,9 @@ fn attention(d: &Dims, block: usize, q: &mut [f32], k: &mut [f32], v: &[f32]) ->
         rope(&mut q[t * qd..(t + 1) * qd], hd, d.rope_dim, t % block, d.rope_base);
         rope(&mut k[t * kvd..(t + 1) * kvd], hd, d.rope_dim, t % block, d.rope_base);
     }
-    let group = d.heads / d.kv_heads;
-    let scale = 1.0 / (hd as f32).sqrt();
+    let g = Gqa::new(d.heads, d.kv_heads, hd);
     let mut att = vec![0f32; t_all * qd];
-    let (q, k) = (&*q, &*k);
-    cpu::for_each_chunk(&mut att, hd, |i, out| {
-        let (t, h) = (i / d.heads, i % d.heads);
-        let g = h / group;
-        let b0 = t / block * block;
-        let qh = &q[t * qd + h * hd..t * qd + (h + 1) * hd];
-        let mut s: Vec<f32> =
-            (b0..=t).map(|p| cpu::dot(qh, &k[p * kvd + g * hd..p * kvd + (g + 1) * hd]) * scale).collect();
-        softmax(&mut s);
-        out.fill(0.0);
-        for (j, &w) in s.iter().enumerate() {
-            let p = b0 + j;
-            cpu::axpy(out, w, &v[p * kvd + g * hd..p * kvd + (g + 1) * hd]);
-        }
-    });
+    g.attend(q, k, v, |t| t / block * block..t + 1, &mut att);
     att
 }
 

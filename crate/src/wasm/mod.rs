@@ -26,7 +26,8 @@ use wasm_bindgen::prelude::*;
 use crate::backend::gpu::model::GpuModel;
 use crate::backend::gpu::{GpuContext, GpuOptions};
 use crate::error::Error;
-use crate::model::{GenerateOptions, Generation, Model};
+use crate::model::Model;
+use crate::session::{GenerateOptions, Generation};
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -93,10 +94,10 @@ pub fn matrix_spectrum(
             .map_err(|e| to_js_error(Error::InvalidArgument(format!("spectra options: {e}"))))?
     };
     let kind = crate::analysis::MatrixKind::from_name(kind).map_err(to_js_error)?;
-    let t0 = crate::model::generate::now_ms();
+    let t0 = crate::clock::now_ms();
     let mut r = crate::analysis::matrix_spectrum(name, layer as usize, kind, data, rows as usize, cols as usize, &o)
         .map_err(to_js_error)?;
-    r.seconds = (crate::model::generate::now_ms() - t0) / 1000.0;
+    r.seconds = (crate::clock::now_ms() - t0) / 1000.0;
     to_js(&r)
 }
 
@@ -400,7 +401,7 @@ impl WasmModel {
     /// Logits of the last position after a fresh prefill of `tokens`.
     #[wasm_bindgen(js_name = forwardLogits)]
     pub fn forward_logits(&self, tokens: &[u32]) -> Result<Vec<f32>, JsValue> {
-        self.inner.forward_logits(tokens).map_err(to_js_error)
+        crate::backend::cpu::exec::forward_logits(&self.inner, tokens).map_err(to_js_error)
     }
 
     /// Weight spectra (ESD, power-law fit, MP edge; FARMS on request) of the linear weights.

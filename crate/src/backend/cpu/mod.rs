@@ -8,6 +8,9 @@
 //! natively; in wasm the dot loops are written with 8 independent accumulators so LLVM maps them
 //! onto SIMD128 lanes (`-C target-feature=+simd128` in .cargo/config.toml).
 
+pub mod attention;
+pub mod exec;
+
 use crate::error::Result;
 use crate::quant::{self, GgmlType};
 

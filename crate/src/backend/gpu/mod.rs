@@ -8,8 +8,11 @@
 //!   `maxStorageBufferBindingSize`.
 //! - [`model`]: the forward pass on the GPU; only token ids (and, for tests, logits) are read back.
 
+pub mod bench;
 pub mod kernels;
 pub mod model;
+pub(crate) mod ops;
+pub mod record;
 pub mod selftest;
 pub mod weights;
 

@@ -148,14 +148,14 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
 /// The whole forward of `model` on the GPU vs the CPU: max |logit difference| after a prefill
 /// of `tokens` and after one more decoded token.
 pub async fn check_forward(ctx: &Arc<GpuContext>, model: &Model, tokens: &[u32], next: u32) -> Result<(f32, f32)> {
-    let cpu = model.forward_logits(tokens)?;
+    let cpu = crate::backend::cpu::exec::forward_logits(model, tokens)?;
     let mut g = GpuModel::upload(ctx.clone(), model, tokens.len() + 8).await?;
     let gpu = g.logits(tokens).await?;
     let d1 = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     let gpu2 = g.logits(&[next]).await?;
     let mut all = tokens.to_vec();
     all.push(next);
-    let cpu2 = model.forward_logits(&all)?;
+    let cpu2 = crate::backend::cpu::exec::forward_logits(model, &all)?;
     let d2 = cpu2.iter().zip(&gpu2).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     Ok((d1, d2))
 }
@@ -176,15 +176,15 @@ pub async fn check_mod(
     let mut cache = crate::model::KvCache::new(&model.config);
     let (h, cpu) = pmod::prefill(model, &mut cache, tokens, &cfg, false)?;
     let d = model.config.dim;
-    let cpu_logits = crate::model::forward::logits(model, &h[h.len() - d..], 1)?;
+    let cpu_logits = crate::backend::cpu::exec::logits(model, &h[h.len() - d..], 1)?;
     let mut g = GpuModel::upload(ctx.clone(), model, tokens.len() + 8).await?;
     let out = g.mod_prefill(tokens, &cfg, true, None).await?;
     let differ: Vec<usize> =
         cpu.retention.iter().zip(&out.report.retention).filter(|(a, b)| a != b).map(|(a, _)| a.layer).collect();
     let gl = out.logits.unwrap_or_default();
     let d1 = cpu_logits.iter().zip(&gl).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    let h2 = crate::model::forward::forward(model, &mut cache, &[next])?;
-    let cpu2 = crate::model::forward::logits(model, &h2[h2.len() - d..], 1)?;
+    let h2 = crate::backend::cpu::exec::forward(model, &mut cache, &[next])?;
+    let cpu2 = crate::backend::cpu::exec::logits(model, &h2[h2.len() - d..], 1)?;
     let gpu2 = g.logits(&[next]).await?;
     let d2 = cpu2.iter().zip(&gpu2).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     Ok((differ, d1, d2))

@@ -3,8 +3,7 @@
 //! gather/scatter of kept tokens on the device; only the kept flags (the retention masks, `n`
 //! u32 per layer) and the next token are read back, once, at the end.
 //!
-//! A child module of `model.rs`: it drives that file's op list layer by layer. The prompt's
-//! residual stream lives in `xfull` (`[n, dim]`); for each layer:
+//! It drives the GPU model's recorded op list layer by layer. The prompt's residual stream lives in `xfull` (`[n, dim]`); for each layer:
 //! 1. on a MoD layer, shaders/mod_score.wgsl scores the target tokens (trained: TanhNorm of the
 //!    router logit; lsq: the fitted predictor; snap/attn: the attention received at the previous
 //!    layer; random: scores from the CPU's seeded generator, as the CPU draws them), then
@@ -22,10 +21,15 @@
 //! The chunks are the dense prefill's (64, 64, …, the rest) and every copy is exact, so a
 //! schedule that keeps every token gives the dense GPU prefill's bits.
 
-use super::*;
-use crate::model::generate::now_ms;
-use crate::model::sampler::SplitMix64;
-use crate::pmod::{self as modcpu, kept_count, ModConfig, ModReport, RouterKind};
+use super::plan::ModPlan;
+use super::{ModConfig, ModReport, RouterKind};
+use crate::backend::gpu::kernels::{Kernel, MOD_BINDINGS};
+use crate::backend::gpu::model::{GpuModel, GpuSample, MAX_BATCH};
+use crate::backend::gpu::ops::{readback, record, storage, uniform};
+use crate::backend::gpu::record::STEP_STRIDE;
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::model::LlamaConfig;
 
 /// `ModStep.router` of shaders/mod_common.wgsl.
 fn router_code(r: RouterKind) -> Result<u32> {
@@ -105,32 +109,11 @@ impl GpuModel {
         let t0 = now_ms();
         self.ctx.check()?;
         let c = self.cfg.clone();
-        let n = tokens.len();
+        let plan = ModPlan::new(&c, cfg, tokens, self.pos, self.max_ctx)?;
+        let n = plan.n;
         let (d, nl, nh, qd, kvd) = (c.dim, c.n_layers, c.n_heads, c.n_heads * c.head_dim, c.kv_dim());
-        if n == 0 {
-            return Err(Error::InvalidArgument("the MoD prefill needs at least one prompt token".into()));
-        }
-        if self.pos + n > self.max_ctx {
-            return Err(Error::Limit {
-                what: "sequence length on the GPU (positions)".into(),
-                value: (self.pos + n) as u64,
-                limit: self.max_ctx as u64,
-            });
-        }
-        if let Some((i, &t)) = tokens.iter().enumerate().find(|(_, &t)| t as usize >= c.vocab_size) {
-            return Err(Error::InvalidArgument(format!(
-                "token id {t} at index {i} is outside the vocabulary of {} tokens",
-                c.vocab_size
-            )));
-        }
-        if cfg.ratios.len() != nl {
-            return Err(Error::InvalidArgument(format!(
-                "MoD config is for {} layers, the model has {nl}",
-                cfg.ratios.len()
-            )));
-        }
         let code = router_code(cfg.router)?;
-        let span = cfg.span_for(n)?;
+        let span = plan.span.clone();
         let nt = span.len();
         let start = self.pos;
         let attn_router = matches!(cfg.router, RouterKind::Attn | RouterKind::Snap(_));
@@ -200,7 +183,7 @@ impl GpuModel {
         }
 
         let ctx = self.ctx.clone();
-        let layout = ctx.kernels.layout(&dev, crate::backend::gpu::kernels::MOD_BINDINGS);
+        let layout = ctx.kernels.layout(&dev, MOD_BINDINGS);
         let groups: Vec<wgpu::BindGroup> = (0..nl)
             .map(|l| {
                 let bufs = [
@@ -243,7 +226,7 @@ impl GpuModel {
                 q.write_buffer(&self.acts.tokens, 0, bytemuck::cast_slice(chunk));
                 q.write_buffer(&self.acts.step, 0, bytemuck::cast_slice(&[cn as u32, 0, 0, 0]));
                 let mut enc = dev.create_command_encoder(&Default::default());
-                self.record_ops(&mut enc, 0..self.embed_end, cn);
+                self.record_ops(&mut enc, 0..self.embed_end, cn, None);
                 enc.copy_buffer_to_buffer(
                     &self.acts.x,
                     0,
@@ -253,21 +236,13 @@ impl GpuModel {
                 );
                 q.submit(Some(enc.finish()));
             }
-            let mut rng = SplitMix64::new(modcpu::RANDOM_SEED);
-            for (l, bg) in groups.iter().enumerate() {
-                let ratio = cfg.ratios[l];
-                let k = ratio.map_or(nt, |r| kept_count(nt, r));
-                let nk = if ratio.is_some() { k + n - nt } else { n };
-                let trained_mod = ratio.is_some() && cfg.router == RouterKind::Trained;
-                let first = match cfg.router {
-                    RouterKind::Snap(w) => nk.saturating_sub(w),
-                    _ => 0,
-                };
-                if ratio.is_some() && cfg.router == RouterKind::Random {
-                    let s: Vec<f32> = (0..nt).map(|_| rng.next_f64() as f32).collect();
-                    if !s.is_empty() {
-                        q.write_buffer(&aux, (lay.scores * 4) as u64, bytemuck::cast_slice(&s));
-                    }
+            for (l, (bg, lp)) in groups.iter().zip(&plan.layers).enumerate() {
+                let ratio = lp.ratio;
+                let (k, nk) = (lp.kept_targets, lp.kept);
+                let trained_mod = lp.string_weighted(cfg);
+                let first = lp.window.as_ref().map_or(0, |w| w.start);
+                if let Some(s) = lp.random.as_ref().filter(|s| !s.is_empty()) {
+                    q.write_buffer(&aux, (lay.scores * 4) as u64, bytemuck::cast_slice(s));
                 }
                 let before = self.layer_len[l];
                 let ops = self.layer_ops[l].clone();
@@ -311,15 +286,9 @@ impl GpuModel {
                             let mut pass = enc.begin_compute_pass(&Default::default());
                             dispatch(&mut pass, &p_gather, bg, folded(cn * d));
                         }
-                        if trained_mod {
-                            self.record_ops(&mut enc, ops.range.start..ops.ffn_add, cn);
-                            let mut pass = enc.begin_compute_pass(&Default::default());
-                            dispatch(&mut pass, &p_sadd, bg, folded(cn * d));
-                            drop(pass);
-                            self.record_ops(&mut enc, ops.ffn_add + 1..ops.range.end, cn);
-                        } else {
-                            self.record_ops(&mut enc, ops.range.clone(), cn);
-                        }
+                        // Under STRing the layer's weighted residual is shaders/mod_scaled_add.wgsl.
+                        let sadd = |pass: &mut wgpu::ComputePass<'_>| dispatch(pass, &p_sadd, bg, folded(cn * d));
+                        self.record_ops(&mut enc, ops.clone(), cn, trained_mod.then_some(&sadd as _));
                         {
                             let mut pass = enc.begin_compute_pass(&Default::default());
                             dispatch(&mut pass, &p_scatter, bg, folded(cn * d));
@@ -351,7 +320,7 @@ impl GpuModel {
             // The last prompt position through the output norm and head.
             let mut enc = dev.create_command_encoder(&Default::default());
             enc.copy_buffer_to_buffer(&xfull, ((n - 1) * d * 4) as u64, &self.acts.last_x, 0, (d * 4) as u64);
-            self.record_ops(&mut enc, self.tail_start + 1..self.ops.len(), 1);
+            self.record_ops(&mut enc, self.tail_start + 1..self.ops.len(), 1, None);
             if let Some(smp) = sample {
                 q.write_buffer(&self.acts.sample_params, 0, bytemuck::cast_slice(&smp.words(c.vocab_size)));
                 let mut pass = enc.begin_compute_pass(&Default::default());
@@ -374,15 +343,6 @@ impl GpuModel {
         let kept: Vec<Vec<usize>> =
             (0..nl).map(|l| (0..n).filter(|&i| flags[l * n + i] != 0).collect::<Vec<usize>>()).collect();
         let before: Vec<usize> = (0..nl).map(|l| self.layer_len[l] - kept[l].len()).collect();
-        for (l, kl) in kept.iter().enumerate() {
-            let want = cfg.ratios[l].map_or(n, |r| kept_count(nt, r) + n - nt);
-            if kl.len() != want {
-                return Err(Error::InvalidArgument(format!(
-                    "GPU MoD prefill: layer {l} kept {} tokens, the schedule asks for {want} (a kernel failed)",
-                    kl.len()
-                )));
-            }
-        }
         let bytes = self.ctx.read_buffer(&self.acts.read_token).await?;
         let token = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
         let logits = if read_logits {
@@ -391,7 +351,7 @@ impl GpuModel {
         } else {
             None
         };
-        let report = modcpu::account(&c, cfg, n, start, span, &kept, &before, now_ms() - t0);
+        let report = plan.report(&c, cfg, &kept, &before, now_ms() - t0)?;
         Ok(ModPrefill { token, logits, report })
     }
 }

@@ -1,13 +1,18 @@
-//! Streaming generation: tokenize (optionally through the chat template), prefill the prompt in
-//! one batch, then decode token by token, yielding text pieces.
+//! A generation session: tokenize (optionally through the chat template), prefill the prompt in
+//! one batch (optionally as a Mixture-of-Depths prefill), then decode token by token, yielding
+//! text pieces. It runs over any [`Backend`] and chooses how tokens are picked in one place
+//! ([`Generation::pick`]).
+
+pub mod backend;
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::gpu::model::GpuModel;
+pub use backend::{Backend, CpuBackend, Pick, Picked};
+use crate::backend::gpu::model::{GpuModel, GpuSample, GPU_SAMPLE_MAX_K};
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::model::forward::{self, KvCache};
 use crate::model::sampler::{Sampler, SamplerOptions};
 use crate::model::Model;
 use crate::pmod::{self, ModConfig, ModOptions, ModReport};
@@ -70,33 +75,9 @@ pub struct GenerationStats {
     pub flops_dense: f64,
 }
 
-/// Milliseconds from an arbitrary origin (monotonic natively).
-pub fn now_ms() -> f64 {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use std::sync::OnceLock;
-        use std::time::Instant;
-        static T0: OnceLock<Instant> = OnceLock::new();
-        T0.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        js_sys::Date::now()
-    }
-}
-
-/// Where the forward pass runs.
-pub enum Engine {
-    Cpu,
-    /// The WebGPU model (its own KV caches); greedy tokens are chosen on the GPU, sampled ones
-    /// from logits read back.
-    Gpu(Box<GpuModel>),
-}
-
 pub struct Generation {
     model: Arc<Model>,
-    engine: Engine,
-    cache: KvCache,
+    backend: Box<dyn Backend>,
     sampler: Sampler,
     decoder: StreamDecoder,
     prompt_ids: Vec<u32>,
@@ -136,7 +117,6 @@ impl Generation {
             return Err(Error::InvalidArgument("the prompt is empty (no tokens to condition on)".into()));
         }
         let sampler = Sampler::new(opts.sampler())?;
-        let cache = KvCache::new(&model.config);
         let stats = GenerationStats { prompt_tokens: prompt_ids.len(), ..Default::default() };
         let mod_cfg = match &opts.mod_opts {
             Some(o) => {
@@ -147,9 +127,8 @@ impl Generation {
             None => None,
         };
         Ok(Generation {
+            backend: Box::new(CpuBackend::new(model.clone())),
             model,
-            engine: Engine::Cpu,
-            cache,
             sampler,
             decoder: StreamDecoder::new(),
             prompt_ids,
@@ -174,37 +153,52 @@ impl Generation {
         self.mod_report.as_ref()
     }
 
-    /// Run on the GPU model `gpu` (uploaded from the same model) instead of the CPU (a MoD
-    /// prefill too: `backend::gpu::model::pmod`).
-    pub fn with_gpu(mut self, mut gpu: GpuModel) -> Self {
-        gpu.reset();
-        self.engine = Engine::Gpu(Box::new(gpu));
+    /// Run on `backend` instead of the CPU (its sequence is reset).
+    pub fn with_backend(mut self, mut backend: Box<dyn Backend>) -> Self {
+        backend.reset();
+        self.backend = backend;
         self
+    }
+
+    /// Run on the GPU model `gpu` (uploaded from the same model) instead of the CPU.
+    pub fn with_gpu(self, gpu: GpuModel) -> Self {
+        self.with_backend(Box::new(gpu))
     }
 
     /// Take the GPU model back (to reuse it for the next generation).
     pub fn into_gpu(self) -> Option<GpuModel> {
-        match self.engine {
-            Engine::Gpu(g) => Some(*g),
-            Engine::Cpu => None,
-        }
+        self.backend.into_gpu()
     }
 
     /// Take the GPU model out (ending the generation), e.g. to hand it to the next one.
     pub fn take_gpu(&mut self) -> Option<GpuModel> {
-        match std::mem::replace(&mut self.engine, Engine::Cpu) {
-            Engine::Gpu(g) => {
-                self.finished = true;
-                Some(*g)
-            }
-            Engine::Cpu => None,
+        let cpu: Box<dyn Backend> = Box::new(CpuBackend::new(self.model.clone()));
+        let gpu = std::mem::replace(&mut self.backend, cpu).into_gpu();
+        if gpu.is_some() {
+            self.finished = true;
         }
+        gpu
     }
 
     pub fn backend_name(&self) -> &'static str {
-        match self.engine {
-            Engine::Cpu => "cpu",
-            Engine::Gpu(_) => "webgpu",
+        self.backend.name()
+    }
+
+    /// How the next token is picked: on the backend when it can (greedy, or sampled with top-k
+    /// in 1..=256 — the draw is taken from the session's generator now), else from the logits by
+    /// the session's sampler.
+    fn pick(&mut self) -> Pick {
+        let o = &self.sampler.opts;
+        if !self.backend.picks_on_device() {
+            Pick::Logits
+        } else if o.temperature == 0.0 {
+            Pick::Greedy
+        } else if (1..=GPU_SAMPLE_MAX_K).contains(&o.top_k) {
+            let (temperature, top_k, top_p) = (o.temperature, o.top_k as u32, o.top_p);
+            Pick::Sample(GpuSample { temperature, top_k, top_p, r: self.sampler.draw() })
+        } else {
+            // top_k 0 (no limit) or above the device sampler's 256.
+            Pick::Logits
         }
     }
 
@@ -215,91 +209,47 @@ impl Generation {
             return self.finish();
         }
         let t0 = now_ms();
+        let prefill = self.next.is_none();
         let feed: Vec<u32> = match self.next {
             None => self.prompt_ids.clone(),
             Some(tok) => vec![tok],
         };
         let c = &self.model.config;
-        let dense_step: f64 = if self.next.is_none() {
+        let dense_step: f64 = if prefill {
             // Prefill: every position through every layer, the output head once.
             let layers: f64 =
                 (0..feed.len()).map(|t| pmod::decode_flops(c, std::iter::repeat_n(t + 1, c.n_layers))).sum();
             layers - (feed.len() - 1) as f64 * pmod::head_flops(c)
         } else {
-            // The fed token sits at position prompt + generated − 1 (either engine).
+            // The fed token sits at position prompt + generated − 1.
             let keys = self.prompt_ids.len() + self.generated.len();
             pmod::decode_flops(c, std::iter::repeat_n(keys, c.n_layers))
         };
-        let tok = match &mut self.engine {
-            Engine::Cpu if self.next.is_none() && self.mod_cfg.is_some() => {
-                let cfg = self.mod_cfg.as_ref().ok_or_else(|| Error::InvalidArgument("no MoD config".into()))?;
-                let (hidden, report) = pmod::prefill(&self.model, &mut self.cache, &feed, cfg, false)?;
-                self.stats.flops += report.flops;
-                self.mod_report = Some(report);
-                let d = self.model.config.dim;
-                let logits = forward::logits(&self.model, &hidden[hidden.len() - d..], 1)?;
-                self.sampler.sample(&logits)
+        let step_flops = match (&self.mod_cfg, prefill) {
+            // A decoded token after a MoD prefill attends to each layer's kept entries.
+            (Some(_), false) => Some(pmod::decode_flops(c, self.backend.layer_lens().into_iter().map(|n| n + 1))),
+            (None, _) => Some(dense_step),
+            (Some(_), true) => None,
+        };
+        let pick = self.pick();
+        let mod_cfg = if prefill { self.mod_cfg.as_ref() } else { None };
+        let (picked, report) = self.backend.run(&feed, mod_cfg, pick).await?;
+        match report {
+            Some(r) => {
+                self.stats.flops += r.flops;
+                self.mod_report = Some(r);
             }
-            Engine::Cpu => {
-                if self.next.is_some() && self.mod_cfg.is_some() {
-                    let lens: Vec<usize> = (0..c.n_layers).map(|l| self.cache.layer_len(l) + 1).collect();
-                    self.stats.flops += pmod::decode_flops(c, lens.into_iter());
-                } else {
-                    self.stats.flops += dense_step;
-                }
-                let hidden = forward::forward(&self.model, &mut self.cache, &feed)?;
-                let d = self.model.config.dim;
-                let logits = forward::logits(&self.model, &hidden[hidden.len() - d..], 1)?;
-                self.sampler.sample(&logits)
-            }
-            Engine::Gpu(g) if self.next.is_none() && self.mod_cfg.is_some() => {
-                let cfg = self.mod_cfg.as_ref().ok_or_else(|| Error::InvalidArgument("no MoD config".into()))?;
-                let o = &self.sampler.opts;
-                let (smp, read_logits) = if o.temperature == 0.0 {
-                    (None, false)
-                } else if (1..=crate::backend::gpu::model::GPU_SAMPLE_MAX_K).contains(&o.top_k) {
-                    let (temperature, top_k, top_p) = (o.temperature, o.top_k as u32, o.top_p);
-                    let r = self.sampler.draw();
-                    (Some(crate::backend::gpu::model::GpuSample { temperature, top_k, top_p, r }), false)
-                } else {
-                    (None, true)
-                };
-                let out = g.mod_prefill(&feed, cfg, read_logits, smp).await?;
-                self.stats.flops += out.report.flops;
-                self.mod_report = Some(out.report);
-                match out.logits {
-                    Some(logits) => self.sampler.sample(&logits),
-                    None => out.token,
-                }
-            }
-            Engine::Gpu(g) => {
-                if self.next.is_some() && self.mod_cfg.is_some() {
-                    let lens: Vec<usize> = g.layer_lens().iter().map(|&n| n + 1).collect();
-                    self.stats.flops += pmod::decode_flops(c, lens.into_iter());
-                } else {
-                    self.stats.flops += dense_step;
-                }
-                let o = &self.sampler.opts;
-                if o.temperature == 0.0 {
-                    g.next_token(&feed).await?
-                } else if (1..=crate::backend::gpu::model::GPU_SAMPLE_MAX_K).contains(&o.top_k) {
-                    // Sampled on the GPU; only the token id comes back.
-                    let (temperature, top_k, top_p) = (o.temperature, o.top_k as u32, o.top_p);
-                    let r = self.sampler.draw();
-                    let smp = crate::backend::gpu::model::GpuSample { temperature, top_k, top_p, r };
-                    g.sample_token(&feed, smp).await?
-                } else {
-                    // top_k 0 (no limit) or above the GPU sampler's 256: on the CPU.
-                    let logits = g.logits(&feed).await?;
-                    self.sampler.sample(&logits)
-                }
-            }
+            None => self.stats.flops += step_flops.unwrap_or(dense_step),
+        }
+        let tok = match picked {
+            Picked::Token(t) => t,
+            Picked::Logits(l) => self.sampler.sample(&l),
         };
         self.stats.flops_dense += dense_step;
         self.after_token(tok, now_ms() - t0)
     }
 
-    /// Blocking [`Generation::step_async`] (natively; in wasm only the CPU engine is synchronous).
+    /// Blocking [`Generation::step_async`] (natively; in wasm only a synchronous backend, the CPU).
     pub fn step(&mut self) -> Result<Option<String>> {
         #[cfg(not(target_arch = "wasm32"))]
         {
@@ -307,12 +257,12 @@ impl Generation {
         }
         #[cfg(target_arch = "wasm32")]
         {
-            if matches!(self.engine, Engine::Gpu(_)) {
+            if !self.backend.synchronous() {
                 return Err(Error::InvalidArgument(
                     "the WebGPU engine is asynchronous in the browser: use step_async".into(),
                 ));
             }
-            // The CPU engine never awaits: poll the future once.
+            // A synchronous backend never awaits: poll the future once.
             let fut = self.step_async();
             let mut fut = std::pin::pin!(fut);
             let waker = std::task::Waker::noop();
@@ -358,14 +308,7 @@ impl Generation {
     fn update_stats(&mut self) {
         let s = &mut self.stats;
         s.generated_tokens = self.generated.len();
-        s.kv_bytes = match &self.engine {
-            Engine::Cpu => self.cache.bytes(),
-            Engine::Gpu(g) => g.kv_bytes(),
-        };
-        s.kv_bytes_dense = match &self.engine {
-            Engine::Cpu => self.cache.dense_bytes(),
-            Engine::Gpu(g) => g.kv_bytes_dense(),
-        };
+        (s.kv_bytes, s.kv_bytes_dense) = self.backend.kv_bytes();
         if s.prefill_ms > 0.0 {
             s.prefill_tokens_per_s = s.prompt_tokens as f64 / (s.prefill_ms / 1000.0);
         }

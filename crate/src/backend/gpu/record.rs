@@ -1,0 +1,377 @@
+//! Recording the model graph into GPU ops, once, at upload: each graph op becomes its
+//! kernels' dispatches (bind groups built here), with the context's tiles per weight format.
+//! [`OpBuilder`] also serves the kernel tests and benchmarks, so they dispatch exactly what
+//! the forward pass does.
+
+use std::sync::Arc;
+
+use super::kernels::Kernel;
+use super::ops::{uniform, Grid, Op, Steps};
+use super::weights::GpuWeight;
+use super::GpuContext;
+use crate::error::Result;
+use crate::model::graph::{Act, Gated, Heads, LayerGraph, Linear, Norm, Op as GraphOp};
+use crate::model::LlamaConfig;
+
+/// Builds bind groups and ops against one context.
+pub struct OpBuilder<'a> {
+    pub ctx: &'a GpuContext,
+}
+
+impl OpBuilder<'_> {
+    pub(crate) fn bind(&self, kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> (Arc<wgpu::ComputePipeline>, wgpu::BindGroup) {
+        self.bind_resources(kernel, buffers.iter().map(|b| b.as_entire_binding()).collect())
+    }
+
+    /// [`OpBuilder::bind`] with explicit resources (a buffer range for a per-layer uniform).
+    pub(crate) fn bind_resources(
+        &self,
+        kernel: &Kernel,
+        resources: Vec<wgpu::BindingResource<'_>>,
+    ) -> (Arc<wgpu::ComputePipeline>, wgpu::BindGroup) {
+        let pipeline = self.ctx.kernels.get(&self.ctx.device, kernel);
+        let layout = self.ctx.kernels.layout(&self.ctx.device, kernel.bindings());
+        let entries: Vec<wgpu::BindGroupEntry> = resources
+            .into_iter()
+            .enumerate()
+            .map(|(i, resource)| wgpu::BindGroupEntry { binding: i as u32, resource })
+            .collect();
+        let bind_group = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&kernel.name()),
+            layout: &layout,
+            entries: &entries,
+        });
+        (pipeline, bind_group)
+    }
+
+    pub(crate) fn max_wg(&self) -> u32 {
+        self.ctx.caps.max_compute_workgroups_per_dimension.max(1)
+    }
+
+    /// The ops of products that share one input: for each (weight, output), one matmul op per
+    /// shard with the context's tiles for that weight's format; when any of them takes int8
+    /// activations, one shaders/quantize_i8.wgsl op (input → `xq`) runs first and serves all.
+    pub(crate) fn matmuls(
+        &self,
+        ws: &[(&GpuWeight, &wgpu::Buffer)],
+        step: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+        xq: &wgpu::Buffer,
+        one: bool,
+    ) -> Vec<Op> {
+        self.products(ws, step, input, xq, one, |w| self.ctx.tiles_for(w.ty))
+    }
+
+    /// [`Self::matmuls`] with the tiles `tiles_of` picks per weight (tests and benchmarks force
+    /// them).
+    pub(crate) fn products(
+        &self,
+        ws: &[(&GpuWeight, &wgpu::Buffer)],
+        step: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+        xq: &wgpu::Buffer,
+        one: bool,
+        tiles_of: impl Fn(&GpuWeight) -> super::kernels::Tiles,
+    ) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let tiles: Vec<_> = ws.iter().map(|(w, _)| tiles_of(w).effective(w.ty, w.cols)).collect();
+        // The separate quantize pass, for int8 tiles that read its blocks: every step when a decode
+        // tile does, several-token steps only when just token tiles do (a fused decode tile
+        // quantizes its input in the workgroup).
+        let decode_reads = |t: &super::kernels::Tiles| t.decode.i8 && !t.decode.fused;
+        let quantize = match ws.iter().zip(&tiles).find(|(_, t)| decode_reads(t)) {
+            Some(((w, _), _)) => Some((w, Steps::All)),
+            None if one => None,
+            None => ws.iter().zip(&tiles).find(|(_, t)| t.prefill.i8).map(|((w, _), _)| (w, Steps::Many)),
+        };
+        if let Some((w, steps)) = quantize {
+            ops.push(self.quantize_i8(w.cols, step, input, xq, one, steps));
+        }
+        for ((w, out), t) in ws.iter().zip(tiles) {
+            if t.decode.fused {
+                let only = |tile| super::kernels::Tiles { decode: tile, prefill: tile };
+                ops.extend(self.matmul_tiled(w, step, input, out, one, only(t.decode), Steps::One));
+                if !one {
+                    let x = if t.prefill.i8 { xq } else { input };
+                    ops.extend(self.matmul_tiled(w, step, x, out, false, only(t.prefill), Steps::Many));
+                }
+            } else {
+                ops.extend(self.matmul_tiled(w, step, if t.decode.i8 { xq } else { input }, out, one, t, Steps::All));
+            }
+        }
+        ops
+    }
+
+    /// shaders/quantize_i8.wgsl: the step's `[n, cols]` f32 `input` → int8 blocks in `xq`
+    /// (`cols` a multiple of 32; `xq` holds n · cols / 32 · 10 words).
+    fn quantize_i8(
+        &self,
+        cols: usize,
+        step: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+        xq: &wgpu::Buffer,
+        one: bool,
+        steps: Steps,
+    ) -> Op {
+        let blocks = (cols / 32) as u32;
+        let params = uniform(&self.ctx.device, "quantize_i8 params", &[cols as u32, blocks, 0, 0]);
+        let (pipeline, bind_group) = self.bind(&Kernel::Plain("quantize_i8"), &[step, &params, input, xq]);
+        Op::Dispatch { steps, pipeline, prefill: None, bind_group, grid: Grid::Elementwise { per_token: blocks }, one }
+    }
+
+    /// Matmul ops (one per shard) of `w` with `tiles` from `input` into `output`, run in `steps`;
+    /// `input` is the f32 activations (also for fused int8 tiles), or the int8 blocks of
+    /// [`Self::quantize_i8`] when the tiles read them.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_tiled(
+        &self,
+        w: &GpuWeight,
+        step: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+        one: bool,
+        tiles: super::kernels::Tiles,
+        steps: Steps,
+    ) -> Vec<Op> {
+        let tiles = tiles.effective(w.ty, w.cols);
+        let tile_rows = tiles.decode.rows;
+        w.shards
+            .iter()
+            .map(|s| {
+                let rows = s.rows as u32;
+                let fold_x = rows.div_ceil(tile_rows).min(self.max_wg());
+                let params = uniform(
+                    &self.ctx.device,
+                    "matmul params",
+                    &[rows, w.cols as u32, w.row_words as u32, fold_x, s.row_offset as u32, w.rows as u32, 0, 0],
+                );
+                let (pipeline, bind_group) = self
+                    .bind(&Kernel::Matmul(w.ty, tiles.decode), &[step, &params, &s.weights, &s.scales, input, output]);
+                let prefill = (!one && tiles.prefill != tiles.decode)
+                    .then(|| self.ctx.kernels.get(&self.ctx.device, &Kernel::Matmul(w.ty, tiles.prefill)));
+                let prefill_tokens = if one { 1 } else { tiles.prefill.tokens };
+                Op::Dispatch {
+                    steps,
+                    pipeline,
+                    prefill,
+                    bind_group,
+                    grid: Grid::Matmul { rows, fold_x, tile_rows, prefill_tokens },
+                    one,
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn embed(&self, w: &GpuWeight, step: &wgpu::Buffer, tokens: &wgpu::Buffer, output: &wgpu::Buffer) -> Vec<Op> {
+        w.shards
+            .iter()
+            .map(|s| {
+                let params = uniform(
+                    &self.ctx.device,
+                    "embed params",
+                    &[s.rows as u32, w.cols as u32, w.row_words as u32, 1, s.row_offset as u32, w.rows as u32, 0, 0],
+                );
+                let (pipeline, bind_group) =
+                    self.bind(&Kernel::Embed(w.ty), &[step, &params, &s.weights, &s.scales, tokens, output]);
+                Op::Dispatch {
+                    steps: Steps::All,
+                    pipeline,
+                    prefill: None,
+                    bind_group,
+                    grid: Grid::PerToken,
+                    one: false,
+                }
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn rmsnorm(
+        &self,
+        dim: usize,
+        eps: f32,
+        weight: &wgpu::Buffer,
+        step: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        one: bool,
+    ) -> Op {
+        let params = uniform(&self.ctx.device, "rmsnorm params", &[dim as u32, eps.to_bits(), 0, 0]);
+        let (pipeline, bind_group) = self.bind(&Kernel::Plain("rmsnorm"), &[step, &params, weight, x, out]);
+        Op::Dispatch { steps: Steps::All, pipeline, prefill: None, bind_group, grid: Grid::PerToken, one }
+    }
+
+    pub(crate) fn elementwise(
+        &self,
+        name: &'static str,
+        width: usize,
+        step: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        b: &wgpu::Buffer,
+    ) -> Op {
+        let params = uniform(&self.ctx.device, name, &[width as u32, 0, 0, 0]);
+        let (pipeline, bind_group) = self.bind(&Kernel::Plain(name), &[step, &params, a, b]);
+        Op::Dispatch {
+            steps: Steps::All,
+            pipeline,
+            prefill: None,
+            bind_group,
+            grid: Grid::Elementwise { per_token: width as u32 },
+            one: false,
+        }
+    }
+}
+
+/// What one layer's ops bind besides the shared activations: its weights, norms and caches,
+/// and the model-wide uniforms.
+pub(crate) struct LayerBindings<'a> {
+    pub l: usize,
+    pub linear: &'a dyn Fn(Linear) -> &'a GpuWeight,
+    pub norm: &'a dyn Fn(Norm) -> &'a wgpu::Buffer,
+    pub k_cache: &'a wgpu::Buffer,
+    pub v_cache: &'a wgpu::Buffer,
+    pub rope_table: &'a wgpu::Buffer,
+    pub rope_q: &'a wgpu::Buffer,
+    pub rope_k: &'a wgpu::Buffer,
+    pub attn_params: &'a wgpu::Buffer,
+}
+
+impl OpBuilder<'_> {
+    /// The ops of one decoder layer: the model graph, op by op. Neighbouring ops may be fused
+    /// here (a group of linears shares one int8-quantized input).
+    pub(crate) fn layer(&self, c: &LlamaConfig, graph: &LayerGraph, a: &Acts, lb: &LayerBindings<'_>) -> Result<Vec<Op>> {
+        let mut ops = Vec::new();
+        let half = (c.rope_dim / 2) as u32;
+        for op in &graph.ops {
+            match op {
+                GraphOp::RmsNorm { norm, input, out } => {
+                    ops.push(self.rmsnorm(c.dim, c.rms_eps, (lb.norm)(*norm), &a.step, a.act(*input), a.act(*out), false));
+                }
+                GraphOp::Linears { input, outs } => {
+                    let ws: Vec<(&GpuWeight, &wgpu::Buffer)> =
+                        outs.iter().map(|(w, o)| ((lb.linear)(*w), a.act(*o))).collect();
+                    ops.extend(self.matmuls(&ws, &a.step, a.act(*input), &a.xq, false));
+                }
+                GraphOp::Rope { act, heads } => {
+                    let (params, nh) = match heads {
+                        Heads::Query => (lb.rope_q, c.n_heads),
+                        Heads::KeyValue => (lb.rope_k, c.n_kv_heads),
+                    };
+                    let (pipeline, bind_group) =
+                        self.bind(&Kernel::Plain("rope"), &[&a.step, params, lb.rope_table, &a.positions, a.act(*act)]);
+                    ops.push(Op::Dispatch {
+                        steps: Steps::All,
+                        pipeline,
+                        prefill: None,
+                        bind_group,
+                        grid: Grid::Threads { per_token: nh as u32 * half },
+                        one: false,
+                    });
+                }
+                GraphOp::KvAppend { k, v } => ops.push(Op::StoreKv { layer: lb.l, k: *k, v: *v }),
+                GraphOp::Attention { q, out } => {
+                    let layer_step = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &a.layer_steps,
+                        offset: (lb.l * STEP_STRIDE) as u64,
+                        size: wgpu::BufferSize::new(16),
+                    });
+                    let (pipeline, bind_group) = self.bind_resources(
+                        &Kernel::Plain("attention"),
+                        vec![
+                            layer_step,
+                            lb.attn_params.as_entire_binding(),
+                            a.act(*q).as_entire_binding(),
+                            lb.k_cache.as_entire_binding(),
+                            lb.v_cache.as_entire_binding(),
+                            a.act(*out).as_entire_binding(),
+                        ],
+                    );
+                    ops.push(Op::Dispatch {
+                        steps: Steps::All,
+                        pipeline,
+                        prefill: None,
+                        bind_group,
+                        grid: Grid::Attention { heads: c.n_heads as u32 },
+                        one: false,
+                    });
+                }
+                GraphOp::Residual { from, into, weighted } => {
+                    let add = self.elementwise("add", into.width(c), &a.step, a.act(*from), a.act(*into));
+                    ops.push(if *weighted { Op::Weighted(Box::new(add)) } else { add });
+                }
+                GraphOp::Glu { gate, up, f: Gated::Silu } => {
+                    ops.push(self.elementwise("swiglu", gate.width(c), &a.step, a.act(*up), a.act(*gate)));
+                }
+            }
+        }
+        Ok(ops)
+    }
+}
+
+/// RoPE (cos, sin) table for positions `0..max_ctx`, with the CPU backend's f32 formula.
+pub fn rope_table(cfg: &LlamaConfig, max_ctx: usize) -> Vec<f32> {
+    let half = cfg.rope_dim / 2;
+    let mut t = Vec::with_capacity(max_ctx * half * 2);
+    for pos in 0..max_ctx {
+        for i in 0..half {
+            let theta = pos as f32 * cfg.rope_base.powf(-2.0 * i as f32 / cfg.rope_dim as f32);
+            let (s, c) = theta.sin_cos();
+            t.push(c);
+            t.push(s);
+        }
+    }
+    t
+}
+
+/// The activation buffers, the KV-write sources, the head's outputs and the step uniforms.
+pub(crate) struct Acts {
+    pub(crate) x: wgpu::Buffer,
+    pub(crate) xn: wgpu::Buffer,
+    pub(crate) q: wgpu::Buffer,
+    pub(crate) k: wgpu::Buffer,
+    pub(crate) v: wgpu::Buffer,
+    pub(crate) att: wgpu::Buffer,
+    pub(crate) proj: wgpu::Buffer,
+    pub(crate) gate: wgpu::Buffer,
+    pub(crate) up: wgpu::Buffer,
+    /// Int8 activations (shaders/quantize_i8.wgsl) of the widest matmul input, for int8 tiles.
+    pub(crate) xq: wgpu::Buffer,
+    pub(crate) last_x: wgpu::Buffer,
+    pub(crate) last: wgpu::Buffer,
+    pub(crate) logits: wgpu::Buffer,
+    pub(crate) argmax: wgpu::Buffer,
+    pub(crate) tokens: wgpu::Buffer,
+    pub(crate) step: wgpu::Buffer,
+    pub(crate) step_one: wgpu::Buffer,
+    pub(crate) read_token: wgpu::Buffer,
+    pub(crate) read_logits: wgpu::Buffer,
+    /// SampleParams of shaders/sample.wgsl (written per sampled step).
+    pub(crate) sample_params: wgpu::Buffer,
+    /// Position id of each token of the step (u32 [MAX_BATCH]; shaders/rope.wgsl).
+    pub(crate) positions: wgpu::Buffer,
+    /// Per layer, at `l · STEP_STRIDE`: the attention's Step { n_tok, start = the layer's cache
+    /// entries before this step } (layers hold different counts after a MoD prefill).
+    pub(crate) layer_steps: wgpu::Buffer,
+}
+
+/// Byte stride of the per-layer Step uniforms in `layer_steps` (WebGPU's default
+/// `minUniformBufferOffsetAlignment`).
+pub(crate) const STEP_STRIDE: usize = 256;
+
+
+impl Acts {
+    /// The buffer of a graph activation (`[MAX_BATCH, width]`).
+    pub(crate) fn act(&self, a: Act) -> &wgpu::Buffer {
+        match a {
+            Act::X => &self.x,
+            Act::Xn => &self.xn,
+            Act::Q => &self.q,
+            Act::K => &self.k,
+            Act::V => &self.v,
+            Act::Att => &self.att,
+            Act::Proj => &self.proj,
+            Act::Gate => &self.gate,
+            Act::Up => &self.up,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The model graph: an architecture describes its decoder layer once, as a short list of typed
+//! ops over named activations ([`Act`]). The CPU backend executes the list (the reference,
+//! `backend::cpu::exec`); the WebGPU backend records it into dispatches once, at upload
+//! (`backend::gpu::record`), and is free to fuse neighbouring ops there. Neither backend knows
+//! the order of a layer's steps: adding an architecture means one file in `model/arch/` that
+//! builds this list from the config.
+//!
+//! Why a list and not a lazy tensor graph (candle's or ratchet's op-by-op tensors): a decoder
+//! layer here is a fixed sequence over a handful of buffers, the same for every token and every
+//! layer of a model, so the GPU side can build all its bind groups once at upload and a step is
+//! one recorded command list, as llama.cpp builds one graph per architecture for every backend.
+
+use crate::error::{Error, Result};
+use crate::model::LlamaConfig;
+
+/// A named activation of one layer step: `[n, width]` f32 for the step's `n` tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Act {
+    /// The residual stream (the layer's input and output).
+    X,
+    /// A normed copy of the residual stream (the input of a group of linears).
+    Xn,
+    Q,
+    K,
+    V,
+    /// Attention output (heads concatenated).
+    Att,
+    /// Output of a projection back to the model width, before its residual add.
+    Proj,
+    Gate,
+    Up,
+}
+
+impl Act {
+    pub const ALL: [Act; 9] = [Act::X, Act::Xn, Act::Q, Act::K, Act::V, Act::Att, Act::Proj, Act::Gate, Act::Up];
+
+    /// Floats per token.
+    pub fn width(self, c: &LlamaConfig) -> usize {
+        match self {
+            Act::X | Act::Xn | Act::Proj => c.dim,
+            Act::Q | Act::Att => c.n_heads * c.head_dim,
+            Act::K | Act::V => c.kv_dim(),
+            Act::Gate | Act::Up => c.ffn_dim,
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A weight matrix of a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Linear {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+}
+
+/// A norm weight of a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Norm {
+    Attn,
+    Ffn,
+}
+
+/// Which heads an activation holds (for RoPE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Heads {
+    Query,
+    KeyValue,
+}
+
+/// Gated activation of a gated FFN: `gate = f(gate) · up`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gated {
+    /// SwiGLU (Llama): f = SiLU.
+    Silu,
+}
+
+/// One step of a decoder layer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// `out = RMSNorm(input) · weight`.
+    RmsNorm { norm: Norm, input: Act, out: Act },
+    /// Products that share one input: `out_i = W_i · input` (one quantized input serves all).
+    Linears { input: Act, outs: Vec<(Linear, Act)> },
+    /// Rotary position embedding of the heads of `act` at the tokens' position ids, GGUF's
+    /// adjacent-pair form (ggml's NORM mode), over the config's `rope_dim` and `rope_base`.
+    Rope { act: Act, heads: Heads },
+    /// Append the step's key and value rows to the layer's cache.
+    KvAppend { k: Act, v: Act },
+    /// Causal grouped-query attention of `q` over the layer's cache (the entries before the step
+    /// plus the step's own, causally) into `out`, scaled by 1/√head_dim.
+    Attention { q: Act, out: Act },
+    /// Residual add `into += from`. `weighted`: the add that p-MoD's STRing scales per token
+    /// (`into += w̃_t · from` for kept target tokens under trained routers); with no weights, or
+    /// weights of exactly 1, the same bits as the plain add.
+    Residual { from: Act, into: Act, weighted: bool },
+    /// `gate = f(gate) · up`, element-wise.
+    Glu { gate: Act, up: Act, f: Gated },
+}
+
+/// The ops of one decoder layer, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerGraph {
+    pub ops: Vec<Op>,
+}
+
+impl LayerGraph {
+    /// Check the invariants both backends rely on: the layer appends to its KV cache exactly once
+    /// and before its attention, at most one residual is STRing-weighted, and every activation is
+    /// written before it is read (the residual stream `X` is the layer's input).
+    pub fn new(ops: Vec<Op>) -> Result<LayerGraph> {
+        let bad = |m: String| Err(Error::UnsupportedModel(format!("layer graph: {m}")));
+        let mut written = vec![false; Act::ALL.len()];
+        written[Act::X.index()] = true;
+        let (mut kv, mut weighted) = (0, 0);
+        for (i, op) in ops.iter().enumerate() {
+            let (reads, writes): (Vec<Act>, Vec<Act>) = match op {
+                Op::RmsNorm { input, out, .. } => (vec![*input], vec![*out]),
+                Op::Linears { input, outs } => (vec![*input], outs.iter().map(|o| o.1).collect()),
+                Op::Rope { act, .. } => (vec![*act], vec![*act]),
+                Op::KvAppend { k, v } => {
+                    kv += 1;
+                    (vec![*k, *v], vec![])
+                }
+                Op::Attention { q, out } => {
+                    if kv == 0 {
+                        return bad(format!("op {i}: attention before the KV append"));
+                    }
+                    (vec![*q], vec![*out])
+                }
+                Op::Residual { from, into, weighted: w } => {
+                    weighted += *w as usize;
+                    (vec![*from, *into], vec![*into])
+                }
+                Op::Glu { gate, up, .. } => (vec![*gate, *up], vec![*gate]),
+            };
+            if let Some(a) = reads.iter().find(|a| !written[a.index()]) {
+                return bad(format!("op {i} ({op:?}) reads {a:?} before anything writes it"));
+            }
+            for a in writes {
+                written[a.index()] = true;
+            }
+        }
+        if kv != 1 {
+            return bad(format!("{kv} KV appends (a layer appends exactly once)"));
+        }
+        if weighted > 1 {
+            return bad(format!("{weighted} STRing-weighted residuals (at most one)"));
+        }
+        Ok(LayerGraph { ops })
+    }
+}
