@@ -325,7 +325,10 @@ fn plain_linears_load() {
     }
     assert_eq!(m2.layers[0].wk.ty, GgmlType::AWQ4_G32);
     let ids = m.tokenizer().encode(TEXTS[1], false).unwrap();
-    let d = max_diff(&tritium::backend::cpu::exec::forward_logits(&m, &ids).unwrap(), &tritium::backend::cpu::exec::forward_logits(&m2, &ids).unwrap());
+    let d = max_diff(
+        &tritium::backend::cpu::exec::forward_logits(&m, &ids).unwrap(),
+        &tritium::backend::cpu::exec::forward_logits(&m2, &ids).unwrap(),
+    );
     assert!(d <= 1e-4, "logits differ by {d}");
 }
 

@@ -36,7 +36,7 @@ fn every_shader_validates_with_naga() {
         );
     }
     for k in all {
-        let src = k.source();
+        let src = k.source().unwrap_or_else(|e| panic!("{}: {e}", k.name()));
         let module = naga::front::wgsl::parse_str(&src)
             .unwrap_or_else(|e| panic!("{}: WGSL parse error:\n{}", k.name(), e.emit_to_string(&src)));
         let mut v = naga::valid::Validator::new(
@@ -226,7 +226,8 @@ fn device_loss_is_a_typed_error_and_a_new_context_works() {
     // Loading again on a fresh context works.
     let ctx2 = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
     let mut g2 = pollster::block_on(GpuModel::upload(ctx2, &m, 32)).unwrap();
-    let cpu = tritium::model::sampler::argmax(&tritium::backend::cpu::exec::forward_logits(&m, &[1, 2, 3]).unwrap()) as u32;
+    let cpu =
+        tritium::model::sampler::argmax(&tritium::backend::cpu::exec::forward_logits(&m, &[1, 2, 3]).unwrap()) as u32;
     assert_eq!(pollster::block_on(g2.next_token(&[1, 2, 3])).unwrap(), cpu);
 }
 

@@ -9,6 +9,7 @@ mod forward;
 mod fuzz_seeds;
 mod gguf;
 mod gpu;
+mod kernels;
 mod malformed;
 mod pmod;
 mod quant;

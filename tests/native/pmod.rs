@@ -7,11 +7,11 @@ use std::process::Command;
 use std::sync::Arc;
 
 use tritium::backend::cpu::exec::{self as forward, LayerScratch};
-use tritium::model::KvCache;
 use tritium::model::synthetic::{tiny_llama_gguf, tiny_llama_gguf_with_routers, TINY_DIM, TINY_LAYERS};
+use tritium::model::KvCache;
 use tritium::model::Model;
-use tritium::session::{GenerateOptions, Generation};
 use tritium::pmod::{self, kept_count, tanh_norm, top_k, LsqRouters, ModConfig, ModOptions, RouterKind, Schedule};
+use tritium::session::{GenerateOptions, Generation};
 
 use crate::common;
 

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use tritium::eval;
 use tritium::model::Model;
-use tritium::session::{GenerateOptions, Generation};
 use tritium::pmod::ModOptions;
+use tritium::session::{GenerateOptions, Generation};
 use tritium::{Error, Result};
 
 #[derive(Parser)]

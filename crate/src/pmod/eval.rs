@@ -5,11 +5,11 @@
 
 use serde::Serialize;
 
-use crate::backend::cpu::log_sum_exp;
-use crate::error::{Error, Result};
 use crate::backend::cpu::exec::{self as forward};
-use crate::model::KvCache;
+use crate::backend::cpu::log_sum_exp;
 use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::model::KvCache;
 use crate::model::Model;
 use crate::pmod::{prefill, ModConfig};
 

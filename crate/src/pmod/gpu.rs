@@ -23,7 +23,7 @@
 
 use super::plan::ModPlan;
 use super::{ModConfig, ModReport, RouterKind};
-use crate::backend::gpu::kernels::{Kernel, MOD_BINDINGS};
+use crate::backend::gpu::kernels::{Kernel, Shader, MOD_BINDINGS};
 use crate::backend::gpu::model::{GpuModel, GpuSample, MAX_BATCH};
 use crate::backend::gpu::ops::{readback, record, storage, uniform};
 use crate::backend::gpu::record::STEP_STRIDE;
@@ -209,10 +209,11 @@ impl GpuModel {
                 })
             })
             .collect();
-        let pipe = |name: &'static str| ctx.kernels.get(&dev, &Kernel::Plain(name));
-        let (p_score, p_rank, p_compact) = (pipe("mod_score"), pipe("mod_rank"), pipe("mod_compact"));
-        let (p_gather, p_scatter, p_sadd) = (pipe("mod_gather"), pipe("mod_scatter"), pipe("mod_scaled_add"));
-        let (p_string, p_stats, p_recv) = (pipe("mod_string"), pipe("mod_snap_stats"), pipe("mod_snap_recv"));
+        let pipe = |s: Shader| ctx.kernels.get(&dev, &Kernel::Plain(s));
+        let (p_score, p_rank, p_compact) = (pipe(Shader::ModScore)?, pipe(Shader::ModRank)?, pipe(Shader::ModCompact)?);
+        let (p_gather, p_scatter) = (pipe(Shader::ModGather)?, pipe(Shader::ModScatter)?);
+        let (p_sadd, p_string) = (pipe(Shader::ModScaledAdd)?, pipe(Shader::ModString)?);
+        let (p_stats, p_recv) = (pipe(Shader::ModSnapStats)?, pipe(Shader::ModSnapRecv)?);
         let dispatch = |pass: &mut wgpu::ComputePass<'_>, p: &wgpu::ComputePipeline, bg, g: (u32, u32, u32)| {
             pass.set_pipeline(p);
             pass.set_bind_group(0, Some(bg), &[]);

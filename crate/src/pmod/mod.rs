@@ -26,7 +26,9 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 pub use cpu::prefill;
 pub use plan::{LayerPlan, ModPlan};
-pub use report::{account, attention_flops, decode_flops, head_flops, linear_flops, LayerRetention, LayerTrace, ModReport};
+pub use report::{
+    account, attention_flops, decode_flops, head_flops, linear_flops, LayerRetention, LayerTrace, ModReport,
+};
 pub use router::{tanh_norm, top_k, LsqRouters, RouterKind, TrainedRouters};
 pub use schedule::{kept_count, mean_for_retention, Schedule};
 
@@ -240,4 +242,3 @@ pub fn fit_lsq(model: &Model, text: &str) -> Result<LsqRouters> {
     ids.truncate(LSQ_CALIB_TOKENS);
     LsqRouters::fit(model, &ids, LSQ_WINDOW)
 }
-

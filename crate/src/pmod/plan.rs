@@ -48,7 +48,13 @@ pub struct ModPlan {
 impl ModPlan {
     /// Plan the prefill of `tokens` after `start` positions, for a backend whose sequences hold
     /// at most `max_positions`. Checks the tokens, the room, the config's layer count and span.
-    pub fn new(c: &LlamaConfig, cfg: &ModConfig, tokens: &[u32], start: usize, max_positions: usize) -> Result<ModPlan> {
+    pub fn new(
+        c: &LlamaConfig,
+        cfg: &ModConfig,
+        tokens: &[u32],
+        start: usize,
+        max_positions: usize,
+    ) -> Result<ModPlan> {
         let n = tokens.len();
         if n == 0 {
             return Err(Error::InvalidArgument("the MoD prefill needs at least one prompt token".into()));

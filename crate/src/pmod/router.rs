@@ -11,8 +11,8 @@
 
 use crate::backend::cpu;
 use crate::backend::cpu::attention::Gqa;
-use crate::error::{Error, Result};
 use crate::backend::cpu::exec::{self as forward, LayerScratch};
+use crate::error::{Error, Result};
 use crate::model::KvCache;
 use crate::model::Model;
 use crate::quant::{self, GgmlType};

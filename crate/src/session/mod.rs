@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use backend::{Backend, CpuBackend, Pick, Picked};
 use crate::backend::gpu::model::{GpuModel, GpuSample, GPU_SAMPLE_MAX_K};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
@@ -17,6 +16,7 @@ use crate::model::sampler::{Sampler, SamplerOptions};
 use crate::model::Model;
 use crate::pmod::{self, ModConfig, ModOptions, ModReport};
 use crate::tokenizer::{ChatMessage, StreamDecoder};
+pub use backend::{Backend, CpuBackend, Pick, Picked};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]

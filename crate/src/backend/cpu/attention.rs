@@ -60,7 +60,14 @@ impl Gqa {
     /// Attention of every (token, head) of `q` (`[n, heads · head_dim]`) into `out` (same shape):
     /// token `t` attends to the entries `keys(t)` of `k` / `v`. One task per (token, head), in
     /// parallel natively.
-    pub fn attend(&self, q: &[f32], k: &[f32], v: &[f32], keys: impl Fn(usize) -> Range<usize> + Sync, out: &mut [f32]) {
+    pub fn attend(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        keys: impl Fn(usize) -> Range<usize> + Sync,
+        out: &mut [f32],
+    ) {
         for_each_chunk(out, self.head_dim, |i, o| {
             let (t, h) = (i / self.heads, i % self.heads);
             let range = keys(t);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use wgpu::util::DeviceExt;
 
-use super::kernels::Kernel;
+use super::kernels::{Kernel, Shader};
 use super::model::GpuSample;
 use super::ops::{readback, record, storage, uniform, xq_words, Op};
 use super::record::OpBuilder;
@@ -37,7 +37,7 @@ pub async fn matmul_once(
     let b = OpBuilder { ctx };
     let xq = storage(dev, "xq", xq_words(n, m.cols));
     // (with int8 tiles the quantize op runs first, so timings include it)
-    let ops = b.products(&[(&w, &out)], &step, &input, &xq, false, |_| tiles);
+    let ops = b.products(&[(&w, &out)], &step, &input, &xq, false, |_| tiles)?;
     ctx.scoped("matmul", || {
         let mut enc = dev.create_command_encoder(&Default::default());
         {
@@ -66,7 +66,7 @@ pub async fn sample_once(ctx: &Arc<GpuContext>, logits: &[f32], smp: GpuSample) 
     let params = uniform(dev, "sample params", &smp.words(logits.len()));
     let read = readback(dev, "read", 4);
     let b = OpBuilder { ctx };
-    let (pipeline, bind_group) = b.bind(&Kernel::Plain("sample"), &[&step, &params, &lb, &out]);
+    let (pipeline, bind_group) = b.bind(&Kernel::Plain(Shader::Sample), &[&step, &params, &lb, &out])?;
     let op = Op::single(pipeline, bind_group);
     ctx.scoped("sample", || {
         let mut enc = dev.create_command_encoder(&Default::default());
@@ -214,8 +214,11 @@ pub async fn time_matmul_on(
     let step = uniform(dev, "step", &[n as u32, 0, 0, 0]);
     let b = OpBuilder { ctx };
     let xq = storage(dev, "xq", xq_words(n, bw.cols));
-    let ops: Vec<Vec<Op>> =
-        bw.copies.iter().map(|w| b.products(&[(w, &out)], &step, &input, &xq, false, |_| tiles)).collect();
+    let ops: Vec<Vec<Op>> = bw
+        .copies
+        .iter()
+        .map(|w| b.products(&[(w, &out)], &step, &input, &xq, false, |_| tiles))
+        .collect::<Result<_>>()?;
     let iters = iters.max(1);
     let (ms, timer, wall) = time_passes(ctx, 3, &|pass| {
         for i in 0..iters {
@@ -264,7 +267,7 @@ pub async fn time_read(ctx: &Arc<GpuContext>, bytes: u64, iters: usize) -> Resul
     let step = uniform(dev, "step", &[0, 0, 0, 0]);
     let params = uniform(dev, "bench_read params", &[words, groups * 256, 0, 0]);
     let b = OpBuilder { ctx };
-    let (pipeline, bind_group) = b.bind(&Kernel::Plain("bench_read"), &[&step, &params, &data, &out]);
+    let (pipeline, bind_group) = b.bind(&Kernel::Plain(Shader::BenchRead), &[&step, &params, &data, &out])?;
     let iters = iters.max(1);
     let (ms, timer, _) = time_passes(ctx, 3, &|pass| {
         pass.set_pipeline(&pipeline);

@@ -14,64 +14,96 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::error::{Error, Result};
 use crate::quant::GgmlType;
 
-/// (name, source) of every standalone shader file.
-pub const SHADERS: &[(&str, &str)] = &[
-    ("matmul", include_str!("../../../../shaders/matmul.wgsl")),
-    ("matmul_w", include_str!("../../../../shaders/matmul_w.wgsl")),
-    ("matmul_x_f32", include_str!("../../../../shaders/matmul_x_f32.wgsl")),
-    ("matmul_x_i8", include_str!("../../../../shaders/matmul_x_i8.wgsl")),
-    ("matmul_i8_q4", include_str!("../../../../shaders/matmul_i8_q4.wgsl")),
-    ("matmul_i8_q8_0", include_str!("../../../../shaders/matmul_i8_q8_0.wgsl")),
-    ("matmul_i8_tp", include_str!("../../../../shaders/matmul_i8_tp.wgsl")),
-    ("quantize_i8", include_str!("../../../../shaders/quantize_i8.wgsl")),
-    ("mxint8", include_str!("../../../../shaders/mxint8.wgsl")),
-    ("matmul_x_i8s", include_str!("../../../../shaders/matmul_x_i8s.wgsl")),
-    ("matmul_reduce", include_str!("../../../../shaders/matmul_reduce.wgsl")),
-    ("matmul_q4_unit", include_str!("../../../../shaders/matmul_q4_unit.wgsl")),
-    ("embed", include_str!("../../../../shaders/embed.wgsl")),
-    ("matmul_f32", include_str!("../../../../shaders/matmul_f32.wgsl")),
-    ("matmul_f16", include_str!("../../../../shaders/matmul_f16.wgsl")),
-    ("matmul_bf16", include_str!("../../../../shaders/matmul_bf16.wgsl")),
-    ("matmul_q8_0", include_str!("../../../../shaders/matmul_q8_0.wgsl")),
-    ("matmul_q4_0", include_str!("../../../../shaders/matmul_q4_0.wgsl")),
-    ("matmul_q4_1", include_str!("../../../../shaders/matmul_q4_1.wgsl")),
-    ("matmul_tq1_0", include_str!("../../../../shaders/matmul_tq1_0.wgsl")),
-    ("matmul_awq4", include_str!("../../../../shaders/matmul_awq4.wgsl")),
-    ("matmul_tp", include_str!("../../../../shaders/matmul_tp.wgsl")),
-    ("rmsnorm", include_str!("../../../../shaders/rmsnorm.wgsl")),
-    ("rope", include_str!("../../../../shaders/rope.wgsl")),
-    ("attention", include_str!("../../../../shaders/attention.wgsl")),
-    ("swiglu", include_str!("../../../../shaders/swiglu.wgsl")),
-    ("add", include_str!("../../../../shaders/add.wgsl")),
-    ("argmax", include_str!("../../../../shaders/argmax.wgsl")),
-    ("bench_read", include_str!("../../../../shaders/bench_read.wgsl")),
-    ("sample", include_str!("../../../../shaders/sample.wgsl")),
-    ("mod_common", include_str!("../../../../shaders/mod_common.wgsl")),
-    ("mod_score", include_str!("../../../../shaders/mod_score.wgsl")),
-    ("mod_rank", include_str!("../../../../shaders/mod_rank.wgsl")),
-    ("mod_compact", include_str!("../../../../shaders/mod_compact.wgsl")),
-    ("mod_gather", include_str!("../../../../shaders/mod_gather.wgsl")),
-    ("mod_scatter", include_str!("../../../../shaders/mod_scatter.wgsl")),
-    ("mod_scaled_add", include_str!("../../../../shaders/mod_scaled_add.wgsl")),
-    ("mod_string", include_str!("../../../../shaders/mod_string.wgsl")),
-    ("mod_snap_stats", include_str!("../../../../shaders/mod_snap_stats.wgsl")),
-    ("mod_snap_recv", include_str!("../../../../shaders/mod_snap_recv.wgsl")),
-];
+/// Declares [`Shader`]: one variant per file in shaders/, whose name is the file's stem, the
+/// pipeline label's start, and the only spelling of it in Rust. The file is `include_str!`-ed
+/// from that same name, so a shader that does not exist cannot compile.
+macro_rules! shaders {
+    ($($variant:ident => $file:literal,)*) => {
+        /// A WGSL file of shaders/.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Shader {
+            $($variant,)*
+        }
 
-/// The Mixture-of-Depths prefill kernels (crate/src/backend/gpu/pmod.rs); each is its file with
+        impl Shader {
+            /// Every shader file.
+            pub const ALL: &'static [Shader] = &[$(Shader::$variant,)*];
+
+            /// The file's stem (`rope` for shaders/rope.wgsl).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Shader::$variant => $file,)*
+                }
+            }
+
+            /// The file's WGSL.
+            pub const fn source(self) -> &'static str {
+                match self {
+                    $(Shader::$variant => include_str!(concat!("../../../../shaders/", $file, ".wgsl")),)*
+                }
+            }
+        }
+    };
+}
+
+shaders! {
+    Matmul => "matmul",
+    MatmulW => "matmul_w",
+    MatmulXF32 => "matmul_x_f32",
+    MatmulXI8 => "matmul_x_i8",
+    MatmulI8Q4 => "matmul_i8_q4",
+    MatmulI8Q80 => "matmul_i8_q8_0",
+    MatmulI8Tp => "matmul_i8_tp",
+    QuantizeI8 => "quantize_i8",
+    Mxint8 => "mxint8",
+    MatmulXI8s => "matmul_x_i8s",
+    MatmulReduce => "matmul_reduce",
+    MatmulQ4Unit => "matmul_q4_unit",
+    Embed => "embed",
+    MatmulF32 => "matmul_f32",
+    MatmulF16 => "matmul_f16",
+    MatmulBf16 => "matmul_bf16",
+    MatmulQ80 => "matmul_q8_0",
+    MatmulQ40 => "matmul_q4_0",
+    MatmulQ41 => "matmul_q4_1",
+    MatmulTq10 => "matmul_tq1_0",
+    MatmulAwq4 => "matmul_awq4",
+    MatmulTp => "matmul_tp",
+    Rmsnorm => "rmsnorm",
+    Rope => "rope",
+    Attention => "attention",
+    Swiglu => "swiglu",
+    Add => "add",
+    Argmax => "argmax",
+    BenchRead => "bench_read",
+    Sample => "sample",
+    ModCommon => "mod_common",
+    ModScore => "mod_score",
+    ModRank => "mod_rank",
+    ModCompact => "mod_compact",
+    ModGather => "mod_gather",
+    ModScatter => "mod_scatter",
+    ModScaledAdd => "mod_scaled_add",
+    ModString => "mod_string",
+    ModSnapStats => "mod_snap_stats",
+    ModSnapRecv => "mod_snap_recv",
+}
+
+/// The Mixture-of-Depths prefill kernels (crate/src/pmod/gpu.rs); each is its file with
 /// shaders/mod_common.wgsl (shared structs and bindings) appended, and binds [`MOD_BINDINGS`].
-pub const MOD_KERNELS: &[&str] = &[
-    "mod_score",
-    "mod_rank",
-    "mod_compact",
-    "mod_gather",
-    "mod_scatter",
-    "mod_scaled_add",
-    "mod_string",
-    "mod_snap_stats",
-    "mod_snap_recv",
+pub const MOD_KERNELS: &[Shader] = &[
+    Shader::ModScore,
+    Shader::ModRank,
+    Shader::ModCompact,
+    Shader::ModGather,
+    Shader::ModScatter,
+    Shader::ModScaledAdd,
+    Shader::ModString,
+    Shader::ModSnapStats,
+    Shader::ModSnapRecv,
 ];
 
 /// The bind-group layout of every mod_* kernel (see shaders/mod_common.wgsl): step, params,
@@ -88,10 +120,6 @@ pub const MOD_BINDINGS: &[Binding] = &[
     Binding::Read,
 ];
 
-fn source(name: &str) -> Option<&'static str> {
-    SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
-}
-
 /// The format part of a weight kernel's name (`q4_1` for Q4_1).
 pub fn format_suffix(ty: GgmlType) -> String {
     ty.name().to_ascii_lowercase()
@@ -100,16 +128,28 @@ pub fn format_suffix(ty: GgmlType) -> String {
 /// The shader file that defines `load_sub` / `dot_sub` for `ty`, and the constants it needs
 /// (the group size and plane count of the internal formats). TQ2_0 is uploaded in the trit-plane layout (weights.rs) and served by `matmul_tp` as one plane
 /// with group 256 (α = the block's d).
-pub fn format_source(ty: GgmlType) -> (&'static str, String) {
+pub fn format_source(ty: GgmlType) -> Option<(Shader, String)> {
     let tp = |group: usize, planes: usize| format!("const GROUP: u32 = {group}u;\nconst PLANES: u32 = {planes}u;\n");
-    match (ty, ty.group()) {
-        (GgmlType::TQ2_0, _) => ("matmul_tp", tp(256, 1)),
-        (_, Some(g)) if ty.planes() > 0 => ("matmul_tp", tp(g, ty.planes())),
-        (_, Some(g)) => ("matmul_awq4", format!("const GROUP: u32 = {g}u;\n")),
-        _ => (
-            SHADERS.iter().map(|(n, _)| *n).find(|n| *n == format!("matmul_{}", format_suffix(ty))).unwrap_or(""),
-            String::new(),
-        ),
+    let plain = |f: Shader| Some((f, String::new()));
+    match ty {
+        GgmlType::F32 => plain(Shader::MatmulF32),
+        GgmlType::F16 => plain(Shader::MatmulF16),
+        GgmlType::BF16 => plain(Shader::MatmulBf16),
+        GgmlType::Q8_0 => plain(Shader::MatmulQ80),
+        GgmlType::Q4_0 => plain(Shader::MatmulQ40),
+        GgmlType::Q4_1 => plain(Shader::MatmulQ41),
+        GgmlType::TQ1_0 => plain(Shader::MatmulTq10),
+        GgmlType::TQ2_0 => Some((Shader::MatmulTp, tp(256, 1))),
+        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => {
+            Some((Shader::MatmulAwq4, format!("const GROUP: u32 = {}u;\n", ty.block_size())))
+        }
+        GgmlType::TP1_G32
+        | GgmlType::TP1_G64
+        | GgmlType::TP1_G128
+        | GgmlType::TP2_G32
+        | GgmlType::TP2_G64
+        | GgmlType::TP2_G128 => Some((Shader::MatmulTp, tp(ty.block_size(), ty.planes()))),
+        GgmlType::I8 | GgmlType::I32 => None,
     }
 }
 
@@ -329,18 +369,19 @@ pub fn effective_tile(tile: Tile, ty: GgmlType, cols: usize) -> Tile {
 /// The int8-activation unit file of `ty` and its constants, if the format has one: ggml Q8_0,
 /// Q4_0, Q4_1 and TQ2_0, and tritium's AWQ4 and trit planes (F32/F16/BF16 keep f32 activations;
 /// TQ1_0's base-3 bytes have no word unit).
-pub fn i8_source(ty: GgmlType) -> Option<(&'static str, String)> {
+pub fn i8_source(ty: GgmlType) -> Option<(Shader, String)> {
     if !crate::backend::cpu::has_i8_unit(ty) {
         return None;
     }
     let q4 = |kind: u32, group: usize| format!("const Q4_KIND: u32 = {kind}u;\nconst GROUP: u32 = {group}u;\n");
     match ty {
-        GgmlType::Q8_0 => Some(("matmul_i8_q8_0", String::new())),
-        GgmlType::Q4_0 => Some(("matmul_i8_q4", q4(0, 32))),
-        GgmlType::Q4_1 => Some(("matmul_i8_q4", q4(1, 32))),
-        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => Some(("matmul_i8_q4", q4(2, ty.block_size()))),
-        GgmlType::TQ2_0 => Some(("matmul_i8_tp", "const GROUP: u32 = 256u;\nconst PLANES: u32 = 1u;\n".into())),
-        _ if ty.planes() > 0 => Some(("matmul_i8_tp", format_source(ty).1)),
+        GgmlType::Q8_0 => Some((Shader::MatmulI8Q80, String::new())),
+        GgmlType::Q4_0 => Some((Shader::MatmulI8Q4, q4(0, 32))),
+        GgmlType::Q4_1 => Some((Shader::MatmulI8Q4, q4(1, 32))),
+        GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => {
+            Some((Shader::MatmulI8Q4, q4(2, ty.block_size())))
+        }
+        _ if ty == GgmlType::TQ2_0 || ty.planes() > 0 => Some((Shader::MatmulI8Tp, format_source(ty)?.1)),
         _ => None,
     }
 }
@@ -351,95 +392,98 @@ pub fn has_units(ty: GgmlType) -> bool {
     ty != GgmlType::TQ1_0
 }
 
-/// A kernel: either a standalone file or a format-specialized matmul / embed.
+/// A kernel: a standalone file, or a format-specialized matmul / embed (composed from several
+/// files; its label starts with the file that defines the format's loads).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    Plain(&'static str),
+    Plain(Shader),
     Matmul(GgmlType, Tile),
     Embed(GgmlType),
 }
 
 impl Kernel {
+    /// The pipeline label: the shader's file stem for a plain kernel; for a weight kernel the
+    /// file that defines the format's loads (the int8 unit file for int8 tiles), then the format
+    /// when that file serves several (`matmul_tp.tq2_0`), then the tile.
     pub fn name(&self) -> String {
+        let file = |t: GgmlType, i8: bool| {
+            let f = if i8 { i8_source(t).map(|x| x.0) } else { format_source(t).map(|x| x.0) };
+            match f {
+                Some(f) if f.name() == format!("matmul_{}", format_suffix(t)) => f.name().to_string(),
+                Some(f) => format!("{}.{}", f.name(), format_suffix(t)),
+                None => format!("matmul_{}", format_suffix(t)),
+            }
+        };
         match self {
-            Kernel::Plain(n) => n.to_string(),
-            Kernel::Matmul(t, tile) => format!("matmul_{}_{}", format_suffix(*t), tile.name()),
-            Kernel::Embed(t) => format!("embed_{}", format_suffix(*t)),
+            Kernel::Plain(s) => s.name().to_string(),
+            Kernel::Matmul(t, tile) => format!("{}_{}", file(*t, tile.i8), tile.name()),
+            Kernel::Embed(t) => format!("embed.{}", file(*t, false)),
         }
     }
 
-    /// The full WGSL source.
-    pub fn source(&self) -> String {
-        match self {
-            Kernel::Plain(n) if MOD_KERNELS.contains(n) => {
-                format!("{}\n{}", source(n).unwrap_or_default(), source("mod_common").unwrap_or_default())
+    /// The full WGSL source; an error for a weight format no shader serves.
+    pub fn source(&self) -> Result<String> {
+        let unsupported = |t: &GgmlType| {
+            Error::UnsupportedModel(format!("no WebGPU kernel for weights of type {} ({})", t.name(), self.name()))
+        };
+        let tile_consts = |tile: &Tile| {
+            format!(
+                "const ROWS: u32 = {}u;\nconst LANES: u32 = {}u;\nconst TB: u32 = {}u;\n",
+                tile.rows, tile.lanes, tile.tokens
+            )
+        };
+        Ok(match self {
+            Kernel::Plain(s) if MOD_KERNELS.contains(s) => format!("{}\n{}", s.source(), Shader::ModCommon.source()),
+            Kernel::Plain(Shader::QuantizeI8) => {
+                format!("{}\n{}", Shader::QuantizeI8.source(), Shader::Mxint8.source())
             }
-            Kernel::Plain("quantize_i8") => {
-                format!("{}\n{}", source("quantize_i8").unwrap_or_default(), source("mxint8").unwrap_or_default())
-            }
-            Kernel::Plain(n) => source(n).unwrap_or_default().to_string(),
+            Kernel::Plain(s) => s.source().to_string(),
             Kernel::Matmul(t, tile) if tile.i8 => {
-                let (file, mut consts) = i8_source(*t).unwrap_or(("", String::new()));
-                consts += &format!(
-                    "const ROWS: u32 = {}u;\nconst LANES: u32 = {}u;\nconst TB: u32 = {}u;\n",
-                    tile.rows, tile.lanes, tile.tokens
-                );
+                let (file, mut consts) = i8_source(*t).ok_or_else(|| unsupported(t))?;
+                consts += &tile_consts(tile);
                 let fused = tile.fused && tile.xblocks > 0;
                 if fused {
                     consts += &format!("const XBLOCKS: u32 = {}u;\n", tile.xblocks);
                 }
-                [
-                    source("matmul_w"),
-                    source(if fused { "matmul_x_i8s" } else { "matmul_x_i8" }),
-                    Some(consts.as_str()),
-                    source(file),
-                    source("matmul_reduce"),
-                    if fused { source("mxint8") } else { None },
-                ]
-                .iter()
-                .map(|s| s.unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("\n")
+                let x = if fused { Shader::MatmulXI8s } else { Shader::MatmulXI8 };
+                let mut parts =
+                    vec![Shader::MatmulW.source(), x.source(), &consts, file.source(), Shader::MatmulReduce.source()];
+                if fused {
+                    parts.push(Shader::Mxint8.source());
+                }
+                parts.join("\n")
             }
             Kernel::Matmul(t, _) | Kernel::Embed(t) => {
                 let body = match self {
-                    Kernel::Matmul(t, tile) if tile.word && has_units(*t) => "matmul_w",
-                    Kernel::Matmul(..) => "matmul",
-                    _ => "embed",
+                    Kernel::Matmul(t, tile) if tile.word && has_units(*t) => Shader::MatmulW,
+                    Kernel::Matmul(..) => Shader::Matmul,
+                    _ => Shader::Embed,
                 };
-                let (file, mut consts) = format_source(*t);
+                let (file, mut consts) = format_source(*t).ok_or_else(|| unsupported(t))?;
                 if let Kernel::Matmul(_, tile) = self {
-                    consts += &format!(
-                        "const ROWS: u32 = {}u;\nconst LANES: u32 = {}u;\nconst TB: u32 = {}u;\n",
-                        tile.rows, tile.lanes, tile.tokens
-                    );
+                    consts += &tile_consts(tile);
                 }
-                let fmt = source(file).unwrap_or_default();
+                let fmt = file.source();
                 // The body declares the bindings the format file uses; put it first (its header
                 // comment opens the module), then the specialization constants, the format file,
                 // and the shared pieces: the matmul epilogue and Q4_0/Q4_1's common unit.
-                let mut src = format!("{}\n{}{}", source(body).unwrap_or_default(), consts, fmt);
-                if body == "matmul_w" {
-                    src = format!(
-                        "{}\n{}\n{}{}",
-                        source(body).unwrap_or_default(),
-                        source("matmul_x_f32").unwrap_or_default(),
-                        consts,
-                        fmt
-                    );
-                }
+                let mut src = if body == Shader::MatmulW {
+                    format!("{}\n{}\n{}{}", body.source(), Shader::MatmulXF32.source(), consts, fmt)
+                } else {
+                    format!("{}\n{}{}", body.source(), consts, fmt)
+                };
                 if matches!(self, Kernel::Matmul(..)) {
-                    src += &format!("\n{}", source("matmul_reduce").unwrap_or_default());
+                    src += &format!("\n{}", Shader::MatmulReduce.source());
                 }
                 if matches!(
                     t,
                     GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128
                 ) {
-                    src += &format!("\n{}", source("matmul_q4_unit").unwrap_or_default());
+                    src += &format!("\n{}", Shader::MatmulQ4Unit.source());
                 }
                 src
             }
-        }
+        })
     }
 
     /// The binding list of group 0 (explicit, so bindings a variant does not read — the scales
@@ -448,21 +492,22 @@ impl Kernel {
         use Binding::*;
         match self {
             Kernel::Matmul(..) | Kernel::Embed(_) => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
-            Kernel::Plain("rmsnorm") | Kernel::Plain("rope") => &[Uniform, Uniform, Read, Read, ReadWrite],
-            Kernel::Plain(n) if n.starts_with("mod_") => MOD_BINDINGS,
-            Kernel::Plain("attention") => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
+            Kernel::Plain(Shader::Rmsnorm | Shader::Rope) => &[Uniform, Uniform, Read, Read, ReadWrite],
+            Kernel::Plain(s) if MOD_KERNELS.contains(s) => MOD_BINDINGS,
+            Kernel::Plain(Shader::Attention) => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
             Kernel::Plain(_) => &[Uniform, Uniform, Read, ReadWrite],
         }
     }
 
-    /// Every kernel variant the backend can build (for validation tests).
+    /// Every kernel the backend can build (for validation tests): each standalone kernel, and
+    /// each weight format's matmul (every standard tile) and embedding.
     pub fn all() -> Vec<Kernel> {
-        let mut v: Vec<Kernel> =
-            ["rmsnorm", "rope", "attention", "swiglu", "add", "argmax", "bench_read", "sample", "quantize_i8"]
-                .iter()
-                .chain(MOD_KERNELS)
-                .map(|n| Kernel::Plain(n))
-                .collect();
+        use Shader::*;
+        let mut v: Vec<Kernel> = [Rmsnorm, Rope, Attention, Swiglu, Add, Argmax, BenchRead, Sample, QuantizeI8]
+            .iter()
+            .chain(MOD_KERNELS)
+            .map(|s| Kernel::Plain(*s))
+            .collect();
         for t in crate::quant::MATMUL_TYPES {
             for tile in standard_tiles(t) {
                 let k = Kernel::Matmul(t, effective_tile(tile, t, 256));
@@ -522,14 +567,15 @@ impl KernelCache {
             .clone()
     }
 
-    pub fn get(&self, device: &wgpu::Device, k: &Kernel) -> Arc<wgpu::ComputePipeline> {
+    /// The pipeline of `k`, built on first use.
+    pub fn get(&self, device: &wgpu::Device, k: &Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
         if let Some(p) = self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).get(k) {
-            return p.clone();
+            return Ok(p.clone());
         }
         let name = k.name();
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(&name),
-            source: wgpu::ShaderSource::Wgsl(k.source().into()),
+            source: wgpu::ShaderSource::Wgsl(k.source()?.into()),
         });
         let bgl = self.layout(device, k.bindings());
         let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -546,7 +592,7 @@ impl KernelCache {
             cache: None,
         }));
         self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).insert(k.clone(), p.clone());
-        p
+        Ok(p)
     }
 
     pub fn len(&self) -> usize {

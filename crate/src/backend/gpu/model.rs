@@ -12,11 +12,11 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 pub use super::bench::{matmul_once, sample_once, time_matmul, time_matmul_on, time_read, BenchWeights, MatmulTiming};
-use super::kernels::Kernel;
-pub use super::ops::{GpuSample, GPU_SAMPLE_MAX_K};
+use super::kernels::{Kernel, Shader};
 use super::ops::{readback, record, storage, uniform, xq_words, Op};
-use super::record::{Acts, LayerBindings, STEP_STRIDE};
+pub use super::ops::{GpuSample, GPU_SAMPLE_MAX_K};
 pub use super::record::{rope_table, OpBuilder};
+use super::record::{Acts, LayerBindings, STEP_STRIDE};
 use super::weights;
 use super::GpuContext;
 use crate::error::{Error, Result};
@@ -119,7 +119,7 @@ impl GpuModel {
                 let embd = up(&model.token_embd)?;
                 weight_bytes += embd.bytes();
                 let a = &acts;
-                ops.extend(b.embed(&embd, &a.step, &a.tokens, &a.x));
+                ops.extend(b.embed(&embd, &a.step, &a.tokens, &a.x)?);
                 let embed_end = ops.len();
                 let mut layer_ops = Vec::new();
                 let mut k_cache = Vec::new();
@@ -179,19 +179,19 @@ impl GpuModel {
                 let tail_start = ops.len();
                 ops.push(Op::CopyLast);
                 let out_norm = vec_buf("output_norm", &model.output_norm);
-                ops.push(b.rmsnorm(d, c.rms_eps, &out_norm, &a.step_one, &a.last_x, &a.last, true));
+                ops.push(b.rmsnorm(d, c.rms_eps, &out_norm, &a.step_one, &a.last_x, &a.last, true)?);
                 let out_w = if model.tied_output { None } else { Some(up(&model.output)?) };
                 let out_w_ref = out_w.as_ref().unwrap_or(&embd);
                 if out_w.is_some() {
                     weight_bytes += out_w_ref.bytes();
                 }
-                ops.extend(b.matmuls(&[(out_w_ref, &a.logits)], &a.step_one, &a.last, &a.xq, true));
+                ops.extend(b.matmuls(&[(out_w_ref, &a.logits)], &a.step_one, &a.last, &a.xq, true)?);
                 let argmax_params = uniform(&dev, "argmax params", &[vocab as u32, 0, 0, 0]);
                 let (pipeline, bind_group) =
-                    b.bind(&Kernel::Plain("argmax"), &[&a.step_one, &argmax_params, &a.logits, &a.argmax]);
+                    b.bind(&Kernel::Plain(Shader::Argmax), &[&a.step_one, &argmax_params, &a.logits, &a.argmax])?;
                 ops.push(Op::single(pipeline, bind_group));
                 let (pipeline, bind_group) =
-                    b.bind(&Kernel::Plain("sample"), &[&a.step_one, &a.sample_params, &a.logits, &a.argmax]);
+                    b.bind(&Kernel::Plain(Shader::Sample), &[&a.step_one, &a.sample_params, &a.logits, &a.argmax])?;
                 let sample_op = Op::single(pipeline, bind_group);
                 Ok(GpuModel {
                     ctx: ctx.clone(),

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::kernels::Kernel;
+use super::kernels::{Kernel, Shader};
 use super::ops::{uniform, Grid, Op, Steps};
 use super::weights::GpuWeight;
 use super::GpuContext;
@@ -19,7 +19,11 @@ pub struct OpBuilder<'a> {
 }
 
 impl OpBuilder<'_> {
-    pub(crate) fn bind(&self, kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> (Arc<wgpu::ComputePipeline>, wgpu::BindGroup) {
+    pub(crate) fn bind(
+        &self,
+        kernel: &Kernel,
+        buffers: &[&wgpu::Buffer],
+    ) -> Result<(Arc<wgpu::ComputePipeline>, wgpu::BindGroup)> {
         self.bind_resources(kernel, buffers.iter().map(|b| b.as_entire_binding()).collect())
     }
 
@@ -28,8 +32,8 @@ impl OpBuilder<'_> {
         &self,
         kernel: &Kernel,
         resources: Vec<wgpu::BindingResource<'_>>,
-    ) -> (Arc<wgpu::ComputePipeline>, wgpu::BindGroup) {
-        let pipeline = self.ctx.kernels.get(&self.ctx.device, kernel);
+    ) -> Result<(Arc<wgpu::ComputePipeline>, wgpu::BindGroup)> {
+        let pipeline = self.ctx.kernels.get(&self.ctx.device, kernel)?;
         let layout = self.ctx.kernels.layout(&self.ctx.device, kernel.bindings());
         let entries: Vec<wgpu::BindGroupEntry> = resources
             .into_iter()
@@ -41,7 +45,7 @@ impl OpBuilder<'_> {
             layout: &layout,
             entries: &entries,
         });
-        (pipeline, bind_group)
+        Ok((pipeline, bind_group))
     }
 
     pub(crate) fn max_wg(&self) -> u32 {
@@ -58,7 +62,7 @@ impl OpBuilder<'_> {
         input: &wgpu::Buffer,
         xq: &wgpu::Buffer,
         one: bool,
-    ) -> Vec<Op> {
+    ) -> Result<Vec<Op>> {
         self.products(ws, step, input, xq, one, |w| self.ctx.tiles_for(w.ty))
     }
 
@@ -72,7 +76,7 @@ impl OpBuilder<'_> {
         xq: &wgpu::Buffer,
         one: bool,
         tiles_of: impl Fn(&GpuWeight) -> super::kernels::Tiles,
-    ) -> Vec<Op> {
+    ) -> Result<Vec<Op>> {
         let mut ops = Vec::new();
         let tiles: Vec<_> = ws.iter().map(|(w, _)| tiles_of(w).effective(w.ty, w.cols)).collect();
         // The separate quantize pass, for int8 tiles that read its blocks: every step when a decode
@@ -85,21 +89,29 @@ impl OpBuilder<'_> {
             None => ws.iter().zip(&tiles).find(|(_, t)| t.prefill.i8).map(|((w, _), _)| (w, Steps::Many)),
         };
         if let Some((w, steps)) = quantize {
-            ops.push(self.quantize_i8(w.cols, step, input, xq, one, steps));
+            ops.push(self.quantize_i8(w.cols, step, input, xq, one, steps)?);
         }
         for ((w, out), t) in ws.iter().zip(tiles) {
             if t.decode.fused {
                 let only = |tile| super::kernels::Tiles { decode: tile, prefill: tile };
-                ops.extend(self.matmul_tiled(w, step, input, out, one, only(t.decode), Steps::One));
+                ops.extend(self.matmul_tiled(w, step, input, out, one, only(t.decode), Steps::One)?);
                 if !one {
                     let x = if t.prefill.i8 { xq } else { input };
-                    ops.extend(self.matmul_tiled(w, step, x, out, false, only(t.prefill), Steps::Many));
+                    ops.extend(self.matmul_tiled(w, step, x, out, false, only(t.prefill), Steps::Many)?);
                 }
             } else {
-                ops.extend(self.matmul_tiled(w, step, if t.decode.i8 { xq } else { input }, out, one, t, Steps::All));
+                ops.extend(self.matmul_tiled(
+                    w,
+                    step,
+                    if t.decode.i8 { xq } else { input },
+                    out,
+                    one,
+                    t,
+                    Steps::All,
+                )?);
             }
         }
-        ops
+        Ok(ops)
     }
 
     /// shaders/quantize_i8.wgsl: the step's `[n, cols]` f32 `input` → int8 blocks in `xq`
@@ -112,11 +124,18 @@ impl OpBuilder<'_> {
         xq: &wgpu::Buffer,
         one: bool,
         steps: Steps,
-    ) -> Op {
+    ) -> Result<Op> {
         let blocks = (cols / 32) as u32;
         let params = uniform(&self.ctx.device, "quantize_i8 params", &[cols as u32, blocks, 0, 0]);
-        let (pipeline, bind_group) = self.bind(&Kernel::Plain("quantize_i8"), &[step, &params, input, xq]);
-        Op::Dispatch { steps, pipeline, prefill: None, bind_group, grid: Grid::Elementwise { per_token: blocks }, one }
+        let (pipeline, bind_group) = self.bind(&Kernel::Plain(Shader::QuantizeI8), &[step, &params, input, xq])?;
+        Ok(Op::Dispatch {
+            steps,
+            pipeline,
+            prefill: None,
+            bind_group,
+            grid: Grid::Elementwise { per_token: blocks },
+            one,
+        })
     }
 
     /// Matmul ops (one per shard) of `w` with `tiles` from `input` into `output`, run in `steps`;
@@ -132,7 +151,7 @@ impl OpBuilder<'_> {
         one: bool,
         tiles: super::kernels::Tiles,
         steps: Steps,
-    ) -> Vec<Op> {
+    ) -> Result<Vec<Op>> {
         let tiles = tiles.effective(w.ty, w.cols);
         let tile_rows = tiles.decode.rows;
         w.shards
@@ -145,24 +164,34 @@ impl OpBuilder<'_> {
                     "matmul params",
                     &[rows, w.cols as u32, w.row_words as u32, fold_x, s.row_offset as u32, w.rows as u32, 0, 0],
                 );
-                let (pipeline, bind_group) = self
-                    .bind(&Kernel::Matmul(w.ty, tiles.decode), &[step, &params, &s.weights, &s.scales, input, output]);
-                let prefill = (!one && tiles.prefill != tiles.decode)
-                    .then(|| self.ctx.kernels.get(&self.ctx.device, &Kernel::Matmul(w.ty, tiles.prefill)));
+                let (pipeline, bind_group) = self.bind(
+                    &Kernel::Matmul(w.ty, tiles.decode),
+                    &[step, &params, &s.weights, &s.scales, input, output],
+                )?;
+                let prefill = match !one && tiles.prefill != tiles.decode {
+                    true => Some(self.ctx.kernels.get(&self.ctx.device, &Kernel::Matmul(w.ty, tiles.prefill))?),
+                    false => None,
+                };
                 let prefill_tokens = if one { 1 } else { tiles.prefill.tokens };
-                Op::Dispatch {
+                Ok(Op::Dispatch {
                     steps,
                     pipeline,
                     prefill,
                     bind_group,
                     grid: Grid::Matmul { rows, fold_x, tile_rows, prefill_tokens },
                     one,
-                }
+                })
             })
             .collect()
     }
 
-    pub(crate) fn embed(&self, w: &GpuWeight, step: &wgpu::Buffer, tokens: &wgpu::Buffer, output: &wgpu::Buffer) -> Vec<Op> {
+    pub(crate) fn embed(
+        &self,
+        w: &GpuWeight,
+        step: &wgpu::Buffer,
+        tokens: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+    ) -> Result<Vec<Op>> {
         w.shards
             .iter()
             .map(|s| {
@@ -172,15 +201,15 @@ impl OpBuilder<'_> {
                     &[s.rows as u32, w.cols as u32, w.row_words as u32, 1, s.row_offset as u32, w.rows as u32, 0, 0],
                 );
                 let (pipeline, bind_group) =
-                    self.bind(&Kernel::Embed(w.ty), &[step, &params, &s.weights, &s.scales, tokens, output]);
-                Op::Dispatch {
+                    self.bind(&Kernel::Embed(w.ty), &[step, &params, &s.weights, &s.scales, tokens, output])?;
+                Ok(Op::Dispatch {
                     steps: Steps::All,
                     pipeline,
                     prefill: None,
                     bind_group,
                     grid: Grid::PerToken,
                     one: false,
-                }
+                })
             })
             .collect()
     }
@@ -195,30 +224,30 @@ impl OpBuilder<'_> {
         x: &wgpu::Buffer,
         out: &wgpu::Buffer,
         one: bool,
-    ) -> Op {
+    ) -> Result<Op> {
         let params = uniform(&self.ctx.device, "rmsnorm params", &[dim as u32, eps.to_bits(), 0, 0]);
-        let (pipeline, bind_group) = self.bind(&Kernel::Plain("rmsnorm"), &[step, &params, weight, x, out]);
-        Op::Dispatch { steps: Steps::All, pipeline, prefill: None, bind_group, grid: Grid::PerToken, one }
+        let (pipeline, bind_group) = self.bind(&Kernel::Plain(Shader::Rmsnorm), &[step, &params, weight, x, out])?;
+        Ok(Op::Dispatch { steps: Steps::All, pipeline, prefill: None, bind_group, grid: Grid::PerToken, one })
     }
 
     pub(crate) fn elementwise(
         &self,
-        name: &'static str,
+        shader: Shader,
         width: usize,
         step: &wgpu::Buffer,
         a: &wgpu::Buffer,
         b: &wgpu::Buffer,
-    ) -> Op {
-        let params = uniform(&self.ctx.device, name, &[width as u32, 0, 0, 0]);
-        let (pipeline, bind_group) = self.bind(&Kernel::Plain(name), &[step, &params, a, b]);
-        Op::Dispatch {
+    ) -> Result<Op> {
+        let params = uniform(&self.ctx.device, shader.name(), &[width as u32, 0, 0, 0]);
+        let (pipeline, bind_group) = self.bind(&Kernel::Plain(shader), &[step, &params, a, b])?;
+        Ok(Op::Dispatch {
             steps: Steps::All,
             pipeline,
             prefill: None,
             bind_group,
             grid: Grid::Elementwise { per_token: width as u32 },
             one: false,
-        }
+        })
     }
 }
 
@@ -239,26 +268,42 @@ pub(crate) struct LayerBindings<'a> {
 impl OpBuilder<'_> {
     /// The ops of one decoder layer: the model graph, op by op. Neighbouring ops may be fused
     /// here (a group of linears shares one int8-quantized input).
-    pub(crate) fn layer(&self, c: &LlamaConfig, graph: &LayerGraph, a: &Acts, lb: &LayerBindings<'_>) -> Result<Vec<Op>> {
+    pub(crate) fn layer(
+        &self,
+        c: &LlamaConfig,
+        graph: &LayerGraph,
+        a: &Acts,
+        lb: &LayerBindings<'_>,
+    ) -> Result<Vec<Op>> {
         let mut ops = Vec::new();
         let half = (c.rope_dim / 2) as u32;
         for op in &graph.ops {
             match op {
                 GraphOp::RmsNorm { norm, input, out } => {
-                    ops.push(self.rmsnorm(c.dim, c.rms_eps, (lb.norm)(*norm), &a.step, a.act(*input), a.act(*out), false));
+                    ops.push(self.rmsnorm(
+                        c.dim,
+                        c.rms_eps,
+                        (lb.norm)(*norm),
+                        &a.step,
+                        a.act(*input),
+                        a.act(*out),
+                        false,
+                    )?);
                 }
                 GraphOp::Linears { input, outs } => {
                     let ws: Vec<(&GpuWeight, &wgpu::Buffer)> =
                         outs.iter().map(|(w, o)| ((lb.linear)(*w), a.act(*o))).collect();
-                    ops.extend(self.matmuls(&ws, &a.step, a.act(*input), &a.xq, false));
+                    ops.extend(self.matmuls(&ws, &a.step, a.act(*input), &a.xq, false)?);
                 }
                 GraphOp::Rope { act, heads } => {
                     let (params, nh) = match heads {
                         Heads::Query => (lb.rope_q, c.n_heads),
                         Heads::KeyValue => (lb.rope_k, c.n_kv_heads),
                     };
-                    let (pipeline, bind_group) =
-                        self.bind(&Kernel::Plain("rope"), &[&a.step, params, lb.rope_table, &a.positions, a.act(*act)]);
+                    let (pipeline, bind_group) = self.bind(
+                        &Kernel::Plain(Shader::Rope),
+                        &[&a.step, params, lb.rope_table, &a.positions, a.act(*act)],
+                    )?;
                     ops.push(Op::Dispatch {
                         steps: Steps::All,
                         pipeline,
@@ -276,7 +321,7 @@ impl OpBuilder<'_> {
                         size: wgpu::BufferSize::new(16),
                     });
                     let (pipeline, bind_group) = self.bind_resources(
-                        &Kernel::Plain("attention"),
+                        &Kernel::Plain(Shader::Attention),
                         vec![
                             layer_step,
                             lb.attn_params.as_entire_binding(),
@@ -285,7 +330,7 @@ impl OpBuilder<'_> {
                             lb.v_cache.as_entire_binding(),
                             a.act(*out).as_entire_binding(),
                         ],
-                    );
+                    )?;
                     ops.push(Op::Dispatch {
                         steps: Steps::All,
                         pipeline,
@@ -296,11 +341,11 @@ impl OpBuilder<'_> {
                     });
                 }
                 GraphOp::Residual { from, into, weighted } => {
-                    let add = self.elementwise("add", into.width(c), &a.step, a.act(*from), a.act(*into));
+                    let add = self.elementwise(Shader::Add, into.width(c), &a.step, a.act(*from), a.act(*into))?;
                     ops.push(if *weighted { Op::Weighted(Box::new(add)) } else { add });
                 }
                 GraphOp::Glu { gate, up, f: Gated::Silu } => {
-                    ops.push(self.elementwise("swiglu", gate.width(c), &a.step, a.act(*up), a.act(*gate)));
+                    ops.push(self.elementwise(Shader::Swiglu, gate.width(c), &a.step, a.act(*up), a.act(*gate))?);
                 }
             }
         }
@@ -357,7 +402,6 @@ pub(crate) struct Acts {
 /// Byte stride of the per-layer Step uniforms in `layer_steps` (WebGPU's default
 /// `minUniformBufferOffsetAlignment`).
 pub(crate) const STEP_STRIDE: usize = 256;
-
 
 impl Acts {
     /// The buffer of a graph activation (`[MAX_BATCH, width]`).

@@ -1,0 +1,76 @@
+//! The kernel trail: every WGSL file in shaders/ is in the typed registry under its own name and
+//! nothing else is; every pipeline label starts with the file that defines it; a weight format
+//! with no kernel is an error, not an empty shader. And the model graph: the layer every
+//! architecture builds passes its checks, and a broken one is refused.
+
+use std::collections::BTreeSet;
+
+use tritium::backend::gpu::kernels::{Kernel, Shader, Tile};
+use tritium::model::graph::{Act, LayerGraph, Linear, Norm, Op};
+use tritium::quant::GgmlType;
+
+#[test]
+fn registry_names_every_shader_file_once() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+    let files: BTreeSet<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".wgsl").map(String::from))
+        .collect();
+    let registry: BTreeSet<String> = Shader::ALL.iter().map(|s| s.name().to_string()).collect();
+    assert_eq!(Shader::ALL.len(), registry.len(), "a shader name appears twice in the registry");
+    assert_eq!(files, registry, "shaders/ and the registry differ");
+    for s in Shader::ALL {
+        assert!(s.source().starts_with("// "), "shaders/{}.wgsl needs a header comment", s.name());
+    }
+}
+
+#[test]
+fn pipeline_labels_start_with_their_shader_file() {
+    for k in Kernel::all() {
+        let name = k.name();
+        let file = name.split(['.', ':']).next().unwrap_or("");
+        let stem = match &k {
+            Kernel::Plain(s) => s.name().to_string(),
+            Kernel::Embed(_) => "embed".into(),
+            Kernel::Matmul(..) => name.rsplit_once('_').map(|(a, _)| a).unwrap_or("").split('.').next().unwrap().into(),
+        };
+        assert!(Shader::ALL.iter().any(|s| s.name() == file), "{name}: label does not start with a shader file");
+        assert!(name.starts_with(&stem), "{name}: expected to start with {stem}");
+    }
+    // TQ2_0 is served by the trit-plane file: its label says so.
+    let tq2 = Kernel::Matmul(GgmlType::TQ2_0, Tile::new(8, 8, 1)).name();
+    assert!(tq2.starts_with("matmul_tp.tq2_0_"), "{tq2}");
+}
+
+#[test]
+fn a_format_without_a_kernel_is_an_error() {
+    for ty in [GgmlType::I8, GgmlType::I32] {
+        let err = Kernel::Matmul(ty, Tile::new(8, 8, 1)).source().unwrap_err().to_string();
+        assert!(err.contains(ty.name()), "{err}");
+        assert!(Kernel::Embed(ty).source().is_err());
+    }
+}
+
+#[test]
+fn layer_graph_checks() {
+    let m = tritium::model::Model::from_gguf_bytes(tritium::model::synthetic::tiny_llama_gguf(1)).unwrap();
+    let cfg = m.config.clone();
+    let g = tritium::model::arch::layer_graph(&cfg).unwrap();
+    assert_eq!(g.ops.iter().filter(|o| matches!(o, Op::KvAppend { .. })).count(), 1);
+    // Attention before the KV append, a read of an activation nothing wrote, two KV appends.
+    let attn_first = vec![
+        Op::RmsNorm { norm: Norm::Attn, input: Act::X, out: Act::Xn },
+        Op::Linears { input: Act::Xn, outs: vec![(Linear::Q, Act::Q), (Linear::K, Act::K), (Linear::V, Act::V)] },
+        Op::Attention { q: Act::Q, out: Act::Att },
+        Op::KvAppend { k: Act::K, v: Act::V },
+    ];
+    assert!(LayerGraph::new(attn_first).unwrap_err().to_string().contains("attention before the KV append"));
+    let unwritten = vec![Op::Linears { input: Act::Gate, outs: vec![(Linear::Down, Act::Proj)] }];
+    assert!(LayerGraph::new(unwritten).unwrap_err().to_string().contains("reads Gate"));
+    let mut twice = g.ops.clone();
+    twice.push(Op::KvAppend { k: Act::K, v: Act::V });
+    assert!(LayerGraph::new(twice).unwrap_err().to_string().contains("2 KV appends"));
+    let mut unsupported = cfg.clone();
+    unsupported.architecture = "gpt-neox".into();
+    assert!(tritium::model::arch::layer_graph(&unsupported).unwrap_err().to_string().contains("gpt-neox"));
+}
