@@ -1,20 +1,21 @@
 // The Worker-backed engine: `Engine.create()` on a page returns a RemoteEngine, which runs the
-// in-thread engine of tritium.js inside a module Web Worker (tritium-worker.js) and mirrors its API
-// by message passing, so the page never freezes while a model loads, generates, quantizes or
-// computes spectra. Differences from the in-thread API (see tritium.d.ts): methods that return a
-// value synchronously there (tokenize, detokenize, forwardLogits, toGguf, toAutoAwq,
-// tinyTestModel) return a Promise here; `generate()` validates its options in the worker, so a bad
-// option rejects the first `next()` instead of throwing. `info()`, `retention()`, `name`,
-// `sizeBytes`, `backend` and `capabilities()` stay synchronous (kept on this side).
+// in-thread engine (tritium-engine.js) inside a module Web Worker (tritium-worker.js) and mirrors
+// its API by message passing, so the page never freezes while a model loads, generates, quantizes
+// or computes spectra. The methods the worker answers are generated from the method table
+// (tritium-methods.js: proxy 'worker', and how each argument crosses); the ones answered on the
+// page (proxy 'page'), generate (the stream protocol) and free are written out here.
+// Differences from the in-thread API (see tritium.d.ts): every method the worker answers returns
+// a Promise (also tokenize, detokenize, forwardLogits, toGguf, toAutoAwq and tinyTestModel, which
+// return a value there), and its errors reject it; `generate()` validates its options in the
+// worker, so a bad option rejects the first `next()` instead of throwing. `info()`, `retention()`,
+// `name`, `sizeBytes`, `backend` and `capabilities()` stay synchronous (kept on this side).
 
-import { Generation, TritiumError } from './tritium.js';
+import { TritiumError, errorFromData } from './tritium-errors.js';
+import { completeGeneration } from './tritium-generation.js';
 import { absoluteUrl, deleteCached, listCached } from './tritium-cache.js';
+import { checkImplements, methodsOf } from './tritium-methods.js';
 
 const TOKEN = Symbol('remote');
-
-function toError(e) {
-  return new TritiumError((e && e.code) || 'E_INTERNAL', (e && e.message) || String(e));
-}
 
 /** One worker and its pending calls. */
 class Channel {
@@ -36,7 +37,7 @@ class Channel {
       this.#calls.delete(msg.id);
       if (c.cleanup) c.cleanup();
       if (msg.ok) c.resolve(msg.value);
-      else c.reject(toError(msg.error));
+      else c.reject(errorFromData(msg.error));
     };
     const fail = (what) => (ev) => {
       if (ev && typeof ev.preventDefault === 'function') ev.preventDefault();
@@ -126,9 +127,83 @@ const progressEvents = (onProgress) =>
       }
     : undefined;
 
+// The handle of a RemoteModel of `channel`, or null (set by RemoteModel, which owns the field).
+let handleOf = () => null;
+
+/**
+ * One argument as it crosses to the worker (by its kind in the method table); 'source' gives a
+ * Promise. `call` collects the progress callback, the signal and what to transfer.
+ */
+function encodeArg(kind, value, { method, channel, call }) {
+  switch (kind) {
+    case 'string':
+      return String(value);
+    case 'ids':
+      return Array.from(value);
+    case 'model': {
+      const handle = handleOf(value, channel);
+      if (handle === null) throw new TritiumError('E_INVALID_ARGUMENT', `${method}: other must be a model of the same engine`);
+      return handle;
+    }
+    case 'source':
+      return portableSource(value).then((src) => {
+        if (typeof ReadableStream !== 'undefined' && src instanceof ReadableStream) call.transfer.push(src);
+        return src;
+      });
+    case 'progress': {
+      const { onProgress, signal, rest } = splitOptions(value);
+      call.onProgress = onProgress;
+      call.signal = signal;
+      return rest;
+    }
+    case 'data': {
+      const { onProgress: _p, signal: _s, ...rest } = value || {};
+      return rest;
+    }
+    default:
+      return value;
+  }
+}
+
+/**
+ * The proxy method of a method-table entry with proxy 'worker': it encodes the arguments, sends
+ * `{ handle, method, args }` to the worker and resolves to its answer (a new RemoteModel for
+ * entries that return a model). Errors, a freed model's E_FREED included, reject the Promise.
+ * `reach(self)` gives `{ channel, handle }` (or throws E_FREED).
+ */
+function proxyMethod(entry, reach) {
+  const fn = async function (...args) {
+    const { channel, handle } = reach(this);
+    const call = { onProgress: null, signal: null, transfer: [] };
+    const encoded = entry.args.map((kind, index) => encodeArg(kind, args[index], { method: entry.name, channel, call }));
+    const values = await Promise.all(encoded);
+    const v = await channel.call(
+      'call',
+      { handle, method: entry.name, args: values, progress: !!call.onProgress },
+      { onEvent: progressEvents(call.onProgress), signal: call.signal, transfer: call.transfer },
+    );
+    return entry.returns === 'model' ? new RemoteModel(TOKEN, channel, v) : v;
+  };
+  Object.defineProperty(fn, 'name', { value: entry.name });
+  return fn;
+}
+
+/** Install the proxy methods of `on` on `cls.prototype`. */
+function installProxyMethods(cls, on, reach) {
+  for (const e of methodsOf(on)) {
+    if (e.proxy !== 'worker') continue;
+    Object.defineProperty(cls.prototype, e.name, { value: proxyMethod(e, reach), writable: true, configurable: true, enumerable: false });
+  }
+}
+
 export class RemoteEngine {
   #channel;
   #caps;
+
+  // load, tinyTestModel, benchMatmul, runMatmul: generated from the method table.
+  static {
+    installProxyMethods(this, 'engine', (self) => ({ channel: self.#channel, handle: 0 }));
+  }
 
   constructor(token, channel, caps) {
     if (token !== TOKEN) throw new TypeError('use `await Engine.create()` to make an Engine');
@@ -172,18 +247,7 @@ export class RemoteEngine {
     return structuredClone(this.#caps);
   }
 
-  async load(source, options = {}) {
-    const { onProgress, signal, rest } = splitOptions(options);
-    const src = await portableSource(source);
-    const transfer = typeof ReadableStream !== 'undefined' && src instanceof ReadableStream ? [src] : [];
-    const d = await this.#channel.call(
-      'load',
-      { source: src, options: rest, progress: !!onProgress },
-      { onEvent: progressEvents(onProgress), signal, transfer },
-    );
-    return new RemoteModel(TOKEN, this.#channel, d);
-  }
-
+  /** The model cache is the origin's Cache Storage: read here, not in the worker. */
   async cachedModels() {
     return listCached();
   }
@@ -192,18 +256,13 @@ export class RemoteEngine {
     return deleteCached(url);
   }
 
-  /** A Promise here (a Uint8Array in the in-thread engine). */
-  tinyTestModel(seed = 1) {
-    return this.#channel.call('tinyTestModel', { seed });
-  }
-
-  benchMatmul(spec) {
-    return this.#channel.call('benchMatmul', { spec });
-  }
-
   /** Stop the worker; every model of this engine is gone. */
   terminate() {
     this.#channel.terminate();
+  }
+
+  static {
+    checkImplements(this, 'engine', 'proxy');
   }
 }
 
@@ -213,6 +272,16 @@ export class RemoteModel {
   #d;
   #retention = null;
   #freed = false;
+
+  // tokenize, detokenize, forwardLogits, toGguf, toAutoAwq, spectra, quantize, compareSpectra:
+  // generated from the method table.
+  static {
+    handleOf = (m, channel) => (m instanceof RemoteModel && m.#channel === channel ? m.#handle : null);
+    installProxyMethods(this, 'model', (self) => {
+      self.#live();
+      return { channel: self.#channel, handle: self.#handle };
+    });
+  }
 
   constructor(token, channel, d) {
     if (token !== TOKEN) throw new TypeError('models come from `engine.load()`');
@@ -251,52 +320,6 @@ export class RemoteModel {
     return this.#retention ? structuredClone(this.#retention) : null;
   }
 
-  #call(method, args, { onProgress, signal } = {}) {
-    this.#live();
-    return this.#channel.call(
-      'call',
-      { handle: this.#handle, method, args, progress: !!onProgress },
-      { onEvent: progressEvents(onProgress), signal },
-    );
-  }
-
-  tokenize(text, options) {
-    return this.#call('tokenize', [text, options]);
-  }
-
-  detokenize(ids) {
-    return this.#call('detokenize', [Array.from(ids)]);
-  }
-
-  forwardLogits(ids) {
-    return this.#call('forwardLogits', [Array.from(ids)]);
-  }
-
-  toGguf() {
-    return this.#call('toGguf', []);
-  }
-
-  toAutoAwq() {
-    return this.#call('toAutoAwq', []);
-  }
-
-  spectra(options = {}) {
-    const { onProgress, signal, rest } = splitOptions(options);
-    return this.#call('spectra', [rest], { onProgress, signal });
-  }
-
-  async quantize(spec, options = {}) {
-    const { onProgress, signal, rest } = splitOptions(options);
-    const d = await this.#call('quantize', [String(spec), rest], { onProgress, signal });
-    return new RemoteModel(TOKEN, this.#channel, d);
-  }
-
-  compareSpectra(other, options = {}) {
-    if (!(other instanceof RemoteModel)) throw new TritiumError('E_INVALID_ARGUMENT', 'compareSpectra: other must be a model of the same engine');
-    const { onProgress: _p, signal: _s, ...rest } = options || {};
-    return this.#call('compareSpectra', [other.#handle, rest]);
-  }
-
   generate(prompt, options = {}) {
     this.#live();
     const { signal, ...rest } = options || {};
@@ -310,6 +333,10 @@ export class RemoteModel {
     if (this.#freed) return;
     this.#freed = true;
     this.#channel.call('free', { handle: this.#handle }).catch(() => {});
+  }
+
+  static {
+    checkImplements(this, 'model', 'proxy');
   }
 }
 
@@ -424,7 +451,7 @@ export class RemoteGeneration {
 
   /** Run to the end: the in-thread Generation's `complete()` over this iterator. */
   complete() {
-    return Generation.prototype.complete.call(this);
+    return completeGeneration(this);
   }
 
   retention() {

@@ -1,15 +1,22 @@
 // The Web Worker behind `Engine.create()` on a page (web/tritium-remote.js starts it as a module
-// worker next to itself). It runs the in-thread engine of tritium.js (`worker: false`) and answers
-// the page's calls by message passing, so generation, loading, quantization and spectra never
-// block the page. Protocol (every message carries the call's `id`):
-//   page → worker  { id, op, args }             op: create, load, call (a model method), generate,
-//                                                tinyTestModel, benchMatmul, free
+// worker next to itself). It runs the in-thread engine (tritium-engine.js, `worker: false`) and
+// answers the page's calls by message passing, so generation, loading, quantization and spectra
+// never block the page. Protocol (every message carries the call's `id`):
+//   page → worker  { id, op: 'create', args: { options } }        start the engine
+//                  { id, op: 'call', args: { handle, method, args, progress } }
+//                                              an Engine (handle 0) or Model method that the method
+//                                              table (tritium-methods.js) marks proxy 'worker'; its
+//                                              arguments are decoded by the table's kinds
+//                  { id, op: 'generate', args: { handle, prompt, options } }
+//                  { id, op: 'free', args: { handle } }
 //                  { op: 'abort', target: id }   abort that call (its AbortSignal) / stop a generation
 //   worker → page  { id, event, data }           progress ('progress'), generation pieces ('start', 'piece')
 //                  { id, ok: true, value }       the call's result (models as { handle, ... })
 //                  { id, ok: false, error: { code, message } }
 
-import { Engine } from './tritium.js';
+import { Engine } from './tritium-engine.js';
+import { errorToData } from './tritium-errors.js';
+import { MODEL_KEPT_PROPERTIES, workerMethod } from './tritium-methods.js';
 
 let engine = null;
 const models = new Map(); // handle → Model
@@ -18,18 +25,14 @@ let nextHandle = 1;
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 
-function errorData(e) {
-  return {
-    code: e && typeof e.code === 'string' ? e.code : e instanceof RangeError ? 'E_OUT_OF_MEMORY' : 'E_INTERNAL',
-    message: e && e.message ? e.message : String(e),
-  };
-}
-
-/** What the page keeps of a model: its handle and everything its sync getters return. */
+/** What the page keeps of a model: its handle, its kept properties and its info(). */
 function describe(model) {
   const handle = nextHandle++;
   models.set(handle, model);
-  return { handle, name: model.name, sizeBytes: model.sizeBytes, backend: model.backend, fromCache: !!model.fromCache, info: model.info() };
+  const d = { handle, info: model.info() };
+  for (const p of MODEL_KEPT_PROPERTIES) d[p] = model[p];
+  d.fromCache = !!d.fromCache;
+  return d;
 }
 
 function model(handle) {
@@ -49,61 +52,60 @@ function transferables(v) {
   return [...out];
 }
 
-const MODEL_METHODS = new Set(['tokenize', 'detokenize', 'forwardLogits', 'toGguf', 'toAutoAwq', 'spectra', 'quantize', 'compareSpectra']);
-
-async function handle(id, op, args) {
-  const withSignal = (opts, progress) => {
+/** A method call from the page: the method table says which methods and how to decode them. */
+async function callMethod(id, { handle, method, args = [], progress }) {
+  const entry = workerMethod(handle ? 'model' : 'engine', method);
+  if (!entry) throw Object.assign(new Error(`unknown ${handle ? 'model' : 'engine'} method ${method}`), { code: 'E_INVALID_ARGUMENT' });
+  const target = handle ? model(handle) : engine;
+  const decoded = entry.args.map((kind, i) => {
+    const v = args[i];
+    if (kind === 'model') return model(v);
+    if (kind !== 'progress') return v;
+    // options: an AbortSignal for 'abort' messages, progress as events
     const ctl = new AbortController();
     running.set(id, ctl);
-    const out = { ...(opts || {}), signal: ctl.signal };
+    const out = { ...(v || {}), signal: ctl.signal };
     if (progress) out.onProgress = (p) => post({ id, event: 'progress', data: p });
     return out;
+  });
+  const value = await target[method](...decoded);
+  return entry.returns === 'model' ? describe(value) : value;
+}
+
+async function generate(id, { handle, prompt, options }) {
+  const m = model(handle);
+  const gen = m.generate(prompt, options);
+  running.set(id, gen);
+  post({ id, event: 'start', data: { promptTokenIds: gen.promptTokenIds, stats: gen.stats } });
+  let sentMod = false;
+  for await (const piece of gen) {
+    const data = { piece, stats: gen.stats, tokenIds: gen.tokenIds };
+    if (gen.mod && !sentMod) {
+      data.mod = gen.mod;
+      sentMod = true;
+    }
+    post({ id, event: 'piece', data });
+  }
+  return {
+    text: gen.text,
+    tokenIds: gen.tokenIds,
+    promptTokenIds: gen.promptTokenIds,
+    stats: gen.stats,
+    finishReason: gen.finishReason,
+    mod: gen.mod,
   };
+}
+
+async function handle(id, op, args) {
   switch (op) {
     case 'create': {
       engine = await Engine.create({ ...args.options, worker: false });
       return engine.capabilities();
     }
-    case 'load': {
-      const m = await engine.load(args.source, withSignal(args.options, args.progress));
-      return describe(m);
-    }
-    case 'tinyTestModel':
-      return engine.tinyTestModel(args.seed);
-    case 'benchMatmul':
-      return engine.benchMatmul(args.spec);
-    case 'call': {
-      const { handle: h, method } = args;
-      if (!MODEL_METHODS.has(method)) throw Object.assign(new Error(`unknown model method ${method}`), { code: 'E_INVALID_ARGUMENT' });
-      const m = model(h);
-      if (method === 'spectra') return m.spectra(withSignal(args.args[0], args.progress));
-      if (method === 'quantize') return describe(await m.quantize(args.args[0], withSignal(args.args[1], args.progress)));
-      if (method === 'compareSpectra') return m.compareSpectra(model(args.args[0]), args.args[1]);
-      return m[method](...args.args);
-    }
-    case 'generate': {
-      const m = model(args.handle);
-      const gen = m.generate(args.prompt, args.options);
-      running.set(id, gen);
-      post({ id, event: 'start', data: { promptTokenIds: gen.promptTokenIds, stats: gen.stats } });
-      let sentMod = false;
-      for await (const piece of gen) {
-        const data = { piece, stats: gen.stats, tokenIds: gen.tokenIds };
-        if (gen.mod && !sentMod) {
-          data.mod = gen.mod;
-          sentMod = true;
-        }
-        post({ id, event: 'piece', data });
-      }
-      return {
-        text: gen.text,
-        tokenIds: gen.tokenIds,
-        promptTokenIds: gen.promptTokenIds,
-        stats: gen.stats,
-        finishReason: gen.finishReason,
-        mod: gen.mod,
-      };
-    }
+    case 'call':
+      return callMethod(id, args);
+    case 'generate':
+      return generate(id, args);
     case 'free': {
       const m = models.get(args.handle);
       if (m) {
@@ -129,7 +131,7 @@ self.onmessage = async (ev) => {
     const value = await handle(id, op, args || {});
     post({ id, ok: true, value }, transferables(value));
   } catch (e) {
-    post({ id, ok: false, error: errorData(e) });
+    post({ id, ok: false, error: errorToData(e) });
   } finally {
     running.delete(id);
   }

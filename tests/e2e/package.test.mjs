@@ -11,7 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, REPO_ROOT } from '../../pkg-scripts/serve.mjs';
@@ -52,6 +52,15 @@ test('the tarball holds the package files and a complete package.json', () => {
   assert.equal(pkg.exports['.'].default, './tritium.js');
   assert.equal(pkg.exports['.'].types, './tritium.d.ts');
   assert.ok(Array.isArray(pkg.files) && pkg.files.includes('tritium_core_bg.wasm'));
+  // pkg-scripts/build ships the facade by pattern: every web/tritium*.js module and the typings
+  const facade = readdirSync(join(REPO_ROOT, 'web')).filter((f) => /^tritium.*\.(js|d\.ts)$/.test(f));
+  assert.ok(facade.includes('tritium-methods.js') && facade.length >= 10, facade.join(', '));
+  for (const f of facade) {
+    assert.ok(files.includes(`package/${f}`), `web/${f} is in the tarball`);
+    assert.ok(pkg.files.includes(f), `web/${f} is in package.json's files`);
+  }
+  // and nothing of the demo or benchmark pages
+  assert.ok(!files.some((f) => /^package\/(demo|bench)/.test(f)), files.join(', '));
   const dts = readFileSync(join(scratch, 'node_modules', 'tritium', 'tritium.d.ts'), 'utf8');
   for (const name of ['class Engine', 'class Model', 'class Generation', 'class TritiumError', 'interface GenerateOptions']) {
     assert.ok(dts.includes(name), `typings declare ${name}`);
@@ -186,6 +195,92 @@ test('chromium loads the installed package from a scratch project', { timeout: 1
     assert.equal(r.workerCpu.worker, true);
     // the same greedy tokens through the worker and in the page thread
     assert.deepEqual(r.workerCpu.ids, r.inPage.ids);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
+
+test('the Worker-backed engine answers every method of the method table as the in-thread one does', { timeout: 180_000 }, async () => {
+  // web/tritium-methods.js drives both: call every method it sends to the worker (proxy
+  // 'worker') on a page-thread engine and on a Worker-backed one (both on the CPU path), with the
+  // tiny model, and compare what comes back (values, or error codes).
+  writeFileSync(
+    join(scratch, 'methods.html'),
+    `<!doctype html><meta charset="utf-8"><title>methods</title>
+<script type="module">
+  import { Engine } from './node_modules/tritium/tritium.js';
+  import { METHODS } from './node_modules/tritium/tritium-methods.js';
+  const summary = (v) => {
+    if (v instanceof Uint8Array) return { bytes: v.byteLength, head: Array.from(v.subarray(0, 16)) };
+    if (v instanceof Float32Array) return { floats: v.length, head: Array.from(v.subarray(0, 8)) };
+    if (v && typeof v === 'object' && typeof v.info === 'function') return { model: v.name, sizeBytes: v.sizeBytes, backend: v.backend };
+    if (Array.isArray(v) && v.length && typeof v[0] === 'object') return v.map((r) => ({ name: r.name, alpha: r.alpha, deltaAlpha: r.deltaAlpha }));
+    return v;
+  };
+  const run = async (options) => {
+    const engine = await Engine.create({ backend: 'cpu', ...options });
+    const tiny = await engine.tinyTestModel(3);
+    const model = await engine.load(tiny);
+    const other = await engine.load(tiny);
+    const args = {
+      'engine.load': [tiny],
+      'engine.tinyTestModel': [5],
+      'engine.benchMatmul': [{ type: 'Q4_1', rows: 8, cols: 32 }],
+      'engine.runMatmul': [{ type: 'Q4_1', data: new Uint8Array(8), rows: 8, cols: 32, x: new Float32Array(32) }],
+      'model.tokenize': ['the theater', { addSpecial: false }],
+      'model.detokenize': [[116, 257, 258]],
+      'model.forwardLogits': [[116, 257, 258]],
+      'model.toGguf': [],
+      'model.toAutoAwq': [],
+      'model.spectra': [{ layers: [0], workers: 0 }],
+      'model.quantize': ['q8_0'],
+      'model.compareSpectra': [other, { layers: [1], workers: 0 }],
+    };
+    const out = {};
+    for (const e of METHODS.filter((m) => m.proxy === 'worker')) {
+      const key = e.on + '.' + e.name;
+      if (!(key in args)) { out[key] = 'no arguments for it in this test'; continue; }
+      try {
+        out[key] = { ok: summary(await (e.on === 'engine' ? engine : model)[e.name](...args[key])) };
+      } catch (err) {
+        out[key] = { code: err.code };
+      }
+    }
+    model.free();
+    try { await model.tokenize('x'); out.freed = 'accepted'; } catch (err) { out.freed = err.code; }
+    out.worker = engine.capabilities().worker;
+    return out;
+  };
+  try {
+    window.result = { ok: true, page: await run({ worker: false }), worker: await run({}) };
+  } catch (e) {
+    window.result = { ok: false, code: e.code, message: String(e.message || e) };
+  }
+</script>`,
+  );
+  const server = await startServer({ root: scratch, port: 0, hidden: [] });
+  const browser = await launchChromium();
+  try {
+    const page = await browser.context.newPage();
+    const log = watchPage(page);
+    await page.goto(`${server.url}methods.html`, { waitUntil: 'domcontentloaded' });
+    await page.waitForFunction(() => window.result, null, { timeout: 150_000 });
+    const r = await page.evaluate(() => window.result);
+    assert.equal(r.ok, true, `${JSON.stringify(r)}\n${log.join('\n')}`);
+    assert.equal(r.page.worker, false);
+    assert.equal(r.worker.worker, true);
+    const { worker: _w, ...page1 } = r.page;
+    const { worker: _x, ...worker1 } = r.worker;
+    assert.deepEqual(worker1, page1);
+    // the calls did run: values where the model allows, the documented errors elsewhere
+    assert.deepEqual(r.page['model.tokenize'].ok.length > 0, true, JSON.stringify(r.page));
+    assert.equal(r.page['model.detokenize'].ok, 'the theater'.slice(0, r.page['model.detokenize'].ok.length));
+    assert.equal(r.page['model.quantize'].ok.model, 'bytes [q8_0]');
+    assert.equal(r.page['model.compareSpectra'].ok.length, 7);
+    assert.equal(r.page['engine.benchMatmul'].code, 'E_BACKEND_UNAVAILABLE');
+    assert.equal(r.page['engine.runMatmul'].code, 'E_BACKEND_UNAVAILABLE');
+    assert.equal(r.page.freed, 'E_FREED');
   } finally {
     await browser.close();
     await server.close();
