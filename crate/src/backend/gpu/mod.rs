@@ -14,6 +14,8 @@ pub mod model;
 pub(crate) mod ops;
 pub mod record;
 pub mod selftest;
+pub mod shaders;
+pub mod tiles;
 pub mod weights;
 
 use std::sync::Arc;
