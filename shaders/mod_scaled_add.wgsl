@@ -1,4 +1,4 @@
-// mod_scaled_add: the FFN residual of a MoD layer with trained routers (STRing, spec §3.3): a kept
+// mod_scaled_add: the FFN residual of a MoD layer with trained routers (STRing, docs/algorithms.md §3.3): a kept
 // token leaves as h + w̃·MLP(h): x[t] += aux[p.wchunk + t] · proj[t] for t < chunk_n (w̃ = 1 for
 // non-target tokens). It replaces the layer's plain residual add (shaders/add.wgsl).
 // Bindings: see mod_common.wgsl. Threads: one per (t, channel), 64 per workgroup, folded 2-D.

@@ -1,6 +1,6 @@
 // mod_score: the router's score of each target token of a MoD layer (prompt index
 // i = span_start + j), into aux[p.scores + j]:
-//   trained (ROUTER_TRAINED): r = w_r·xfull[i] + b_r, TanhNorm w̃ = 0.2·tanh(r) + 1 (spec §3.3);
+//   trained (ROUTER_TRAINED): r = w_r·xfull[i] + b_r, TanhNorm w̃ = 0.2·tanh(r) + 1 (docs/algorithms.md §3.3);
 //     the score is w̃, also stored as the token's weight aux[p.wfull + i];
 //   lsq: Σ_e (x_e / rms(x))·c_e + ln(rms(x))·c_dim + c_dim+1 (crate/src/pmod/router.rs);
 //   attn / snap: the attention the token received at the last layer it took part in (aux[p.attn + i],

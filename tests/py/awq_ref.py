@@ -1,7 +1,7 @@
 """Independent reference for tritium's AutoAWQ GEMM folder writer.
 
 Loads a checkpoint folder (model.safetensors, or model.safetensors.index.json + its shards) with
-the `safetensors` numpy API, unpacks AutoAWQ GEMM linears as shared/spec/algorithms.md §1.7 says
+the `safetensors` numpy API, unpacks AutoAWQ GEMM linears as docs/algorithms.md §1.7 says
 (qweight I32 [K, N/8], qzeros I32 [K/g, N/8], scales F16 [K/g, N]; the value of output channel n
 sits at bit shift [0, 16, 4, 20, 8, 24, 12, 28][n % 8] of word n // 8), and dequantizes
 W^T[k][n] = (q - z) * scale. For each requested name it writes two little-endian float32 files:

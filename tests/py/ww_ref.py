@@ -10,7 +10,7 @@ is set to a stub with a `Tensor` type first.
 
 Also prints numpy's eigvalsh of W^T W (float64) for each matrix, to check the eigenvalues.
 
-With --farms=NAME[,NAME...], those matrices also get FARMS (spec §4.5 `fixed_sampling`, written
+With --farms=NAME[,NAME...], those matrices also get FARMS (docs/algorithms.md §4.5 `fixed_sampling`, written
 here in numpy from the spec: 100-row windows, aspect ratio 2, 10 starts per dimension, squared
 np.linalg.svd singular values pooled, xmin_mid Hill estimate) under "farms": {alpha, xmin, n_evals}.
 

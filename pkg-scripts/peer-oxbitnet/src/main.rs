@@ -2,7 +2,7 @@
 //! decode on the same wgpu adapter.
 //!
 //! Writes one random BitNet-shaped model twice with the same trits and scales: as an I2_S GGUF
-//! (microsoft/BitNet's x86 layout, shared/spec/algorithms.md §2.2: blocks of 128 weights → 32
+//! (microsoft/BitNet's x86 layout, docs/algorithms.md §2.2: blocks of 128 weights → 32
 //! bytes, byte p holding weights p, p+32, p+64, p+96 at bits 7..6 … 1..0 as t+1, then the f32
 //! tensor scale and 28 zero bytes), which oxbitnet reads, and as a Llama GGUF with TQ2_0 weights
 //! (d = the tensor scale in every block) and a byte-level tokenizer, which tritium reads. Then:
