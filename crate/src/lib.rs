@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod backend;
+pub mod clock;
 pub mod error;
 pub mod eval;
 pub mod format;

@@ -228,7 +228,7 @@ pub fn matrix_spectrum(
     cols: usize,
     opts: &SpectraOptions,
 ) -> Result<MatrixSpectrum> {
-    let t0 = crate::model::generate::now_ms();
+    let t0 = crate::clock::now_ms();
     let bad = |message: String| Error::BadTensor { tensor: name.to_string(), message };
     if let Some(i) = w.iter().position(|x| !x.is_finite()) {
         return Err(bad(format!("element {i} is {} (not finite)", w[i])));
@@ -293,7 +293,7 @@ pub fn matrix_spectrum(
         mp,
         farms,
         evals: opts.keep_evals.then_some(evals),
-        seconds: (crate::model::generate::now_ms() - t0) / 1000.0,
+        seconds: (crate::clock::now_ms() - t0) / 1000.0,
     })
 }
 
@@ -343,10 +343,10 @@ pub fn dequantize_weight(model: &Model, w: &Weight) -> Result<Vec<f32>> {
 }
 
 fn one(model: &Model, l: usize, k: MatrixKind, w: &Weight, opts: &SpectraOptions) -> Result<MatrixSpectrum> {
-    let t0 = crate::model::generate::now_ms();
+    let t0 = crate::clock::now_ms();
     let data = dequantize_weight(model, w)?;
     let mut s = matrix_spectrum(&w.name, l, k, &data, w.rows, w.cols, opts)?;
-    s.seconds = (crate::model::generate::now_ms() - t0) / 1000.0;
+    s.seconds = (crate::clock::now_ms() - t0) / 1000.0;
     Ok(s)
 }
 

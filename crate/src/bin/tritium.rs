@@ -532,7 +532,7 @@ fn mod_score(m: &Model, ids: &[u32], prompt: usize, a: &ModArgs, per_token: bool
 fn spectra(path: &std::path::Path, farms: bool, layers: Option<Vec<usize>>, json: bool) -> Result<()> {
     use std::io::IsTerminal;
     use tritium::analysis::{model_spectra, SpectraOptions};
-    use tritium::model::generate::now_ms;
+    use tritium::clock::now_ms;
     let t0 = now_ms();
     let m = load(path)?;
     let load_s = (now_ms() - t0) / 1000.0;
@@ -687,7 +687,7 @@ fn bench(model: Option<PathBuf>, backend: &str, shapes: &str, batch: &str, types
     use tritium::backend::cpu::{matmul, QMatrix};
     use tritium::backend::gpu::kernels::{Tile, Tiles};
     use tritium::backend::gpu::{model::time_matmul_on, model::time_read, model::BenchWeights, GpuContext};
-    use tritium::model::generate::now_ms;
+    use tritium::clock::now_ms;
     use tritium::quant::{self, GgmlType};
     let (iters, json) = (o.iters, o.json);
     let shapes = parse_list("--shapes", shapes, |x| {

@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use crate::backend::cpu::log_sum_exp;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::forward::{self, KvCache};
-use crate::model::generate::now_ms;
 use crate::model::Model;
 
 /// Tokens run through the model in one forward call inside a window (bounds activation memory;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::gpu::model::GpuModel;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::forward::{self, KvCache};
 use crate::model::sampler::{Sampler, SamplerOptions};
@@ -68,21 +69,6 @@ pub struct GenerationStats {
     /// Analytic FLOPs of the generation so far (prefill + decode), and of the dense model.
     pub flops: f64,
     pub flops_dense: f64,
-}
-
-/// Milliseconds from an arbitrary origin (monotonic natively).
-pub fn now_ms() -> f64 {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use std::sync::OnceLock;
-        use std::time::Instant;
-        static T0: OnceLock<Instant> = OnceLock::new();
-        T0.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        js_sys::Date::now()
-    }
 }
 
 /// Where the forward pass runs.

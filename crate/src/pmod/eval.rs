@@ -6,9 +6,9 @@
 use serde::Serialize;
 
 use crate::backend::cpu::log_sum_exp;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::forward::{self, KvCache};
-use crate::model::generate::now_ms;
 use crate::model::Model;
 use crate::pmod::{prefill, ModConfig};
 

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::cpu::rmsnorm;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::forward::{self, KvCache, LayerScratch};
-use crate::model::generate::now_ms;
 use crate::model::sampler::SplitMix64;
 use crate::model::{LlamaConfig, Model};
 pub use router::{tanh_norm, top_k, LsqRouters, RouterKind, TrainedRouters};

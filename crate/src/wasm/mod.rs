@@ -93,10 +93,10 @@ pub fn matrix_spectrum(
             .map_err(|e| to_js_error(Error::InvalidArgument(format!("spectra options: {e}"))))?
     };
     let kind = crate::analysis::MatrixKind::from_name(kind).map_err(to_js_error)?;
-    let t0 = crate::model::generate::now_ms();
+    let t0 = crate::clock::now_ms();
     let mut r = crate::analysis::matrix_spectrum(name, layer as usize, kind, data, rows as usize, cols as usize, &o)
         .map_err(to_js_error)?;
-    r.seconds = (crate::model::generate::now_ms() - t0) / 1000.0;
+    r.seconds = (crate::clock::now_ms() - t0) / 1000.0;
     to_js(&r)
 }
 

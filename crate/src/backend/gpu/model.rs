@@ -949,7 +949,7 @@ async fn time_passes(
     let mut best_wall = f64::INFINITY;
     // Warm-up passes (pipeline creation, first touch of the buffers, and the GPU's clocks, which
     // drop while the CPU quantizes the next matrix) until 300 ms have passed (at most 200).
-    let warm_from = crate::model::generate::now_ms();
+    let warm_from = crate::clock::now_ms();
     let mut warmups = 0;
     let mut rep = 0;
     while rep < reps.max(1) + 1 {
@@ -969,10 +969,10 @@ async fn time_passes(
             enc.copy_buffer_to_buffer(resolve, 0, read, 0, 16);
         }
         enc.copy_buffer_to_buffer(&scratch, 0, &sync, 0, 4);
-        let t0 = crate::model::generate::now_ms();
+        let t0 = crate::clock::now_ms();
         ctx.scoped("benchmark pass", || ctx.queue.submit(Some(enc.finish()))).await?;
         ctx.read_buffer(&sync).await?;
-        let wall = crate::model::generate::now_ms() - t0;
+        let wall = crate::clock::now_ms() - t0;
         let ms = match &ts {
             Some((_, _, read)) => {
                 let b = ctx.read_buffer(read).await?;
@@ -981,7 +981,7 @@ async fn time_passes(
             }
             None => wall,
         };
-        if rep == 0 && warmups < 200 && crate::model::generate::now_ms() - warm_from < 300.0 {
+        if rep == 0 && warmups < 200 && crate::clock::now_ms() - warm_from < 300.0 {
             warmups += 1;
             continue;
         }

@@ -23,7 +23,7 @@
 //! schedule that keeps every token gives the dense GPU prefill's bits.
 
 use super::*;
-use crate::model::generate::now_ms;
+use crate::clock::now_ms;
 use crate::model::sampler::SplitMix64;
 use crate::pmod::{self as modcpu, kept_count, ModConfig, ModReport, RouterKind};
 
