@@ -11,6 +11,7 @@ pub mod error;
 pub mod eval;
 pub mod format;
 pub mod model;
+pub mod par;
 pub mod pmod;
 pub mod quant;
 pub mod tokenizer;

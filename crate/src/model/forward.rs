@@ -117,7 +117,7 @@ pub fn layer_forward(
     let q = &*q;
 
     // Causal grouped-query attention: one task per (token, head).
-    cpu::for_each_chunk(att, hd, |i, out| {
+    crate::par::for_each_chunk_mut(att, hd, |i, out| {
         let (t, h) = (i / c.n_heads, i % c.n_heads);
         let g = h / group;
         let qh = &q[t * qd + h * hd..t * qd + (h + 1) * hd];

@@ -53,11 +53,7 @@ fn mm(w: &[f32], rows: usize, cols: usize, x: &[f32], n: usize) -> Vec<f32> {
     let lhs = faer::MatRef::from_row_major_slice(x, n, cols);
     let rhs = faer::MatRef::from_column_major_slice(w, cols, rows);
     let dst = faer::MatMut::from_row_major_slice_mut(&mut y, n, rows);
-    #[cfg(not(target_arch = "wasm32"))]
-    let par = faer::Par::rayon(0);
-    #[cfg(target_arch = "wasm32")]
-    let par = faer::Par::Seq;
-    faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, rhs, 1.0f32, par);
+    faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, rhs, 1.0f32, crate::par::faer_par());
     y
 }
 
@@ -86,7 +82,7 @@ fn attention(d: &Dims, block: usize, q: &mut [f32], k: &mut [f32], v: &[f32]) ->
     let scale = 1.0 / (hd as f32).sqrt();
     let mut att = vec![0f32; t_all * qd];
     let (q, k) = (&*q, &*k);
-    cpu::for_each_chunk(&mut att, hd, |i, out| {
+    crate::par::for_each_chunk_mut(&mut att, hd, |i, out| {
         let (t, h) = (i / d.heads, i % d.heads);
         let g = h / group;
         let b0 = t / block * block;
@@ -227,7 +223,7 @@ fn clip(w: &mut [f32], n: usize, k: usize, x: &[f32], opts: &AwqOptions) {
     let inv_t = 1.0 / toks.len().max(1) as f64;
     gram.iter_mut().for_each(|v| *v *= inv_t);
     let gram = &gram;
-    cpu::for_each_chunk(w, k, |r, row| {
+    crate::par::for_each_chunk_mut(w, k, |r, row| {
         let _ = r;
         let mut codes = vec![0u8; g];
         let mut tmp = vec![0f32; g];

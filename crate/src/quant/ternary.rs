@@ -771,20 +771,14 @@ fn for_each_row<F>(w: &[f32], cols: usize, out: &mut [u8], row_bytes: usize, f: 
 where
     F: Fn(&[f32], &mut [u8], &mut [i8], &mut [i8]) + Sync + Send,
 {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(row_bytes)
-            .zip(w.par_chunks(cols))
-            .for_each_init(|| (vec![0i8; cols], vec![0i8; cols]), |(t1, t2), (o, r)| f(r, o, t1, t2));
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        let (mut t1, mut t2) = (vec![0i8; cols], vec![0i8; cols]);
-        for (o, r) in out.chunks_mut(row_bytes).zip(w.chunks(cols)) {
-            f(r, o, &mut t1, &mut t2);
-        }
-    }
+    crate::par::for_each_chunk_pair_init(
+        out,
+        row_bytes,
+        w,
+        cols,
+        || (vec![0i8; cols], vec![0i8; cols]),
+        |o, r, (t1, t2)| f(r, o, t1, t2),
+    );
 }
 
 /// Ternarise a row-major `[rows, cols]` matrix; returns its format and the row blocks.

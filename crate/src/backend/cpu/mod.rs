@@ -69,21 +69,12 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 const ROWS_PER_TASK: usize = 16;
 
 /// Run `f(first_row, out_chunk)` over chunks of `out` holding `ROWS_PER_TASK` rows of `width`
-/// elements each, in parallel natively and sequentially in wasm.
+/// elements each, in parallel natively and sequentially in wasm ([`crate::par`]).
 fn for_each_rows<F>(out: &mut [f32], width: usize, rows_per_task: usize, f: F)
 where
     F: Fn(usize, &mut [f32]) + Sync + Send,
 {
-    let chunk = width * rows_per_task;
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| f(i * rows_per_task, o));
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        out.chunks_mut(chunk).enumerate().for_each(|(i, o)| f(i * rows_per_task, o));
-    }
+    crate::par::for_each_chunk_mut(out, width * rows_per_task, |i, o| f(i * rows_per_task, o));
 }
 
 /// Batches of at least this many tokens use the tiled product (prefill, scoring).
@@ -145,23 +136,6 @@ pub fn matmul(w: &QMatrix, x: &[f32], n: usize, y: &mut [f32]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Run `f(index, chunk)` over the `width`-long chunks of `out`, in parallel natively (rayon) and
-/// sequentially in wasm.
-pub fn for_each_chunk<F>(out: &mut [f32], width: usize, f: F)
-where
-    F: Fn(usize, &mut [f32]) + Sync + Send,
-{
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(width).enumerate().for_each(|(i, o)| f(i, o));
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        out.chunks_mut(width).enumerate().for_each(|(i, o)| f(i, o));
-    }
 }
 
 /// RMSNorm of each `dim`-long row of `x` into `out`, times `weight`.
