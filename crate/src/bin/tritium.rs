@@ -684,10 +684,11 @@ struct BenchOpts {
 }
 
 fn bench(model: Option<PathBuf>, backend: &str, shapes: &str, batch: &str, types: &str, o: &BenchOpts) -> Result<()> {
-    use tritium::backend::cpu::{matmul, QMatrix};
+    use tritium::backend::cpu::matmul;
     use tritium::backend::gpu::kernels::{Tile, Tiles};
     use tritium::backend::gpu::{model::time_matmul_on, model::time_read, model::BenchWeights, GpuContext};
     use tritium::clock::now_ms;
+    use tritium::quant::QMatrix;
     use tritium::quant::{self, GgmlType};
     let (iters, json) = (o.iters, o.json);
     let shapes = parse_list("--shapes", shapes, |x| {

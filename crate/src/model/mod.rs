@@ -12,9 +12,9 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::backend::cpu::QMatrix;
 use crate::error::{Error, Result};
 use crate::format::gguf::GgufFile;
+use crate::quant::QMatrix;
 use crate::quant::{self, GgmlType};
 use crate::tokenizer::{Tokenizer, TokenizerSummary};
 
@@ -64,7 +64,7 @@ pub struct Model {
     pub tied_output: bool,
     tokenizer: Tokenizer,
     /// CPU path: quantize each matmul input to int8 per 32-element block first (what the GPU's
-    /// int8 kernels compute; `backend::cpu::quantize_i8`), for formats with an int8 GPU unit.
+    /// int8 kernels compute; `quant::quantize_i8`), for formats with an int8 GPU unit.
     /// Off by default: the CPU reference is f32.
     pub i8_activations: bool,
 }
@@ -100,8 +100,8 @@ impl Model {
     /// activations when [`Model::i8_activations`] is set and the format has an int8 GPU unit.
     pub fn matmul(&self, w: &Weight, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
         let m = self.matrix(w);
-        if self.i8_activations && crate::backend::cpu::has_i8_unit(m.ty) && m.cols % 32 == 0 {
-            crate::backend::cpu::matmul(&m, &crate::backend::cpu::quantize_i8(x, m.cols), n, out)
+        if self.i8_activations && m.ty.has_i8_unit() && m.cols % 32 == 0 {
+            crate::backend::cpu::matmul(&m, &crate::quant::quantize_i8(x, m.cols), n, out)
         } else {
             crate::backend::cpu::matmul(&m, x, n, out)
         }

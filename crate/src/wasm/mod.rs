@@ -558,7 +558,7 @@ impl WasmGpu {
             let mut rng = crate::model::sampler::SplitMix64::new(1);
             let w: Vec<f32> = (0..rows * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
             let data = crate::quant::quantize(ty, &w).map_err(to_js_error)?;
-            let m = crate::backend::cpu::QMatrix { ty, rows, cols, data: &data };
+            let m = crate::quant::QMatrix { ty, rows, cols, data: &data };
             let t = crate::backend::gpu::model::time_matmul(&ctx, &m, batch, iters as usize, None)
                 .await
                 .map_err(to_js_error)?;
@@ -595,7 +595,7 @@ impl WasmGpu {
                     x.len()
                 ))));
             }
-            let m = crate::backend::cpu::QMatrix { ty, rows, cols, data: &data };
+            let m = crate::quant::QMatrix { ty, rows, cols, data: &data };
             let tiles = ctx.tiles_for(ty);
             let y =
                 crate::backend::gpu::model::matmul_once(&ctx, &m, &x, n, f32::NAN, tiles).await.map_err(to_js_error)?;
