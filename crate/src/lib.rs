@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod backend;
 pub mod clock;
+pub mod convert;
 pub mod error;
 pub mod eval;
 pub mod format;

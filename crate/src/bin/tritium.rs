@@ -204,7 +204,7 @@ fn main() -> ExitCode {
 /// A GGUF file, or an AutoAWQ / HF folder (config.json + safetensors + tokenizer.json).
 fn load(path: &std::path::Path) -> Result<Model> {
     if path.is_dir() {
-        tritium::format::awq::load_awq_folder(&tritium::format::awq::read_folder(path)?)
+        tritium::model::awq_folder::load_awq_folder(&tritium::format::awq::read_folder(path)?)
     } else {
         Model::from_path(path)
     }
@@ -592,7 +592,7 @@ fn quantize(
     out: &std::path::Path,
     json: bool,
 ) -> Result<()> {
-    use tritium::quant::recipe::{quantize_model, QuantizeOptions, Recipe};
+    use tritium::convert::recipe::{quantize_model, QuantizeOptions, Recipe};
     let t0 = std::time::Instant::now();
     let m = Arc::new(load(path)?);
     let mut recipe = Recipe::parse(method)?;
@@ -636,7 +636,7 @@ fn quantize(
         std::fs::write(out, q.bytes()).map_err(|e| Error::Io { path: out.display().to_string(), source: e })?;
         q.bytes().len() as u64
     } else {
-        let files = tritium::format::awq::model_to_awq_folder(&q, None)?;
+        let files = tritium::model::awq_folder::model_to_awq_folder(&q, None)?;
         tritium::format::awq::write_folder(out, &files)?;
         files.iter().map(|(_, b)| b.len() as u64).sum()
     };
@@ -646,7 +646,7 @@ fn quantize(
             "output": out.display().to_string(),
             "format": if is_gguf { "gguf" } else { "autoawq" },
             "recipe": recipe.to_spec(),
-            "group_size": tritium::quant::recipe::pick_group(&m, &recipe)?,
+            "group_size": tritium::convert::recipe::pick_group(&m, &recipe)?,
             "bytes": written,
             "weight_bytes": info.weight_bytes,
             "bits_per_weight": info.bits_per_weight,

@@ -1,6 +1,7 @@
 //! Llama-family models: configuration, weights (views into the file's bytes), the forward pass,
 //! sampling and streaming generation.
 
+pub mod awq_folder;
 pub mod config;
 pub mod forward;
 pub mod generate;

@@ -1,5 +1,5 @@
-//! AWQ int4: the group quantizer Q(·) of AutoAWQ (shared/spec/algorithms.md §1.3) and the
-//! AutoAWQ "GEMM" checkpoint layout (§1.7): `qweight`/`qzeros` I32 `[K, N/8]` / `[K/g, N/8]` with
+//! AWQ int4: the group quantizer Q(·) of AutoAWQ (asymmetric int4 with an integer zero point
+//! per group of input channels) and the AutoAWQ "GEMM" checkpoint layout: `qweight`/`qzeros` I32 `[K, N/8]` / `[K/g, N/8]` with
 //! the [0, 2, 4, 6, 1, 3, 5, 7] nibble order, `scales` F16 `[K/g, N]`.
 //!
 //! Internally a quantized linear is kept row-major (one row per output channel) in the

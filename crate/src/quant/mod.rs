@@ -13,13 +13,11 @@
 //! - [`awq`], [`ternary`]: the int4 (AWQ / RTN) and ternary quantizers of whole matrices.
 
 pub mod awq;
-pub mod awq_search;
 pub mod dequant;
 pub mod layout;
 pub mod matrix;
 pub mod mxint8;
 pub mod quantize;
-pub mod recipe;
 pub mod ternary;
 pub mod types;
 

@@ -241,7 +241,7 @@ impl WasmFolderLoader {
 
     /// Convert the folder into a model (errors name the missing or malformed file or tensor).
     pub fn finish(self) -> Result<WasmModel, JsValue> {
-        let model = crate::format::awq::load_awq_folder(&self.files).map_err(to_js_error)?;
+        let model = crate::model::awq_folder::load_awq_folder(&self.files).map_err(to_js_error)?;
         Ok(WasmModel { inner: Arc::new(model) })
     }
 }
@@ -256,7 +256,7 @@ impl Default for WasmFolderLoader {
 /// returns `{ done, total, what }`, or `null` when finished; `finish()` gives the new model.
 #[wasm_bindgen(js_name = CoreQuantizer)]
 pub struct WasmQuantizer {
-    q: Option<crate::quant::recipe::Quantizer>,
+    q: Option<crate::convert::recipe::Quantizer>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -282,7 +282,7 @@ impl WasmQuantizer {
     /// calibBlock }` (AWQ needs `calibText`).
     #[wasm_bindgen(constructor)]
     pub fn new(model: &WasmModel, spec: &str, opts: JsValue) -> Result<WasmQuantizer, JsValue> {
-        use crate::quant::recipe::{QuantizeOptions, Quantizer, Recipe};
+        use crate::convert::recipe::{QuantizeOptions, Quantizer, Recipe};
         let o: QuantizeJsOptions = if opts.is_undefined() || opts.is_null() {
             Default::default()
         } else {
@@ -376,7 +376,7 @@ impl WasmModel {
     /// AWQ int4).
     #[wasm_bindgen(js_name = toAutoAwq)]
     pub fn to_auto_awq(&self) -> Result<js_sys::Array, JsValue> {
-        let files = crate::format::awq::model_to_awq_folder(&self.inner, None).map_err(to_js_error)?;
+        let files = crate::model::awq_folder::model_to_awq_folder(&self.inner, None).map_err(to_js_error)?;
         let out = js_sys::Array::new();
         for (name, bytes) in files {
             let pair = js_sys::Array::new();

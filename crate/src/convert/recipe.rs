@@ -9,12 +9,12 @@ use std::sync::Arc;
 use half::f16;
 
 use crate::analysis::dequantize_weight as dense;
+use crate::convert::awq_search::{AwqOptions, AwqState};
 use crate::error::{Error, Result};
 use crate::format::gguf::Value;
 use crate::model::save::{self, Replacements};
 use crate::model::{Model, Weight};
 use crate::quant::awq::Int4Linear;
-use crate::quant::awq_search::{AwqOptions, AwqState};
 use crate::quant::ternary::{self, TernaryMethod};
 use crate::quant::{self, GgmlType};
 
