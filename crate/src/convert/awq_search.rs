@@ -1,4 +1,4 @@
-//! AWQ calibration (shared/spec/algorithms.md §1.4–1.6), on the CPU in f32: activations from real
+//! AWQ calibration (AutoAWQ's scale and clip searches), on the CPU in f32: activations from real
 //! text, the per-group scale search over a grid of 20 ratios with the loss of the whole block
 //! output, the clip search, then int4 with zero points. Scales are folded into the preceding
 //! RMSNorm (q/k/v and gate/up) or linear (v → o when there is no grouped-query attention, up →
@@ -103,7 +103,7 @@ fn mse(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>() / a.len().max(1) as f64
 }
 
-/// The scale vector of §1.5 for one ratio (with geometric centring; non-finite entries → 1).
+/// AWQ's scale vector for one ratio (with geometric centring; non-finite entries → 1).
 pub fn scales_for_ratio(x_mean: &[f32], w_mean: &[f32], ratio: f32, duo: bool) -> Vec<f32> {
     let mut s: Vec<f32> = x_mean
         .iter()
@@ -170,7 +170,7 @@ fn scaled_fake_quant(w: &[f32], k: usize, s: &[f32], group: usize) -> Vec<f32> {
     out
 }
 
-/// Grid search of §1.5: returns (best scales, best ratio).
+/// AWQ's grid search over the scale ratio: returns (best scales, best ratio).
 fn search_scale(
     x: &[f32],
     k: usize,
@@ -194,7 +194,7 @@ fn search_scale(
     (best.1, best.2)
 }
 
-/// Clip search of §1.6 on `w [n, k]` with inputs `x [T, k]`: clamps `w` in place.
+/// AWQ's clip search on `w [n, k]` with inputs `x [T, k]`: clamps `w` in place.
 fn clip(w: &mut [f32], n: usize, k: usize, x: &[f32], opts: &AwqOptions) {
     debug_assert_eq!(w.len(), n * k);
     let g = opts.group;
