@@ -1,7 +1,6 @@
-//! The one clock: milliseconds from an arbitrary origin, monotonic natively (`Instant`), the
-//! page's `Date.now()` in wasm.
+//! Wall-clock time for timings and progress reports: monotonic natively, `Date.now()` in wasm.
 
-/// Milliseconds from an arbitrary origin.
+/// Milliseconds from an arbitrary origin (monotonic natively).
 pub fn now_ms() -> f64 {
     #[cfg(not(target_arch = "wasm32"))]
     {

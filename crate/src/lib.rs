@@ -7,10 +7,12 @@
 pub mod analysis;
 pub mod backend;
 pub mod clock;
+pub mod convert;
 pub mod error;
 pub mod eval;
 pub mod format;
 pub mod model;
+pub mod par;
 pub mod pmod;
 pub mod quant;
 pub mod session;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use tritium::format::awq;
+use tritium::model::awq_folder;
 use tritium::format::safetensors::SafeTensors;
 
 fn take<'a>(data: &mut &'a [u8], n: usize) -> &'a [u8] {
@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    if let Ok(model) = awq::load_awq_folder(&files) {
-        let _ = model.forward_logits(&[0]);
+    if let Ok(model) = awq_folder::load_awq_folder(&files) {
+        let _ = tritium::backend::cpu::exec::forward_logits(&model, &[0]);
     }
 });

@@ -12,6 +12,7 @@ use serde_json::{json, Value as Json};
 use tritium::format::awq::{self, Checkpoint};
 use tritium::format::gguf::GgufWriter;
 use tritium::format::safetensors::{Dtype, SafeTensors, SafetensorsWriter};
+use tritium::model::awq_folder;
 use tritium::model::synthetic::tiny_llama_gguf;
 use tritium::model::{Model, Weight};
 use tritium::quant::awq::{pack_gemm, unpack_gemm, Int4Linear};
@@ -90,11 +91,11 @@ fn tiny_awq() -> Arc<Model> {
 }
 
 fn folder(m: &Model, shard: Option<u64>) -> Files {
-    awq::model_to_awq_folder(m, shard).expect("save AutoAWQ folder").into_iter().collect()
+    awq_folder::model_to_awq_folder(m, shard).expect("save AutoAWQ folder").into_iter().collect()
 }
 
 fn load(files: &Files) -> Result<Model, Error> {
-    awq::load_awq_folder(files)
+    awq_folder::load_awq_folder(files)
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -352,7 +353,7 @@ fn read_f32(path: &str) -> Vec<f32> {
 #[test]
 fn python_safetensors_reads_our_folder() {
     let m = default_awq();
-    let files = awq::model_to_awq_folder(&m, Some(24 << 20)).unwrap();
+    let files = awq_folder::model_to_awq_folder(&m, Some(24 << 20)).unwrap();
     let dir = common::tmp_dir("awq_folder/default-sharded");
     for e in std::fs::read_dir(&dir).unwrap() {
         std::fs::remove_file(e.unwrap().path()).unwrap();
@@ -742,7 +743,7 @@ fn safetensors_container() {
 #[test]
 fn saving_needs_awq_linears() {
     let base = Model::from_gguf_bytes(tiny_llama_gguf(11)).unwrap();
-    let e = awq::model_to_awq_folder(&base, None).unwrap_err();
+    let e = awq_folder::model_to_awq_folder(&base, None).unwrap_err();
     let msg = e.to_string();
     assert_eq!(e.code(), "E_UNSUPPORTED_MODEL");
     assert!(msg.contains("blk.0.attn_q.weight") && msg.contains("Q4_1") && msg.contains("AWQ4_G"), "{msg}");

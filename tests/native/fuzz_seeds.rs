@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tritium::format::awq;
 use tritium::format::gguf::{GgufFile, GgufWriter, Value};
 use tritium::format::hf::HfConfig;
+use tritium::model::awq_folder;
 use tritium::model::synthetic::tiny_llama_gguf;
 use tritium::model::Model;
 use tritium::quant::{self, GgmlType};
@@ -66,7 +66,7 @@ pub fn micro_gguf(seed: u64) -> Vec<u8> {
 pub fn micro_awq_folder(shard: Option<u64>) -> BTreeMap<String, Vec<u8>> {
     let base = Model::from_gguf_bytes(micro_gguf(3)).unwrap();
     let m = crate::awq_folder::awq_model(&base, 32);
-    awq::model_to_awq_folder(&m, shard).unwrap().into_iter().collect()
+    awq_folder::model_to_awq_folder(&m, shard).unwrap().into_iter().collect()
 }
 
 /// The awq_folder target's input encoding: per file, u16 LE name length, name, u32 LE length,
@@ -137,7 +137,7 @@ fn loads(target: &str, bytes: &[u8]) -> Result<(), String> {
                 files.insert(name, d[4..4 + len].to_vec());
                 d = &d[4 + len..];
             }
-            awq::load_awq_folder(&files).map(|_| ()).map_err(e)
+            awq_folder::load_awq_folder(&files).map(|_| ()).map_err(e)
         }
         "hf_config" => {
             let (c, q) = match bytes.iter().position(|&b| b == 0) {

@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value as Json};
-use tritium::format::awq;
 use tritium::format::gguf::{GgufFile, GgufWriter, Value};
 use tritium::format::hf::HfConfig;
 use tritium::format::limits::Limits;
 use tritium::format::safetensors::{Dtype, SafeTensors, SafetensorsWriter};
+use tritium::model::awq_folder;
 use tritium::model::Model;
 use tritium::tokenizer::Tokenizer;
 use tritium::Error;
@@ -417,7 +417,7 @@ fn rewrite(files: &Files, f: impl Fn(Entry) -> Vec<Entry>) -> Files {
 }
 
 fn load_folder(files: &Files) -> Result<Model, Error> {
-    awq::load_awq_folder(files)
+    awq_folder::load_awq_folder(files)
 }
 
 #[test]

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
+use tritium::convert::recipe::{pick_group, quantize_model, Method, QuantizeOptions, Recipe};
 use tritium::eval;
 use tritium::model::save;
 use tritium::model::synthetic::tiny_llama_gguf;
 use tritium::model::Model;
-use tritium::quant::recipe::{pick_group, quantize_model, Method, QuantizeOptions, Recipe};
 use tritium::quant::GgmlType;
 
 use crate::common;

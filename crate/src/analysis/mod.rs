@@ -1,5 +1,5 @@
-//! Weight spectra (heavy-tailed self-regularisation, spec/algorithms.md §4): per linear weight,
-//! the empirical spectral density (ESD) of `WᵀW`, WeightWatcher's power-law fit of its tail
+//! Weight spectra (heavy-tailed self-regularisation, as WeightWatcher computes them): per linear
+//! weight, the empirical spectral density (ESD) of `WᵀW`, WeightWatcher's power-law fit of its tail
 //! (α, xmin, KS distance D, σ), the derived norms (α̂, spectral norm, stable rank, entropy), the
 //! Marchenko–Pastur bulk edge with the number of spikes above it, and optionally FARMS
 //! (fixed-aspect-ratio submatrix sampling).

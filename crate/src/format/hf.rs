@@ -1,5 +1,5 @@
 //! HF transformers `config.json` for Llama-family checkpoints, mapped to and from tritium's GGUF
-//! llama metadata, and the AutoAWQ quantization settings (shared/spec/algorithms.md §1.7):
+//! llama metadata, and the AutoAWQ quantization settings (GEMM checkpoints):
 //! `quantization_config` inside config.json, or the legacy `quant_config.json` (`w_bit`,
 //! `q_group_size`, `zero_point`, `version`).
 
@@ -7,7 +7,6 @@ use serde_json::{json, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::format::gguf::Value;
-use crate::model::LlamaConfig;
 
 /// `architectures[0]` values read. Mistral and Qwen2 checkpoints load only when their tensors
 /// have the Llama layout (no biases, no extra norms); the converter checks the tensors.
@@ -326,7 +325,7 @@ impl HfConfig {
         })
     }
 
-    /// The GGUF llama metadata that [`LlamaConfig::from_gguf`] reads.
+    /// The GGUF llama metadata that `model::LlamaConfig::from_gguf` reads.
     pub fn gguf_metadata(&self) -> Vec<(String, Value)> {
         let u = |v: usize| Value::U32(v as u32);
         let mut m = vec![("general.architecture".to_string(), Value::String("llama".into()))];
@@ -346,41 +345,6 @@ impl HfConfig {
             ("llama.vocab_size".into(), u(self.vocab_size)),
         ]);
         m
-    }
-
-    /// The config of a loaded Llama model, for writing an HF checkpoint. Errors when the model
-    /// cannot be described by a Llama config.json (partial RoPE).
-    pub fn from_llama(c: &LlamaConfig, tied: bool, bos: Option<u32>, eos: Option<u32>) -> Result<HfConfig> {
-        if c.rope_dim != c.head_dim {
-            return Err(Error::UnsupportedModel(format!(
-                "RoPE rotates {} of {} head dims; a Llama config.json cannot say that",
-                c.rope_dim, c.head_dim
-            )));
-        }
-        if c.n_heads * c.head_dim != c.dim {
-            return Err(Error::UnsupportedModel(format!(
-                "{} heads of dim {} do not make the hidden size {}",
-                c.n_heads, c.head_dim, c.dim
-            )));
-        }
-        Ok(HfConfig {
-            architecture: "LlamaForCausalLM".into(),
-            name: c.name.clone(),
-            hidden_size: c.dim,
-            intermediate_size: c.ffn_dim,
-            num_attention_heads: c.n_heads,
-            num_key_value_heads: c.n_kv_heads,
-            num_hidden_layers: c.n_layers,
-            head_dim: c.head_dim,
-            rms_norm_eps: short_f64(c.rms_eps),
-            rope_theta: short_f64(c.rope_base),
-            vocab_size: c.vocab_size,
-            max_position_embeddings: c.context_length,
-            tie_word_embeddings: tied,
-            bos_token_id: bos,
-            eos_token_id: eos,
-            awq: None,
-        })
     }
 
     /// config.json as transformers writes it for a Llama model (`torch_dtype` float16).
@@ -419,6 +383,6 @@ impl HfConfig {
 }
 
 /// The shortest decimal of an f32, as f64 (1e-5f32 → 1e-5, not 9.99999974e-6).
-fn short_f64(x: f32) -> f64 {
+pub fn short_f64(x: f32) -> f64 {
     format!("{x}").parse().unwrap_or(x as f64)
 }

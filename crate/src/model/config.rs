@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::gguf::GgufFile;
+use crate::format::hf::{short_f64, HfConfig};
 use crate::format::limits::Limits;
 
 /// Architectures whose GGUF tensors follow the Llama layout (RMSNorm, RoPE, GQA, SwiGLU).
@@ -111,5 +112,43 @@ impl LlamaConfig {
 
     pub fn kv_dim(&self) -> usize {
         self.n_kv_heads * self.head_dim
+    }
+}
+
+impl LlamaConfig {
+    /// The config of a loaded Llama model, for writing an HF checkpoint. Errors when the model
+    /// cannot be described by a Llama config.json (partial RoPE).
+    pub fn to_hf(&self, tied: bool, bos: Option<u32>, eos: Option<u32>) -> Result<HfConfig> {
+        let c = self;
+        if c.rope_dim != c.head_dim {
+            return Err(Error::UnsupportedModel(format!(
+                "RoPE rotates {} of {} head dims; a Llama config.json cannot say that",
+                c.rope_dim, c.head_dim
+            )));
+        }
+        if c.n_heads * c.head_dim != c.dim {
+            return Err(Error::UnsupportedModel(format!(
+                "{} heads of dim {} do not make the hidden size {}",
+                c.n_heads, c.head_dim, c.dim
+            )));
+        }
+        Ok(HfConfig {
+            architecture: "LlamaForCausalLM".into(),
+            name: c.name.clone(),
+            hidden_size: c.dim,
+            intermediate_size: c.ffn_dim,
+            num_attention_heads: c.n_heads,
+            num_key_value_heads: c.n_kv_heads,
+            num_hidden_layers: c.n_layers,
+            head_dim: c.head_dim,
+            rms_norm_eps: short_f64(c.rms_eps),
+            rope_theta: short_f64(c.rope_base),
+            vocab_size: c.vocab_size,
+            max_position_embeddings: c.context_length,
+            tie_word_embeddings: tied,
+            bos_token_id: bos,
+            eos_token_id: eos,
+            awq: None,
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! sampling and streaming generation.
 
 pub mod arch;
+pub mod awq_folder;
 pub mod config;
 pub mod graph;
 pub mod kv;
@@ -13,9 +14,9 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::backend::cpu::QMatrix;
 use crate::error::{Error, Result};
 use crate::format::gguf::GgufFile;
+use crate::quant::QMatrix;
 use crate::quant::{self, GgmlType};
 use crate::tokenizer::{Tokenizer, TokenizerSummary};
 
@@ -91,7 +92,7 @@ pub struct Model {
     pub graph: LayerGraph,
     tokenizer: Tokenizer,
     /// CPU path: quantize each matmul input to int8 per 32-element block first (what the GPU's
-    /// int8 kernels compute; `backend::cpu::quantize_i8`), for formats with an int8 GPU unit.
+    /// int8 kernels compute; `quant::quantize_i8`), for formats with an int8 GPU unit.
     /// Off by default: the CPU reference is f32.
     pub i8_activations: bool,
 }

@@ -319,7 +319,7 @@ pub fn attention_received(model: &Model, cache: &KvCache, l: usize, q: &[f32], n
     let kc = &cache.k[l];
     let before = cache.layer_len(l) - n;
     let mut per_head = vec![0f32; nh * n];
-    cpu::for_each_chunk(&mut per_head, n, |h, recv| {
+    crate::par::for_each_chunk_mut(&mut per_head, n, |h, recv| {
         let mut scores = Vec::with_capacity(before + n);
         for t in n.saturating_sub(window)..n {
             let upto = before + t + 1;

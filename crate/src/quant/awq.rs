@@ -1,5 +1,5 @@
-//! AWQ int4: the group quantizer Q(·) of AutoAWQ (shared/spec/algorithms.md §1.3) and the
-//! AutoAWQ "GEMM" checkpoint layout (§1.7): `qweight`/`qzeros` I32 `[K, N/8]` / `[K/g, N/8]` with
+//! AWQ int4: the group quantizer Q(·) of AutoAWQ (asymmetric int4 with an integer zero point
+//! per group of input channels) and the AutoAWQ "GEMM" checkpoint layout: `qweight`/`qzeros` I32 `[K, N/8]` / `[K/g, N/8]` with
 //! the [0, 2, 4, 6, 1, 3, 5, 7] nibble order, `scales` F16 `[K/g, N]`.
 //!
 //! Internally a quantized linear is kept row-major (one row per output channel) in the
@@ -188,7 +188,7 @@ pub fn pack_gemm(l: &Int4Linear) -> Result<GemmTensors> {
     Ok(GemmTensors { k, n, group: g, qweight, qzeros, scales })
 }
 
-/// Unpack the AutoAWQ GEMM layout into row-major integers (the reference unpacking of §1.7).
+/// Unpack the AutoAWQ GEMM layout into row-major integers (AutoAWQ's reference unpacking).
 pub fn unpack_gemm(t: &GemmTensors) -> Int4Linear {
     let (n, k, g) = (t.n, t.k, t.group);
     let ng = k / g;
@@ -210,7 +210,7 @@ pub fn unpack_gemm(t: &GemmTensors) -> Int4Linear {
     Int4Linear { n, k, group: g, codes, scales, zeros }
 }
 
-/// One trial scale vector of AWQ's scale search (§1.5) for search ratio α = `ratio`:
+/// One trial scale vector of AWQ's scale search for search ratio α = `ratio`:
 /// `s_j = max(x_mean_j^α / (w_mean_j^(1−α) + 1e-4), 1e-4)` with `duo` (AutoAWQ's default
 /// `duo_scaling`), else `s_j = max(x_mean_j^α, 1e-4)`; then geometric centring
 /// `s ← s / sqrt(max(s) · min(s))` and any inf / NaN entry set to 1. f32 arithmetic as torch's.
@@ -245,7 +245,7 @@ pub fn search_scales(x_mean: &[f32], w_mean: &[f32], ratio: f32, duo: bool) -> V
     s
 }
 
-/// An AutoAWQ GEMV-layout linear (§1.8): `qweight` `[N, K/8]` with sequential nibbles (slot i =
+/// An AutoAWQ GEMV-layout linear: `qweight` `[N, K/8]` with sequential nibbles (slot i =
 /// input channel 8c + i), `qzeros` `[N, zw]` (slot i = group 8c + i), `scales` `[N, 8·zw]`, where
 /// `zw` = [`gemv_zeros_width`]; padding entries are zero.
 #[derive(Clone, Debug, PartialEq)]

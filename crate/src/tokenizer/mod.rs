@@ -7,19 +7,19 @@
 //! ByteLevel decoder's mapping, precomputed), which makes [`StreamDecoder`] exact: the text of all
 //! pushes plus `finish()` equals [`Tokenizer::decode`] of the same ids, byte for byte.
 
+mod bytes;
+mod load;
 mod pretok;
 mod template;
+
+pub use bytes::StreamDecoder;
 
 pub use pretok::{PreKind, GPT2_REGEX, KNOWN_PRE, LLAMA3_REGEX, QWEN2_REGEX};
 pub use template::CHATML_TEMPLATE;
 
 use serde::{Deserialize, Serialize};
-use tokenizers::models::bpe::{Vocab, BPE};
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, DecoderWrapper, ModelWrapper};
 
 use crate::error::{Error, Result};
-use crate::format::gguf::{GgufFile, Value};
 
 /// GGUF `tokenizer.ggml.token_type` values (llama.cpp's `llama_token_type`).
 pub mod token_type {
@@ -45,12 +45,6 @@ pub const EOG_TEXTS: &[&str] = &[
     "<|end_of_text|>",
     "<end_of_utterance>",
 ];
-
-const KEY_MODEL: &str = "tokenizer.ggml.model";
-const KEY_PRE: &str = "tokenizer.ggml.pre";
-const KEY_TOKENS: &str = "tokenizer.ggml.tokens";
-const KEY_MERGES: &str = "tokenizer.ggml.merges";
-const KEY_TYPES: &str = "tokenizer.ggml.token_type";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -112,259 +106,7 @@ fn hf_err(context: &str) -> impl Fn(tokenizers::Error) -> Error + '_ {
     move |e| Error::Tokenizer(format!("{context}: {e}"))
 }
 
-fn wrong_elem(key: &str, expected: &str, v: &Value) -> Error {
-    Error::WrongKeyType { key: key.to_string(), expected: expected.to_string(), found: v.type_name().to_string() }
-}
-
-fn string_array<'a>(g: &'a GgufFile, key: &str) -> Result<Option<Vec<&'a str>>> {
-    match g.get_array(key)? {
-        None => Ok(None),
-        Some(arr) => arr
-            .iter()
-            .map(|v| v.as_str().ok_or_else(|| wrong_elem(key, "array of string", v)))
-            .collect::<Result<Vec<_>>>()
-            .map(Some),
-    }
-}
-
 impl Tokenizer {
-    /// Build from GGUF metadata (`tokenizer.ggml.*`, `tokenizer.chat_template`).
-    ///
-    /// Requires `tokenizer.ggml.model == "gpt2"`, `tokens` and `merges`. `pre` defaults to
-    /// "default" (the GPT-2 regex, as llama.cpp does); an unknown `pre` name is an error.
-    /// Tokens of type CONTROL become special added tokens, USER_DEFINED ones plain added tokens.
-    pub fn from_gguf(g: &GgufFile) -> Result<Tokenizer> {
-        let model = g.require_str(KEY_MODEL)?;
-        if model != "gpt2" {
-            return Err(Error::Tokenizer(format!(
-                "{KEY_MODEL} is \"{model}\"; tritium supports only \"gpt2\" (byte-level BPE) vocabularies"
-            )));
-        }
-        let tokens = string_array(g, KEY_TOKENS)?.ok_or_else(|| Error::MissingKey { key: KEY_TOKENS.into() })?;
-        let merges_raw = string_array(g, KEY_MERGES)?.ok_or_else(|| Error::MissingKey { key: KEY_MERGES.into() })?;
-        let n = tokens.len();
-        if n == 0 || n > u32::MAX as usize / 2 {
-            return Err(Error::Tokenizer(format!("{KEY_TOKENS} has {n} entries")));
-        }
-        let types: Vec<i64> = match g.get_array(KEY_TYPES)? {
-            None => vec![token_type::NORMAL; n],
-            Some(arr) => {
-                if arr.len() != n {
-                    return Err(Error::Tokenizer(format!(
-                        "{KEY_TYPES} has {} entries but {KEY_TOKENS} has {n}",
-                        arr.len()
-                    )));
-                }
-                arr.iter()
-                    .map(|v| v.as_i64().ok_or_else(|| wrong_elem(KEY_TYPES, "array of integer", v)))
-                    .collect::<Result<_>>()?
-            }
-        };
-        let pre_name = g.get_str(KEY_PRE)?.unwrap_or("default");
-        let kind = PreKind::from_name(pre_name)?;
-
-        let id_key = |name: &str, required_in_range: bool| -> Result<Option<u32>> {
-            let key = format!("tokenizer.ggml.{name}");
-            match g.get_u64(&key)? {
-                None => Ok(None),
-                Some(id) if (id as usize) < n => Ok(Some(id as u32)),
-                Some(id) if required_in_range => {
-                    Err(Error::Tokenizer(format!("{key} = {id} is out of range (vocabulary of {n})")))
-                }
-                Some(_) => Ok(None),
-            }
-        };
-        let bos = id_key("bos_token_id", true)?;
-        let eos = id_key("eos_token_id", true)?;
-        let unk = id_key("unknown_token_id", false)?;
-        let pad = id_key("padding_token_id", false)?;
-        let eot = id_key("eot_token_id", false)?;
-        let eom = id_key("eom_token_id", false)?;
-        let add_bos = g.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(kind == PreKind::Llama3);
-        let add_eos = g.get_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
-        let chat_template = g.get_str("tokenizer.chat_template")?.map(str::to_string);
-
-        // Vocabulary: on duplicate strings the last id wins (as in llama.cpp's token_to_id).
-        let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.to_string(), i as u32)).collect();
-        let mut merges = Vec::with_capacity(merges_raw.len());
-        for (i, m) in merges_raw.iter().enumerate() {
-            // Split at the first space after the first character (llama.cpp's rule).
-            let split = m.char_indices().skip(1).find(|&(_, c)| c == ' ').map(|(b, _)| b);
-            let Some(b) = split else {
-                return Err(Error::Tokenizer(format!("{KEY_MERGES}[{i}] = {m:?} is not \"left right\"")));
-            };
-            merges.push((m[..b].to_string(), m[b + 1..].to_string()));
-        }
-        let n_merges = merges.len();
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .ignore_merges(kind == PreKind::Llama3)
-            .build()
-            .map_err(hf_err("building BPE from GGUF vocabulary"))?;
-
-        let mut hf = tokenizers::Tokenizer::new(bpe);
-        hf.with_normalizer(kind.normalizer());
-        hf.with_pre_tokenizer(Some(kind.build()?));
-        hf.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevel::default())));
-        let added: Vec<AddedToken> = tokens
-            .iter()
-            .zip(&types)
-            .filter(|(_, &t)| t == token_type::CONTROL || t == token_type::USER_DEFINED)
-            .map(|(s, &t)| AddedToken::from(s.to_string(), t == token_type::CONTROL).normalized(false))
-            .collect();
-        let n_added = added.len();
-        let (special, user): (Vec<_>, Vec<_>) = added.into_iter().partition(|a| a.special);
-        hf.add_special_tokens(&special);
-        hf.add_tokens(&user);
-
-        let tokens: Vec<String> = tokens.into_iter().map(str::to_string).collect();
-        let mut eog: Vec<u32> = [eos, eot, eom].into_iter().flatten().collect();
-        eog.extend(tokens.iter().enumerate().filter(|(_, t)| EOG_TEXTS.contains(&t.as_str())).map(|(i, _)| i as u32));
-        eog.sort_unstable();
-        eog.dedup();
-
-        let (bytes, offsets) = byte_table(&tokens);
-        Ok(Tokenizer {
-            hf,
-            tokens,
-            bytes,
-            offsets,
-            bos,
-            eos,
-            unk,
-            pad,
-            add_bos,
-            add_eos,
-            eog,
-            chat_template,
-            model: model.to_string(),
-            pre: pre_name.to_string(),
-            n_merges,
-            n_added,
-        })
-    }
-
-    /// Load an HF tokenizer.json (BPE model with a ByteLevel decoder), with an optional
-    /// tokenizer_config.json for `chat_template`, `bos_token`, `eos_token`, `add_bos_token` and
-    /// `add_eos_token`. Without those keys, BOS/EOS addition is read off the post-processor.
-    pub fn from_tokenizer_json(json: &[u8], tokenizer_config: Option<&[u8]>) -> Result<Tokenizer> {
-        // Parse as JSON first: `tokenizers` 0.22 panics (an `expect` in its decoder deserializer)
-        // on a document that ends early; found by the `tokenizer` fuzz target / malformed tests.
-        let raw: serde_json::Value =
-            serde_json::from_slice(json).map_err(|e| Error::Tokenizer(format!("parsing tokenizer.json: {e}")))?;
-        let mut hf = tokenizers::Tokenizer::from_bytes(json).map_err(hf_err("parsing tokenizer.json"))?;
-        let config: serde_json::Value = match tokenizer_config {
-            None => serde_json::Value::Null,
-            Some(b) => serde_json::from_slice(b)
-                .map_err(|e| Error::Tokenizer(format!("parsing tokenizer_config.json: {e}")))?,
-        };
-        if !matches!(hf.get_model(), ModelWrapper::BPE(_)) {
-            let ty = raw["model"]["type"].as_str().unwrap_or("?");
-            return Err(Error::Tokenizer(format!("tokenizer.json model is {ty}; tritium supports only BPE")));
-        }
-        if !matches!(hf.get_decoder(), Some(DecoderWrapper::ByteLevel(_))) {
-            let ty = raw["decoder"]["type"].as_str().unwrap_or("none");
-            return Err(Error::Tokenizer(format!(
-                "tokenizer.json decoder is {ty}; tritium supports only byte-level BPE (ByteLevel decoder)"
-            )));
-        }
-        hf.with_truncation(None).map_err(hf_err("tokenizer.json"))?;
-        hf.with_padding(None);
-
-        let vocab = hf.get_vocab(true);
-        let n = vocab.values().map(|&i| i as usize + 1).max().unwrap_or(0);
-        // The table of token strings is indexed by id: a sparse vocabulary with a huge id would
-        // allocate that many entries.
-        let max_vocab = crate::format::limits::Limits::DEFAULT.max_vocab;
-        if n as u64 > max_vocab {
-            return Err(Error::Limit {
-                what: "tokenizer.json: largest token id + 1 (vocabulary table length)".into(),
-                value: n as u64,
-                limit: max_vocab,
-            });
-        }
-        if n > 2 * vocab.len() + 1024 {
-            return Err(Error::Tokenizer(format!(
-                "tokenizer.json: token ids run up to {} for only {} tokens; ids must be dense",
-                n - 1,
-                vocab.len()
-            )));
-        }
-        let mut tokens = vec![String::new(); n];
-        for (t, i) in vocab {
-            tokens[i as usize] = t;
-        }
-        let added = hf.get_added_tokens_decoder();
-        let n_added = added.len();
-        let find = |s: &str| -> Option<u32> { hf.token_to_id(s) };
-        let token_str = |v: &serde_json::Value| -> Option<String> {
-            match v {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Object(m) => m.get("content").and_then(|c| c.as_str()).map(str::to_string),
-                _ => None,
-            }
-        };
-        let id_of = |key: &str| -> Option<u32> { token_str(&config[key]).and_then(|s| find(&s)) };
-
-        // What the post-processor adds around a sequence.
-        let probe = |special: bool| -> Result<Vec<u32>> {
-            Ok(hf.encode_fast("a", special).map_err(hf_err("tokenizer.json"))?.get_ids().to_vec())
-        };
-        let (plain, with) = (probe(false)?, probe(true)?);
-        let (mut lead, mut trail) = (None, None);
-        if with.len() > plain.len() {
-            if let Some(p) = with.windows(plain.len().max(1)).position(|w| w == plain.as_slice()) {
-                lead = with[..p].last().copied();
-                trail = with[p + plain.len()..].first().copied();
-            }
-        }
-        let bos = id_of("bos_token").or(lead);
-        let eos = id_of("eos_token").or(trail);
-        let unk = id_of("unk_token");
-        let pad = id_of("pad_token");
-        let add_bos = config["add_bos_token"].as_bool().unwrap_or(lead.is_some());
-        let add_eos = config["add_eos_token"].as_bool().unwrap_or(trail.is_some());
-        hf.with_post_processor(None::<tokenizers::PostProcessorWrapper>);
-
-        let chat_template = match &config["chat_template"] {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Array(list) => list
-                .iter()
-                .find(|t| t["name"] == "default")
-                .or(list.first())
-                .and_then(|t| t["template"].as_str())
-                .map(str::to_string),
-            _ => None,
-        };
-
-        let mut eog: Vec<u32> = eos.into_iter().collect();
-        eog.extend(added.iter().filter(|(_, a)| EOG_TEXTS.contains(&a.content.as_str())).map(|(&i, _)| i));
-        eog.sort_unstable();
-        eog.dedup();
-
-        let pre = describe_pre(&raw["pre_tokenizer"]);
-        let n_merges = raw["model"]["merges"].as_array().map_or(0, |m| m.len());
-        let (bytes, offsets) = byte_table(&tokens);
-        Ok(Tokenizer {
-            hf,
-            tokens,
-            bytes,
-            offsets,
-            bos,
-            eos,
-            unk,
-            pad,
-            add_bos,
-            add_eos,
-            eog,
-            chat_template,
-            model: "tokenizer.json".into(),
-            pre,
-            n_merges,
-            n_added,
-        })
-    }
-
     /// Token ids of `text`. Special tokens written in the text (e.g. "<|im_start|>") become
     /// their single ids. With `add_special`, BOS / EOS are added as `add_bos` / `add_eos` say.
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
@@ -508,143 +250,9 @@ impl std::fmt::Debug for Tokenizer {
     }
 }
 
-fn describe_pre(v: &serde_json::Value) -> String {
-    match v["type"].as_str() {
-        None => "none".into(),
-        Some("Sequence") => {
-            let parts: Vec<String> =
-                v["pretokenizers"].as_array().map(|a| a.iter().map(describe_pre).collect()).unwrap_or_default();
-            format!("Sequence[{}]", parts.join(","))
-        }
-        Some(t) => t.to_string(),
-    }
-}
-
-/// GPT-2's byte ↔ unicode map, inverted: `char` code point → byte (`None` when not in the map).
-fn char_to_byte(c: char) -> Option<u8> {
-    let c = c as u32;
-    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
-    if c < 256 {
-        return printable(c).then_some(c as u8);
-    }
-    // Non-printable bytes map, in byte order, to 256, 257, ...
-    let nth = c - 256;
-    (0u32..256).filter(|&b| !printable(b)).nth(nth as usize).map(|b| b as u8)
-}
-
-/// Per-token decoded bytes, as HF's ByteLevel decoder maps each token: every char through the
-/// byte map, or the token's own UTF-8 when any char is outside the map (e.g. added tokens).
-fn byte_table(tokens: &[String]) -> (Vec<u8>, Vec<u32>) {
-    let mut lut = [0u8; 324];
-    let mut valid = [false; 324];
-    for c in 0..324u32 {
-        if let Some(b) = char::from_u32(c).and_then(char_to_byte) {
-            lut[c as usize] = b;
-            valid[c as usize] = true;
-        }
-    }
-    let mut bytes = Vec::with_capacity(tokens.iter().map(String::len).sum());
-    let mut offsets = Vec::with_capacity(tokens.len() + 1);
-    offsets.push(0u32);
-    for t in tokens {
-        let start = bytes.len();
-        let mut ok = true;
-        for c in t.chars() {
-            let i = c as usize;
-            if i < 324 && valid[i] {
-                bytes.push(lut[i]);
-            } else {
-                ok = false;
-                break;
-            }
-        }
-        if !ok {
-            bytes.truncate(start);
-            bytes.extend_from_slice(t.as_bytes());
-        }
-        offsets.push(bytes.len() as u32);
-    }
-    (bytes, offsets)
-}
-
-/// Incremental detokenizer: feed ids one at a time, get the text each completes.
-///
-/// Holds back bytes of an incomplete UTF-8 character; invalid sequences become U+FFFD exactly
-/// where `String::from_utf8_lossy` would put them, so concatenating every `push` and `finish`
-/// equals `Tokenizer::decode` of all the ids.
-#[derive(Clone, Debug, Default)]
-pub struct StreamDecoder {
-    pending: Vec<u8>,
-}
-
-impl StreamDecoder {
-    pub fn new() -> Self {
-        StreamDecoder { pending: Vec::new() }
-    }
-
-    pub fn push(&mut self, tok: &Tokenizer, id: u32) -> Result<String> {
-        self.pending.extend_from_slice(tok.checked_bytes(id)?);
-        let mut out = String::new();
-        let mut start = 0;
-        loop {
-            match std::str::from_utf8(&self.pending[start..]) {
-                Ok(s) => {
-                    out.push_str(s);
-                    start = self.pending.len();
-                    break;
-                }
-                Err(e) => {
-                    let good = e.valid_up_to();
-                    // from_utf8 validated this prefix.
-                    out.push_str(std::str::from_utf8(&self.pending[start..start + good]).unwrap());
-                    start += good;
-                    match e.error_len() {
-                        Some(bad) => {
-                            out.push(char::REPLACEMENT_CHARACTER);
-                            start += bad;
-                        }
-                        None => break, // incomplete character at the end: wait for more bytes
-                    }
-                }
-            }
-        }
-        self.pending.drain(..start);
-        Ok(out)
-    }
-
-    /// Flush what is held back (an incomplete character becomes U+FFFD).
-    pub fn finish(&mut self, _tok: &Tokenizer) -> Result<String> {
-        let out = String::from_utf8_lossy(&self.pending).into_owned();
-        self.pending.clear();
-        Ok(out)
-    }
-
-    /// Bytes held back waiting for the rest of a character.
-    pub fn pending(&self) -> usize {
-        self.pending.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn byte_map_is_a_bijection() {
-        let mut seen = [false; 256];
-        for c in 0..324u32 {
-            if let Some(b) = char::from_u32(c).and_then(char_to_byte) {
-                assert!(!seen[b as usize], "byte {b} mapped twice");
-                seen[b as usize] = true;
-            }
-        }
-        assert!(seen.iter().all(|&s| s));
-        assert_eq!(char_to_byte('Ġ'), Some(b' '));
-        assert_eq!(char_to_byte('Ċ'), Some(b'\n'));
-        assert_eq!(char_to_byte('ĉ'), Some(b'\t'));
-        assert_eq!(char_to_byte('A'), Some(b'A'));
-        assert_eq!(char_to_byte(' '), None);
-    }
 
     #[test]
     fn tokenizer_is_send_sync() {

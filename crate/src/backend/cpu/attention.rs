@@ -6,8 +6,9 @@
 
 use std::ops::Range;
 
-use super::{axpy, dot, for_each_chunk, softmax};
+use super::{axpy, dot, softmax};
 use crate::model::LlamaConfig;
+use crate::par::for_each_chunk_mut;
 
 /// Head layout of grouped-query attention.
 #[derive(Clone, Copy, Debug)]
@@ -68,7 +69,7 @@ impl Gqa {
         keys: impl Fn(usize) -> Range<usize> + Sync,
         out: &mut [f32],
     ) {
-        for_each_chunk(out, self.head_dim, |i, o| {
+        for_each_chunk_mut(out, self.head_dim, |i, o| {
             let (t, h) = (i / self.heads, i % self.heads);
             let range = keys(t);
             let mut w = Vec::with_capacity(range.len());

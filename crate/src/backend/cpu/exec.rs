@@ -3,16 +3,17 @@
 //! math in a fixed order; the GPU's kernels are checked against it.
 
 use super::attention::Gqa;
-use super::{matmul, quantize_i8, rmsnorm, rope, silu};
+use super::{matmul, rmsnorm, rope, silu};
 use crate::error::{Error, Result};
 use crate::model::graph::{Act, Gated, Op};
 use crate::model::{KvCache, LlamaConfig, Model, Weight};
+use crate::quant::quantize_i8;
 
 /// `out = W · x` for `n` tokens, with int8 activations when [`Model::i8_activations`] is set and
 /// the format has an int8 GPU unit (what the GPU's int8 kernels compute).
 pub fn linear(model: &Model, w: &Weight, x: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
     let m = model.matrix(w);
-    if model.i8_activations && super::has_i8_unit(m.ty) && m.cols % 32 == 0 {
+    if model.i8_activations && m.ty.has_i8_unit() && m.cols % 32 == 0 {
         matmul(&m, &quantize_i8(x, m.cols), n, out)
     } else {
         matmul(&m, x, n, out)

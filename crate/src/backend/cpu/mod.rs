@@ -12,33 +12,7 @@ pub mod attention;
 pub mod exec;
 
 use crate::error::Result;
-use crate::quant::{self, GgmlType};
-
-/// A quantized weight matrix `[rows, cols]` (nn.Linear layout: one row per output) viewing
-/// the model's bytes.
-#[derive(Clone, Copy, Debug)]
-pub struct QMatrix<'a> {
-    pub ty: GgmlType,
-    pub rows: usize,
-    pub cols: usize,
-    pub data: &'a [u8],
-}
-
-impl<'a> QMatrix<'a> {
-    pub fn row_bytes(&self) -> usize {
-        self.ty.bytes_for(self.cols)
-    }
-
-    pub fn row(&self, r: usize) -> &'a [u8] {
-        let rb = self.row_bytes();
-        &self.data[r * rb..(r + 1) * rb]
-    }
-
-    /// Dequantize row `r` into `out` (`out.len() == cols`).
-    pub fn dequant_row(&self, r: usize, out: &mut [f32]) -> Result<()> {
-        quant::dequantize(self.ty, self.row(r), out)
-    }
-}
+use crate::quant::{GgmlType, QMatrix};
 
 /// Dot product with 8 independent accumulators (vectorizes to SIMD lanes; fixed order).
 #[inline]
@@ -72,21 +46,12 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 const ROWS_PER_TASK: usize = 16;
 
 /// Run `f(first_row, out_chunk)` over chunks of `out` holding `ROWS_PER_TASK` rows of `width`
-/// elements each, in parallel natively and sequentially in wasm.
+/// elements each, in parallel natively and sequentially in wasm ([`crate::par`]).
 fn for_each_rows<F>(out: &mut [f32], width: usize, rows_per_task: usize, f: F)
 where
     F: Fn(usize, &mut [f32]) + Sync + Send,
 {
-    let chunk = width * rows_per_task;
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| f(i * rows_per_task, o));
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        out.chunks_mut(chunk).enumerate().for_each(|(i, o)| f(i * rows_per_task, o));
-    }
+    crate::par::for_each_chunk_mut(out, width * rows_per_task, |i, o| f(i * rows_per_task, o));
 }
 
 /// Batches of at least this many tokens use the tiled product (prefill, scoring).
@@ -150,67 +115,7 @@ pub fn matmul(w: &QMatrix, x: &[f32], n: usize, y: &mut [f32]) -> Result<()> {
     Ok(())
 }
 
-/// Run `f(index, chunk)` over the `width`-long chunks of `out`, in parallel natively (rayon) and
-/// sequentially in wasm.
-pub fn for_each_chunk<F>(out: &mut [f32], width: usize, f: F)
-where
-    F: Fn(usize, &mut [f32]) + Sync + Send,
-{
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(width).enumerate().for_each(|(i, o)| f(i, o));
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        out.chunks_mut(width).enumerate().for_each(|(i, o)| f(i, o));
-    }
-}
-
 /// RMSNorm of each `dim`-long row of `x` into `out`, times `weight`.
-/// Formats with an int8-activation GPU unit (backend/gpu/kernels.rs `i8_source`): the quantized
-/// ones except TQ1_0.
-pub fn has_i8_unit(ty: GgmlType) -> bool {
-    matches!(
-        ty,
-        GgmlType::Q8_0
-            | GgmlType::Q4_0
-            | GgmlType::Q4_1
-            | GgmlType::TQ2_0
-            | GgmlType::AWQ4_G32
-            | GgmlType::AWQ4_G64
-            | GgmlType::AWQ4_G128
-    ) || ty.planes() > 0
-}
-
-/// Int8 activations, dequantized, in the OCP Microscaling MXINT8 form: per 32-element block of
-/// each `cols`-wide row a power-of-two scale d = 2^(⌊log2 max|x|⌋ − 6) and codes
-/// q = round(x / d) (ties to even, saturated to ±127), x' = d · q; all zero when max|x| < 2^-100.
-/// A power of two makes x / d exact, so this is bit for bit what shaders/quantize_i8.wgsl hands
-/// the GPU's int8 kernels on any adapter (a scale max|x| / 127 would need a division, which
-/// WGSL allows 2.5 ulp of error, and one flipped code in a block with an outlier moves x by d),
-/// and a product with x' is their reference.
-pub fn quantize_i8(x: &[f32], cols: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(x.len());
-    for row in x.chunks(cols) {
-        for b in row.chunks(32) {
-            let (mul, d) = i8_block_scale(b.iter().fold(0f32, |m, v| m.max(v.abs())));
-            out.extend(b.iter().map(|v| d * (v * mul).round_ties_even().clamp(-127.0, 127.0)));
-        }
-    }
-    out
-}
-
-/// (1 / d, d) of [`quantize_i8`] for a block whose max |x| is `amax`, from its exponent bits.
-pub fn i8_block_scale(amax: f32) -> (f32, f32) {
-    let e = (amax.to_bits() >> 23) & 0xff;
-    if (27..255).contains(&e) {
-        (f32::from_bits((260 - e) << 23), f32::from_bits((e - 6) << 23))
-    } else {
-        (0.0, 0.0)
-    }
-}
-
 pub fn rmsnorm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     let dim = weight.len();
     for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {

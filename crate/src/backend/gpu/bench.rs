@@ -17,7 +17,7 @@ use crate::error::Result;
 /// tile for one token, the prefill tile for more); outputs start as `sentinel`.
 pub async fn matmul_once(
     ctx: &Arc<GpuContext>,
-    m: &crate::backend::cpu::QMatrix<'_>,
+    m: &crate::quant::QMatrix<'_>,
     x: &[f32],
     n: usize,
     sentinel: f32,
@@ -184,7 +184,7 @@ pub struct BenchWeights {
 }
 
 impl BenchWeights {
-    pub fn upload(ctx: &Arc<GpuContext>, m: &crate::backend::cpu::QMatrix<'_>) -> Result<BenchWeights> {
+    pub fn upload(ctx: &Arc<GpuContext>, m: &crate::quant::QMatrix<'_>) -> Result<BenchWeights> {
         let dev = &ctx.device;
         let first = weights::upload(dev, "bench", m, ctx.caps.max_storage_buffer_binding_size)?;
         let wbytes = first.bytes();
@@ -241,7 +241,7 @@ pub async fn time_matmul_on(
 /// [`time_matmul_on`] for one matrix, uploading its copies first.
 pub async fn time_matmul(
     ctx: &Arc<GpuContext>,
-    m: &crate::backend::cpu::QMatrix<'_>,
+    m: &crate::quant::QMatrix<'_>,
     n: usize,
     iters: usize,
     tiles: Option<super::kernels::Tiles>,

@@ -8,10 +8,11 @@ use serde::Serialize;
 use super::kernels::{effective_tile, Tile};
 use super::model::{matmul_once, GpuModel};
 use super::GpuContext;
-use crate::backend::cpu::{matmul, QMatrix};
+use crate::backend::cpu::matmul;
 use crate::error::{Error, Result};
 use crate::model::sampler::SplitMix64;
 use crate::model::Model;
+use crate::quant::QMatrix;
 use crate::quant::{self, GgmlType, MATMUL_TYPES};
 
 /// Tolerance of GPU vs CPU on the same quantized inputs, relative to Σ|w·x| (only the summation
@@ -64,7 +65,7 @@ fn fail(msg: String) -> Error {
 /// decode tile (batch 1) and its token tile (batches 3 and 16: a partial and two full tiles),
 /// with f32 activations and with int8 ones (formats with an int8 unit; decode both fused and
 /// two-pass; checked against the CPU
-/// product with [`crate::backend::cpu::quantize_i8`] activations, and against f32 within the format's budget
+/// product with [`crate::quant::quantize_i8`] activations, and against f32 within the format's budget
 /// plus [`I8_BUDGET`]).
 pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Vec<MatmulCheck>> {
     let mut rng = SplitMix64::new(seed);
@@ -101,7 +102,7 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
             // The int8-activation kernels against the CPU product with the same int8 activations.
             let mut cpu_i8 = vec![0f32; n * rows];
             if cols % 32 == 0 {
-                matmul(&m, &crate::backend::cpu::quantize_i8(&x, cols), n, &mut cpu_i8)?;
+                matmul(&m, &crate::quant::quantize_i8(&x, cols), n, &mut cpu_i8)?;
             }
             let fm = QMatrix { ty: GgmlType::F32, rows, cols, data: bytemuck::cast_slice(&w) };
             let mut exact = vec![0f32; n * rows];

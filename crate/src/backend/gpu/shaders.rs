@@ -115,7 +115,7 @@ pub fn format_source(ty: GgmlType) -> Option<(Shader, String)> {
 /// Q4_0, Q4_1 and TQ2_0, and tritium's AWQ4 and trit planes (F32/F16/BF16 keep f32 activations;
 /// TQ1_0's base-3 bytes have no word unit).
 pub fn i8_source(ty: GgmlType) -> Option<(Shader, String)> {
-    if !crate::backend::cpu::has_i8_unit(ty) {
+    if !ty.has_i8_unit() {
         return None;
     }
     let q4 = |kind: u32, group: usize| format!("const Q4_KIND: u32 = {kind}u;\nconst GROUP: u32 = {group}u;\n");

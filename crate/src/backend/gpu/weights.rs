@@ -4,9 +4,9 @@
 
 use wgpu::util::DeviceExt;
 
-use crate::backend::cpu::QMatrix;
 use crate::error::{Error, Result};
 use crate::quant::GgmlType;
+use crate::quant::QMatrix;
 
 /// One shard: rows `row_offset .. row_offset + rows` of a weight matrix.
 pub struct Shard {

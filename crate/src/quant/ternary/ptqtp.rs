@@ -1,25 +1,23 @@
-//! Ternary quantizers: BitNet b1.58 absmean (shared/spec/algorithms.md §2.1), the ggml TQ1_0 /
-//! TQ2_0 and microsoft/BitNet I2_S encodings of given trits (§2.2, §2.3), and PTQTP trit planes
-//! (§2.4), producing the `TP1_G*` / `TP2_G*` row blocks.
+//! PTQTP trit planes: `w ≈ a1·t1 + a2·t2` per group of weights.
 //!
-//! # PTQTP: the choices the spec leaves open, and the defaults taken here
+//! # The choices the reference algorithm leaves open, and the defaults taken here
 //!
-//! §2.4 gives the model (`w ≈ a1·t1 + a2·t2` per group) and a recommended reference algorithm
-//! (progressive init, alternating 2×2 ridge solve and 9-way trit assignment) but no official
-//! code. [`PtqtpOptions::REFERENCE`] with [`ptqtp_group_with`] reproduces that algorithm (the
-//! worked example exactly); the defaults of [`PtqtpOptions::default`] were chosen by measuring
+//! PTQTP (post-training quantization to trit planes) models each group as `w ≈ a1·t1 + a2·t2`
+//! and recommends a reference algorithm (progressive init, alternating 2×2 ridge solve and 9-way
+//! trit assignment) but gives no official code. [`PtqtpOptions::REFERENCE`] with
+//! [`ptqtp_group_with`] reproduces that algorithm (its worked example exactly); the defaults of [`PtqtpOptions::default`] were chosen by measuring
 //! the relative Frobenius error ‖W − Ŵ‖/‖W‖ on nine matrices of SmolLM2-135M (layers 0/15/29 ×
 //! attn_q, attn_v, ffn_down; `TRITIUM_PTQTP_STUDY=1 RAYON_NUM_THREADS=1 cargo test --release
 //! --test native quant::ptqtp_study -- --nocapture`). Mean errors at g = 64 (4.5 bits/weight):
 //!
 //! - **init** — the one choice that matters. Alternating minimisation stops in the nearest local
-//!   optimum, and the spec's progressive start (absmean, then absmean of the residual) leads to a
+//!   optimum, and the reference's progressive start (absmean, then absmean of the residual) leads to a
 //!   poor one: 0.182. A uniform 7-level grid start (a1 = 2·a2, outer level a1 + a2 = 0.8·max|w|)
 //!   gives 0.165, a start with a2/a1 = 0.7 and a1 + a2 = max|w| gives 0.167, and the better of
 //!   the two per group gives **0.162** (default: [`PtqtpInit::BestOf`] of both; the grid's
 //!   coincident level a2 = a1 − a2 is taken as the pair (±1, ∓1)). Both starts converge in
 //!   fewer rounds (≤ 12, mostly 1–4) than the progressive one (mostly 4–9, up to 20), so the two
-//!   together cost about as much as the spec's single start. On the worked example the default
+//!   together cost about as much as the reference's single start. On the worked example the default
 //!   finds squared error 0.0043 against the reference's 0.0127. TWN-threshold starts (0.187)
 //!   and other grid scalings were worse.
 //! - **absmean floor**: the result is never worse than single-plane absmean on the group (one
@@ -27,12 +25,12 @@
 //! - **group size**: the caller picks it ([`TernaryMethod::Ptqtp`]); 64 is the product default
 //!   (it divides both 576 and 1536). Per-row scales: 0.186 at ~4.04 bits; g = 128 (only for
 //!   1536-wide rows): +7 % error over g = 64 on the same matrices; g = 32: 0.146 at 5 bits.
-//! - **λ**: 1e-6·max(trace(SᵀS), 1) as in the spec; λ = 0 gives the same error (a singular
+//! - **λ**: 1e-6·max(trace(SᵀS), 1) as in the reference; λ = 0 gives the same error (a singular
 //!   system then falls back to the tiny ridge), 1e-3 costs +1 %, 1e-2 +10 %.
 //! - **rounds**: at most 20, stopping when no trit changes (an exact fixed point: the solve would
 //!   give the same scales) or the squared error falls by ≤ 1e-6 relative. With the default starts
 //!   the cap is never reached on these matrices; 50 or 200 rounds change nothing.
-//! - **ties** (fewer non-zeros first, then lexicographic, as in the spec): real weights never tie
+//! - **ties** (fewer non-zeros first, then lexicographic, as in the reference): real weights never tie
 //!   after the first solve; only the grid start's coincident levels are affected (see init).
 //! - **fp16 scales**: the scales are stored as f16; after rounding them the trits are
 //!   re-assigned once against the stored scales ([`ScaleRounding::F16Refit`]). f32, f16 and
@@ -50,187 +48,9 @@
 
 use half::f16;
 
-use crate::error::{Error, Result};
-use crate::quant::{self, GgmlType, QK_K};
+use super::{mean_abs, trit};
 
-/// `clamp(round_half_even(v), −1, 1)` without the rounding call (which is a libm call on
-/// x86-64 without SSE4.1): ±0.5 round to 0, NaN gives 0.
-#[inline]
-fn trit(v: f32) -> i8 {
-    (v > 0.5) as i8 - (v < -0.5) as i8
-}
-
-/// mean |w| in f64, as f32 (0 for an empty slice).
-fn mean_abs(w: &[f32]) -> f32 {
-    if w.is_empty() {
-        return 0.0;
-    }
-    (w.iter().map(|v| v.abs() as f64).sum::<f64>() / w.len() as f64) as f32
-}
-
-/// BitNet b1.58 absmean over a whole tensor (§2.1): `γ = max(mean |w|, 1e-5)`,
-/// `T = clamp(round(w / γ), −1, 1)` (half to even). Returns `(γ, T)`; `W ≈ γ·T`.
-pub fn absmean_tensor(w: &[f32]) -> (f32, Vec<i8>) {
-    let gamma = mean_abs(w).max(1e-5);
-    (gamma, w.iter().map(|&v| trit(v / gamma)).collect())
-}
-
-/// Absmean per group of `g` consecutive elements (groups of one row when `g` divides the row
-/// length): one `γ` per group, trits as in [`absmean_tensor`]. Returns `(γ per group, T)`.
-pub fn absmean_groups(w: &[f32], g: usize) -> Result<(Vec<f32>, Vec<i8>)> {
-    if g == 0 || w.len() % g != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "absmean per group: {} weights are not a multiple of the group size {g}",
-            w.len()
-        )));
-    }
-    let mut gammas = Vec::with_capacity(w.len() / g);
-    let mut trits = Vec::with_capacity(w.len());
-    for grp in w.chunks_exact(g) {
-        let gamma = mean_abs(grp).max(1e-5);
-        gammas.push(gamma);
-        trits.extend(grp.iter().map(|&v| trit(v / gamma)));
-    }
-    Ok((gammas, trits))
-}
-
-/// BitNet's per-token int8 activation quantizer (§2.1): `s = 127 / max(max |x|, 1e-5)`,
-/// `x_q = clamp(round(x·s), −128, 127)` (half to even). Returns `(s, x_q)`; `x ≈ x_q / s`.
-pub fn quantize_activations_i8(x: &[f32]) -> (f32, Vec<i8>) {
-    let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
-    let s = 127.0 / amax.max(1e-5);
-    (s, x.iter().map(|&v| (v * s).round_ties_even().clamp(-128.0, 127.0) as i8).collect())
-}
-
-fn check_trits(what: &str, trits: &[i8]) -> Result<()> {
-    if let Some(i) = trits.iter().position(|t| !(-1..=1).contains(t)) {
-        return Err(Error::InvalidArgument(format!("{what}: element {i} is {}, not a trit (−1, 0, 1)", trits[i])));
-    }
-    Ok(())
-}
-
-/// Encode given trits as ggml `TQ1_0` or `TQ2_0` blocks with the given per-block scales
-/// (`d.len()` = number of 256-element blocks). Unlike `quant::quantize` (ggml's reference, which
-/// takes each block's max |w| as `d`), the trits and the scale are the caller's: BitNet weights
-/// are stored with `d = γ` of the whole tensor.
-pub fn encode_tq(ty: GgmlType, trits: &[i8], d: &[f16]) -> Result<Vec<u8>> {
-    if ty != GgmlType::TQ1_0 && ty != GgmlType::TQ2_0 {
-        return Err(Error::InvalidArgument(format!("encode_tq: {} is not TQ1_0 or TQ2_0", ty.name())));
-    }
-    if trits.len() % QK_K != 0 || d.len() != trits.len() / QK_K {
-        return Err(Error::InvalidArgument(format!(
-            "encode_tq {}: {} trits with {} scales (need a multiple of {QK_K} trits and one scale per block)",
-            ty.name(),
-            trits.len(),
-            d.len()
-        )));
-    }
-    check_trits("encode_tq", trits)?;
-    let mut out = Vec::with_capacity(ty.bytes_for(trits.len()));
-    for (b, &d) in trits.chunks_exact(QK_K).zip(d) {
-        let dig = |i: usize| (b[i] + 1) as u16;
-        if ty == GgmlType::TQ2_0 {
-            let mut qs = [0u8; 64];
-            for h in 0..2 {
-                for l in 0..4 {
-                    for m in 0..32 {
-                        qs[32 * h + m] |= (dig(128 * h + 32 * l + m) as u8) << (2 * l);
-                    }
-                }
-            }
-            out.extend_from_slice(&qs);
-        } else {
-            let enc = |v: u16| (v * 256).div_ceil(243) as u8;
-            let five = |base: usize, stride: usize| (0..5).fold(0u16, |v, n| v * 3 + dig(base + stride * n));
-            out.extend((0..32).map(|m| enc(five(m, 32))));
-            out.extend((0..16).map(|m| enc(five(160 + m, 16))));
-            out.extend((0..4).map(|j| enc(3 * (0..4).fold(0u16, |v, n| v * 3 + dig(240 + j + 4 * n)))));
-        }
-        out.extend_from_slice(&d.to_le_bytes());
-    }
-    Ok(out)
-}
-
-/// Decode `TQ1_0` / `TQ2_0` blocks into (trits in row order, one scale per block).
-pub fn decode_tq(ty: GgmlType, data: &[u8]) -> Result<(Vec<i8>, Vec<f16>)> {
-    if (ty != GgmlType::TQ1_0 && ty != GgmlType::TQ2_0) || data.len() % ty.block_bytes() != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "decode_tq {}: {} bytes are not whole TQ1_0 / TQ2_0 blocks",
-            ty.name(),
-            data.len()
-        )));
-    }
-    let nb = data.len() / ty.block_bytes();
-    let (mut trits, mut d) = (Vec::with_capacity(nb * QK_K), Vec::with_capacity(nb));
-    for b in data.chunks_exact(ty.block_bytes()) {
-        if ty == GgmlType::TQ2_0 {
-            let mut t = [0i8; QK_K];
-            for h in 0..2 {
-                for l in 0..4 {
-                    for m in 0..32 {
-                        t[128 * h + 32 * l + m] = ((b[32 * h + m] >> (2 * l)) & 3) as i8 - 1;
-                    }
-                }
-            }
-            trits.extend_from_slice(&t);
-            d.push(f16::from_le_bytes([b[64], b[65]]));
-        } else {
-            let mut t = [0i8; QK_K];
-            quant::tq1_digits(b, &mut t);
-            trits.extend_from_slice(&t);
-            d.push(f16::from_le_bytes([b[52], b[53]]));
-        }
-    }
-    Ok((trits, d))
-}
-
-/// Weights per block of microsoft/BitNet's x86 (`ACT_PARALLEL`) I2_S layout.
-pub const I2S_BLOCK: usize = 128;
-
-/// Encode trits in microsoft/BitNet's `I2_S` layout (x86 / `ACT_PARALLEL`, §2.2): blocks of 128
-/// weights → 32 bytes, byte p of block b holding weights 128b + p, +32, +64, +96 at bits 7..6,
-/// 5..4, 3..2, 1..0 as codes t + 1; then the f32 tensor scale and 28 zero bytes
-/// (`n/4 + 32` bytes in all). `trits` is the flattened tensor; its length must be a multiple of 128.
-pub fn pack_i2s(trits: &[i8], scale: f32) -> Result<Vec<u8>> {
-    if trits.len() % I2S_BLOCK != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "I2_S packing: {} weights are not a multiple of the block size {I2S_BLOCK}",
-            trits.len()
-        )));
-    }
-    check_trits("I2_S packing", trits)?;
-    let mut out = vec![0u8; trits.len() / 4 + 32];
-    for (t, o) in trits.chunks_exact(I2S_BLOCK).zip(out.chunks_exact_mut(32)) {
-        for (j, &v) in t.iter().enumerate() {
-            o[j % 32] |= ((v + 1) as u8) << (6 - 2 * (j / 32));
-        }
-    }
-    let n4 = trits.len() / 4;
-    out[n4..n4 + 4].copy_from_slice(&scale.to_le_bytes());
-    Ok(out)
-}
-
-/// Decode an `I2_S` tensor of `n` weights (x86 layout) into (trits, f32 scale). Code 3, which
-/// the quantizer never writes, decodes to 0 as in BitNet's embedding converter.
-pub fn unpack_i2s(data: &[u8], n: usize) -> Result<(Vec<i8>, f32)> {
-    if n % I2S_BLOCK != 0 || data.len() != n / 4 + 32 {
-        return Err(Error::InvalidArgument(format!(
-            "I2_S: {} bytes cannot hold {n} weights (need a multiple of {I2S_BLOCK} weights and n/4 + 32 bytes)",
-            data.len()
-        )));
-    }
-    let mut trits = vec![0i8; n];
-    for (t, b) in trits.chunks_exact_mut(I2S_BLOCK).zip(data.chunks_exact(32)) {
-        for (j, v) in t.iter_mut().enumerate() {
-            let c = (b[j % 32] >> (6 - 2 * (j / 32))) & 3;
-            *v = if c == 3 { 0 } else { c as i8 - 1 };
-        }
-    }
-    let n4 = n / 4;
-    Ok((trits, f32::from_le_bytes([data[n4], data[n4 + 1], data[n4 + 2], data[n4 + 3]])))
-}
-
-/// PTQTP on one group, the plain reference of §2.4 in f64 with the exhaustive 9-way search:
+/// PTQTP on one group, the plain reference algorithm in f64 with the exhaustive 9-way search:
 /// `w ≈ a1·t1 + a2·t2`. Returns `(a1, a2, squared error)` (f32 scales, not rounded to f16).
 ///
 /// Initialisation is progressive (absmean of w, then absmean of the residual); then alternate a
@@ -295,7 +115,7 @@ pub fn ptqtp_group(w: &[f32], t1: &mut [i8], t2: &mut [i8], iters: usize, tol: f
     (a1 as f32, a2 as f32, err)
 }
 
-/// The nine (t1, t2) pairs, fewer non-zeros first, then lexicographic (the spec's tie rule).
+/// The nine (t1, t2) pairs, fewer non-zeros first, then lexicographic (the reference's tie rule).
 const SPARSE_FIRST: [(i8, i8); 9] = [(0, 0), (-1, 0), (0, -1), (0, 1), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1)];
 /// The opposite preference (more non-zeros first, then lexicographic); only for the study.
 const DENSE_FIRST: [(i8, i8); 9] = [(-1, -1), (-1, 1), (1, -1), (1, 1), (-1, 0), (0, -1), (0, 1), (1, 0), (0, 0)];
@@ -303,7 +123,7 @@ const DENSE_FIRST: [(i8, i8); 9] = [(-1, -1), (-1, 1), (1, -1), (1, 1), (-1, 0),
 /// How PTQTP starts a group.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum PtqtpInit {
-    /// The spec's: `a1 = mean|w|`, `t1 = round(w/a1)`, then the same on the residual.
+    /// The reference's: `a1 = mean|w|`, `t1 = round(w/a1)`, then the same on the residual.
     Progressive,
     /// Ternary-weight-network thresholds per plane: `Δ = 0.7·mean|w|`, `t = sign(w)·[|w| > Δ]`,
     /// `a` = mean |w| over the non-zeros; then the same on the residual.
@@ -323,7 +143,7 @@ pub enum PtqtpInit {
 /// Which pair wins when two candidates are equally near.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TieRule {
-    /// Fewer non-zeros first, then lexicographic on (t1, t2) (the spec's).
+    /// Fewer non-zeros first, then lexicographic on (t1, t2) (the reference's).
     SparseFirst,
     /// More non-zeros first, then lexicographic.
     DenseFirst,
@@ -373,7 +193,7 @@ impl Default for PtqtpOptions {
 }
 
 impl PtqtpOptions {
-    /// The spec's reference settings (50 rounds, f32 scales).
+    /// The reference algorithm's settings (50 rounds, f32 scales).
     pub const REFERENCE: PtqtpOptions = PtqtpOptions {
         max_iters: 50,
         tol: 1e-6,
@@ -530,7 +350,7 @@ fn solve(s: &Sums, lambda_rel: f64) -> Option<(f32, f32)> {
         if det > 1e-9 * (m11 * m22).max(1e-30) {
             return Some((((m22 * b1 - s12 * b2) / det) as f32, ((m11 * b2 - s12 * b1) / det) as f32));
         }
-        // Singular without a ridge (e.g. t2 all zero): retry with the spec's tiny one.
+        // Singular without a ridge (e.g. t2 all zero): retry with the reference's tiny one.
         lam = 1e-6 * (s11 + s22).max(1.0);
     }
     None
@@ -682,156 +502,4 @@ fn fit_from(w: &[f32], t1: &mut [i8], t2: &mut [i8], opts: &PtqtpOptions) -> Ptq
         };
     }
     PtqtpFit { a1, a2, err, iters }
-}
-
-/// Write one `TP*` block (`g` weights): the planes' 2-bit codes, then their f16 scales.
-fn write_tp_block(out: &mut [u8], planes: &[(&[i8], f32)]) {
-    let g = planes[0].0.len();
-    let pb = g / 4;
-    for (k, (t, _)) in planes.iter().enumerate() {
-        for (j, o) in out[k * pb..(k + 1) * pb].iter_mut().enumerate() {
-            let c = &t[4 * j..4 * j + 4];
-            *o = ((c[0] + 1) as u8) | ((c[1] + 1) as u8) << 2 | ((c[2] + 1) as u8) << 4 | ((c[3] + 1) as u8) << 6;
-        }
-    }
-    for (k, &(_, a)) in planes.iter().enumerate() {
-        let o = planes.len() * pb + 2 * k;
-        out[o..o + 2].copy_from_slice(&f16::from_f32(a).to_le_bytes());
-    }
-}
-
-/// Quantize whole groups of `x` into `out` (`TP*` blocks of type `ty`). `t1`, `t2` are scratch of
-/// at least the group size. `tensor_gamma`: one absmean scale for every group (TP1 only).
-fn quantize_groups_into(
-    ty: GgmlType,
-    x: &[f32],
-    out: &mut [u8],
-    t1: &mut [i8],
-    t2: &mut [i8],
-    opts: &PtqtpOptions,
-    tensor_gamma: Option<f32>,
-) {
-    let (g, planes) = (ty.block_size(), ty.planes());
-    let (t1, t2) = (&mut t1[..g], &mut t2[..g]);
-    for (w, o) in x.chunks_exact(g).zip(out.chunks_exact_mut(ty.block_bytes())) {
-        if planes == 1 {
-            let gamma = tensor_gamma.unwrap_or_else(|| mean_abs(w).max(1e-5));
-            for (t, &v) in t1.iter_mut().zip(w) {
-                *t = trit(v / gamma);
-            }
-            write_tp_block(o, &[(t1, gamma)]);
-        } else {
-            let fit = ptqtp_group_with(w, t1, t2, opts);
-            write_tp_block(o, &[(t1, fit.a1), (t2, fit.a2)]);
-        }
-    }
-}
-
-fn tp_group_check(ty: GgmlType, n: usize) -> Result<(usize, usize)> {
-    let (g, planes) = match (ty.group(), ty.planes()) {
-        (Some(g), p) if p > 0 => (g, p),
-        _ => return Err(Error::InvalidArgument(format!("{} is not a trit-plane type", ty.name()))),
-    };
-    if n % g != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "quantize {}: {n} elements is not a multiple of the group size {g}",
-            ty.name()
-        )));
-    }
-    Ok((g, planes))
-}
-
-/// Quantize a row (or several concatenated rows) to a `TP*` row-block type: one plane =
-/// absmean per group (BitNet's rule with the group's mean |w| as scale), two planes = PTQTP
-/// per group with [`PtqtpOptions::default`].
-pub fn quantize_row(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
-    let (g, _) = tp_group_check(ty, x.len())?;
-    let mut out = vec![0u8; ty.bytes_for(x.len())];
-    let (mut t1, mut t2) = (vec![0i8; g], vec![0i8; g]);
-    quantize_groups_into(ty, x, &mut out, &mut t1, &mut t2, &PtqtpOptions::default(), None);
-    Ok(out)
-}
-
-/// How [`quantize_matrix_ternary`] ternarises a matrix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TernaryMethod {
-    /// BitNet b1.58: one γ = mean |W| for the whole tensor. Stored as `TQ2_0` with d = γ when
-    /// the row length is a multiple of 256, else as `TP1_G{128|64|32}` (the largest group
-    /// dividing the row) with every scale = γ.
-    AbsmeanTensor,
-    /// Absmean per group of g ∈ {32, 64, 128} input channels → `TP1_G{g}`.
-    AbsmeanGroup(usize),
-    /// PTQTP (two trit planes) per group of g ∈ {32, 64, 128} → `TP2_G{g}`.
-    Ptqtp(usize),
-}
-
-/// Run `f(row_in, row_out, t1, t2)` over the rows, in parallel natively (rayon) and sequentially
-/// in wasm; `t1`, `t2` are per-task scratch of `cols` trits.
-fn for_each_row<F>(w: &[f32], cols: usize, out: &mut [u8], row_bytes: usize, f: F)
-where
-    F: Fn(&[f32], &mut [u8], &mut [i8], &mut [i8]) + Sync + Send,
-{
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(row_bytes)
-            .zip(w.par_chunks(cols))
-            .for_each_init(|| (vec![0i8; cols], vec![0i8; cols]), |(t1, t2), (o, r)| f(r, o, t1, t2));
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        let (mut t1, mut t2) = (vec![0i8; cols], vec![0i8; cols]);
-        for (o, r) in out.chunks_mut(row_bytes).zip(w.chunks(cols)) {
-            f(r, o, &mut t1, &mut t2);
-        }
-    }
-}
-
-/// Ternarise a row-major `[rows, cols]` matrix; returns its format and the row blocks.
-pub fn quantize_matrix_ternary(
-    w: &[f32],
-    rows: usize,
-    cols: usize,
-    method: TernaryMethod,
-) -> Result<(GgmlType, Vec<u8>)> {
-    if w.len() != rows * cols || cols == 0 {
-        return Err(Error::InvalidArgument(format!(
-            "ternary quantization: {} weights do not form a [{rows}, {cols}] matrix",
-            w.len()
-        )));
-    }
-    let group_type = |planes: usize, g: usize| -> Result<GgmlType> {
-        let ty = GgmlType::trit_planes(planes, g).ok_or_else(|| {
-            Error::InvalidArgument(format!("ternary quantization: group size {g} is not supported (32, 64 or 128)"))
-        })?;
-        if cols % g != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "ternary quantization: rows of {cols} input channels are not a multiple of the group size {g}"
-            )));
-        }
-        Ok(ty)
-    };
-    let (ty, gamma) = match method {
-        TernaryMethod::AbsmeanTensor => {
-            let gamma = mean_abs(w).max(1e-5);
-            if cols % QK_K == 0 {
-                let trits: Vec<i8> = w.iter().map(|&v| trit(v / gamma)).collect();
-                let d = vec![f16::from_f32(gamma); w.len() / QK_K];
-                return Ok((GgmlType::TQ2_0, encode_tq(GgmlType::TQ2_0, &trits, &d)?));
-            }
-            let g = [128, 64, 32].into_iter().find(|g| cols % g == 0).ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "ternary quantization: rows of {cols} input channels are not a multiple of 256 (TQ2_0) or of 32 (TP1)"
-                ))
-            })?;
-            (group_type(1, g)?, Some(gamma))
-        }
-        TernaryMethod::AbsmeanGroup(g) => (group_type(1, g)?, None),
-        TernaryMethod::Ptqtp(g) => (group_type(2, g)?, None),
-    };
-    let row_bytes = ty.bytes_for(cols);
-    let mut out = vec![0u8; rows * row_bytes];
-    let opts = PtqtpOptions::default();
-    for_each_row(w, cols, &mut out, row_bytes, |r, o, t1, t2| quantize_groups_into(ty, r, o, t1, t2, &opts, gamma));
-    Ok((ty, out))
 }

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use half::f16;
 
 use crate::analysis::dequantize_weight as dense;
+use crate::convert::awq_search::{AwqOptions, AwqState};
 use crate::error::{Error, Result};
 use crate::format::gguf::Value;
 use crate::model::save::{self, Replacements};
 use crate::model::{Model, Weight};
 use crate::quant::awq::Int4Linear;
-use crate::quant::awq_search::{AwqOptions, AwqState};
 use crate::quant::ternary::{self, TernaryMethod};
 use crate::quant::{self, GgmlType};
 
@@ -192,13 +192,7 @@ pub fn pick_group(model: &Model, recipe: &Recipe) -> Result<usize> {
 /// Quantize every row of `w` (row-major `[rows, cols]`) with `quant::quantize(ty, row)`, in parallel natively.
 fn quantize_rows(ty: GgmlType, w: &[f32], cols: usize) -> Result<Vec<u8>> {
     let rows: Vec<&[f32]> = w.chunks_exact(cols).collect();
-    #[cfg(not(target_arch = "wasm32"))]
-    let parts: Vec<Result<Vec<u8>>> = {
-        use rayon::prelude::*;
-        rows.par_iter().map(|r| quant::quantize(ty, r)).collect()
-    };
-    #[cfg(target_arch = "wasm32")]
-    let parts: Vec<Result<Vec<u8>>> = rows.iter().map(|r| quant::quantize(ty, r)).collect();
+    let parts: Vec<Result<Vec<u8>>> = crate::par::map(&rows, |r| quant::quantize(ty, r));
     let mut out = Vec::with_capacity(ty.bytes_for(w.len()));
     for p in parts {
         out.extend_from_slice(&p?);

@@ -1,4 +1,4 @@
-//! AWQ calibration (shared/spec/algorithms.md §1.4–1.6), on the CPU in f32: activations from real
+//! AWQ calibration (AutoAWQ's scale and clip searches), on the CPU in f32: activations from real
 //! text, the per-group scale search over a grid of 20 ratios with the loss of the whole block
 //! output, the clip search, then int4 with zero points. Scales are folded into the preceding
 //! RMSNorm (q/k/v and gate/up) or linear (v → o when there is no grouped-query attention, up →
@@ -11,7 +11,7 @@
 
 use crate::analysis::dequantize_weight as dense;
 use crate::backend::cpu::attention::Gqa;
-use crate::backend::cpu::{self, rmsnorm, rope, silu};
+use crate::backend::cpu::{rmsnorm, rope, silu};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::quant::awq::{fake_quantize, quantize_group, Int4Linear};
@@ -54,11 +54,7 @@ fn mm(w: &[f32], rows: usize, cols: usize, x: &[f32], n: usize) -> Vec<f32> {
     let lhs = faer::MatRef::from_row_major_slice(x, n, cols);
     let rhs = faer::MatRef::from_column_major_slice(w, cols, rows);
     let dst = faer::MatMut::from_row_major_slice_mut(&mut y, n, rows);
-    #[cfg(not(target_arch = "wasm32"))]
-    let par = faer::Par::rayon(0);
-    #[cfg(target_arch = "wasm32")]
-    let par = faer::Par::Seq;
-    faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, rhs, 1.0f32, par);
+    faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, rhs, 1.0f32, crate::par::faer_par());
     y
 }
 
@@ -93,7 +89,7 @@ fn mse(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>() / a.len().max(1) as f64
 }
 
-/// The scale vector of §1.5 for one ratio (with geometric centring; non-finite entries → 1).
+/// AWQ's scale vector for one ratio (with geometric centring; non-finite entries → 1).
 pub fn scales_for_ratio(x_mean: &[f32], w_mean: &[f32], ratio: f32, duo: bool) -> Vec<f32> {
     let mut s: Vec<f32> = x_mean
         .iter()
@@ -160,7 +156,7 @@ fn scaled_fake_quant(w: &[f32], k: usize, s: &[f32], group: usize) -> Vec<f32> {
     out
 }
 
-/// Grid search of §1.5: returns (best scales, best ratio).
+/// AWQ's grid search over the scale ratio: returns (best scales, best ratio).
 fn search_scale(
     x: &[f32],
     k: usize,
@@ -184,7 +180,7 @@ fn search_scale(
     (best.1, best.2)
 }
 
-/// Clip search of §1.6 on `w [n, k]` with inputs `x [T, k]`: clamps `w` in place.
+/// AWQ's clip search on `w [n, k]` with inputs `x [T, k]`: clamps `w` in place.
 fn clip(w: &mut [f32], n: usize, k: usize, x: &[f32], opts: &AwqOptions) {
     debug_assert_eq!(w.len(), n * k);
     let g = opts.group;
@@ -213,7 +209,7 @@ fn clip(w: &mut [f32], n: usize, k: usize, x: &[f32], opts: &AwqOptions) {
     let inv_t = 1.0 / toks.len().max(1) as f64;
     gram.iter_mut().for_each(|v| *v *= inv_t);
     let gram = &gram;
-    cpu::for_each_chunk(w, k, |r, row| {
+    crate::par::for_each_chunk_mut(w, k, |r, row| {
         let _ = r;
         let mut codes = vec![0u8; g];
         let mut tmp = vec![0f32; g];
