@@ -372,6 +372,16 @@ async fn webgpu_matmul_every_format_matches_cpu() {
     }
 }
 
+/// shaders/quantize_i8.wgsl (MXINT8) in the browser: scales, codes and sums equal the CPU's
+/// `quantize_i8` bit for bit on random and edge blocks (the body the native test runs).
+#[wasm_bindgen_test]
+async fn webgpu_mxint8_codes_equal_the_cpu_bit_for_bit() {
+    use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
+    let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
+    let blocks = selftest::check_quantize_i8(&ctx, 3).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(blocks >= 60, "only {blocks} blocks checked");
+}
+
 #[wasm_bindgen_test]
 async fn webgpu_sampling_matches_the_cpu_sampler() {
     use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
