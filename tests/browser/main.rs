@@ -373,6 +373,16 @@ async fn webgpu_matmul_every_format_matches_cpu() {
     }
 }
 
+/// shaders/quantize_i8.wgsl (MXINT8) in the browser: scales, codes and sums equal the CPU's
+/// `quantize_i8` bit for bit on random and edge blocks (the body the native test runs).
+#[wasm_bindgen_test]
+async fn webgpu_mxint8_codes_equal_the_cpu_bit_for_bit() {
+    use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
+    let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
+    let blocks = selftest::check_quantize_i8(&ctx, 3).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(blocks >= 60, "only {blocks} blocks checked");
+}
+
 #[wasm_bindgen_test]
 async fn webgpu_sampling_matches_the_cpu_sampler() {
     use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
@@ -389,9 +399,17 @@ async fn webgpu_tiny_model_forward_matches_cpu() {
     // in the workgroup: the fused kernel; prefill reads the separate pass's blocks) where the
     // browser's WGSL has dot4I8Packed.
     let hw_i8 = tritium::backend::gpu::kernels::tiles_i8_for(tritium::quant::GgmlType::Q4_1, false);
+    // Where the browser's WGSL has dot4I8Packed (Chromium since 123; Chromium 156 on SwiftShader
+    // does), the int8 context must use it: never a silent fall-back to the f32 kernels.
+    let (browser_has_it, chrome) = wgsl_has_packed_4x8_dot();
+    if chrome.is_some_and(|v| v >= 123) {
+        assert!(browser_has_it, "Chromium {chrome:?} lists no packed_4x8_integer_dot_product in wgslLanguageFeatures");
+    }
     for opts in [GpuOptions::default(), GpuOptions { int8: true, tiles: hw_i8, ..Default::default() }] {
         let ctx = GpuContext::new(&opts).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
+        assert_eq!(ctx.caps.int8_dot, browser_has_it, "caps.int8_dot vs navigator.gpu.wgslLanguageFeatures");
         if opts.int8 && !ctx.caps.int8 {
+            assert!(!browser_has_it, "int8 was asked for and the browser has dot4I8Packed, but the context is f32");
             web_sys::console::log_1(&"no packed_4x8_integer_dot_product: the int8 pass is the f32 one".into());
         }
         // The CPU reference takes int8 activations when the context's kernels do.
@@ -401,7 +419,48 @@ async fn webgpu_tiny_model_forward_matches_cpu() {
         let what = if ctx.caps.int8 { "int8, fused decode" } else { "f32" };
         assert!(prefill < 1e-3, "prefill ({what}): max |gpu - cpu| logit = {prefill}");
         assert!(decode < 1e-3, "decode ({what}): max |gpu - cpu| logit = {decode}");
+        if ctx.caps.int8 {
+            // The int8 tiles really ran: the GPU's logits are the int8 CPU reference's, far from
+            // the f32 CPU reference's (an f32 kernel would be within 1e-3 of those instead).
+            let tile = tritium::backend::gpu::kernels::effective_tile(
+                ctx.tiles_for(GgmlType::Q4_1).decode,
+                GgmlType::Q4_1,
+                64,
+            );
+            assert!(tile.i8, "the int8 context picked the f32 decode tile {}", tile.name());
+            m.i8_activations = false;
+            let (p32, d32) = selftest::check_forward(&ctx, &m, &tokens, 5).await.unwrap_or_else(|e| panic!("{e}"));
+            web_sys::console::log_1(
+                &format!("webgpu int8: vs int8 CPU {prefill:.1e} / {decode:.1e}, vs f32 CPU {p32:.1e} / {d32:.1e}")
+                    .into(),
+            );
+            assert!(
+                p32 > 1e-3 && p32 > 10.0 * prefill && d32 > 10.0 * decode,
+                "int8 GPU logits are as close to the f32 CPU's ({p32:e} / {d32:e}) as to the int8 CPU's \
+                 ({prefill:e} / {decode:e}): the int8 kernels did not run"
+            );
+        }
     }
+}
+
+/// Whether `navigator.gpu.wgslLanguageFeatures` lists packed_4x8_integer_dot_product, and the
+/// Chromium major version from the user agent (None in another browser).
+fn wgsl_has_packed_4x8_dot() -> (bool, Option<u32>) {
+    use js_sys::Reflect;
+    let global = js_sys::global();
+    let navigator = Reflect::get(&global, &"navigator".into()).expect("navigator");
+    let ua = Reflect::get(&navigator, &"userAgent".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+    let chrome = ua.split("Chrome/").nth(1).and_then(|v| v.split('.').next()).and_then(|v| v.parse().ok());
+    let feats = Reflect::get(&navigator, &"gpu".into())
+        .and_then(|gpu| Reflect::get(&gpu, &"wgslLanguageFeatures".into()))
+        .expect("navigator.gpu.wgslLanguageFeatures");
+    let has = Reflect::get(&feats, &"has".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .and_then(|f| f.call1(&feats, &"packed_4x8_integer_dot_product".into()).ok())
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    (has, chrome)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -650,11 +709,11 @@ async fn webgpu_shader_errors_are_caught_by_error_scopes() {
 
 /// Mixture-of-Depths on WebGPU in the browser: the GPU prefill (routers, top-k, gather/scatter on
 /// the device) keeps the CPU's tokens at every layer, for trained routers (TanhNorm + STRing) and
-/// the training-free `snap` router, and decodes from the per-layer caches (selftest::check_mod,
+/// the training-free `snap` router, and decodes from the per-layer caches (pmod::selftest::check_mod,
 /// the body the native tests run on lavapipe too).
 #[wasm_bindgen_test]
 async fn webgpu_mod_prefill_matches_cpu() {
-    use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
+    use tritium::backend::gpu::{GpuContext, GpuOptions};
     use tritium::model::synthetic::{tiny_llama_gguf_with_routers, TINY_DIM, TINY_LAYERS};
     let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
     let mut rng = tritium::model::sampler::SplitMix64::new(11);
@@ -664,7 +723,8 @@ async fn webgpu_mod_prefill_matches_cpu() {
     let m = Model::from_gguf_bytes(tiny_llama_gguf_with_routers(7, &routers)).unwrap();
     let tokens: Vec<u32> = (0..90u32).map(|i| (i * 37 + 11) % 256).collect();
     for spec in ["interleave:0.5", "interleave:0.4:snap16"] {
-        let (differ, d1, d2) = selftest::check_mod(&ctx, &m, &tokens, spec, 5).await.unwrap_or_else(|e| panic!("{e}"));
+        let (differ, d1, d2) =
+            tritium::pmod::selftest::check_mod(&ctx, &m, &tokens, spec, 5).await.unwrap_or_else(|e| panic!("{e}"));
         web_sys::console::log_1(
             &format!("webgpu MoD {spec}: layers differing {differ:?}, logits {d1:.1e} / {d2:.1e}").into(),
         );

@@ -1,6 +1,7 @@
 //! Dequantization and parsing against the Python `gguf` package (GGUFReader +
 //! gguf.quants.dequantize), on every tensor of the default model and on synthetic tensors of
-//! every supported type.
+//! every supported type; and the ggml reference quantizers (Q8_0, Q4_0, Q4_1) against
+//! gguf.quants.quantize, byte for byte.
 
 use std::path::Path;
 
@@ -98,4 +99,93 @@ fn synthetic_tensors_of_every_type_match_python_gguf() {
     let (tensors, elements, _max, exact) = compare_with_python(&p, "synthetic");
     assert_eq!(tensors, 2 * ALL_TYPES.len());
     assert_eq!(exact, elements);
+}
+
+/// Seeded weights for the quantizer comparison: `rows` rows of `cols`, random at magnitudes from
+/// 1e-6 to 1e4, then edge blocks (all zero, constant, one outlier, a negative extreme next to a
+/// smaller positive one and the reverse, values on the half steps of a round scale, subnormals,
+/// tiny values whose f16 scale underflows to zero, a max |x| whose Q8_0 scale overflows f16).
+/// Not here: blocks of subnormals, whose 1/d overflows f32; see
+/// `ggml_quantizers_zero_subnormal_blocks`.
+fn quantizer_inputs(rows: usize, cols: usize) -> Vec<f32> {
+    let mut rng = tritium::model::sampler::SplitMix64::new(17);
+    let mut blocks: Vec<Vec<f32>> = Vec::new();
+    for mag in [1e-9f32, 1e-6, 1e-3, 0.05, 1.0, 30.0, 1e4] {
+        for _ in 0..8 {
+            blocks.push((0..32).map(|_| (rng.next_f64() as f32 * 2.0 - 1.0) * mag).collect());
+        }
+    }
+    blocks.push(vec![0.0; 32]);
+    blocks.push(vec![0.75; 32]);
+    blocks.push(vec![-0.75; 32]);
+    blocks.push((0..32).map(|i| if i == 13 { 50.0 } else { (rng.next_f64() as f32 - 0.5) * 0.1 }).collect());
+    blocks.push((0..32).map(|i| if i == 0 { -2.0 } else { i as f32 / 20.0 }).collect());
+    blocks.push((0..32).map(|i| if i == 31 { 2.0 } else { -(i as f32) / 20.0 }).collect());
+    blocks.push((0..32).map(|i| (i as f32 - 16.0) * 0.5).collect());
+    blocks.push((0..32).map(|i| (i as f32 - 15.5) / 8.0).collect());
+    blocks.push((0..32).map(|i| if i == 4 { 1e7 } else { i as f32 }).collect());
+    let mut x = blocks.concat();
+    assert!(x.len() <= rows * cols, "{} values do not fit {rows} x {cols}", x.len());
+    while x.len() < rows * cols {
+        x.push((rng.next_f64() as f32 - 0.5) * 3.0);
+    }
+    x
+}
+
+#[test]
+fn ggml_quantizers_match_python_gguf_bytes() {
+    use tritium::quant::GgmlType;
+    let (rows, cols) = (7, 352); // 11 blocks of 32 per row
+    let x = quantizer_inputs(rows, cols);
+    let dir = common::tmp_dir("quantize-ref");
+    let input = dir.join("x.f32");
+    std::fs::write(&input, bytemuck::cast_slice(&x)).unwrap();
+    let mut failures = Vec::new();
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1] {
+        let out = dir.join(format!("{}.bin", ty.name()));
+        let _ = std::fs::remove_file(&out);
+        let (r, c) = (rows.to_string(), cols.to_string());
+        common::run_py("gguf_quant_ref.py", &[ty.name(), input.to_str().unwrap(), &r, &c, out.to_str().unwrap()]);
+        let want = std::fs::read(&out).expect("reference bytes");
+        let got = quant::quantize(ty, &x).unwrap_or_else(|e| panic!("{}: {e}", ty.name()));
+        assert_eq!(got.len(), want.len(), "{}: byte count, tritium vs gguf", ty.name());
+        let bs = ty.block_bytes();
+        let differ: Vec<String> = (0..got.len() / bs)
+            .filter(|&b| got[b * bs..(b + 1) * bs] != want[b * bs..(b + 1) * bs])
+            .map(|b| {
+                format!(
+                    "block {b} (values {:?}):\n  tritium {:02x?}\n  gguf    {:02x?}",
+                    &x[b * 32..(b + 1) * 32],
+                    &got[b * bs..(b + 1) * bs],
+                    &want[b * bs..(b + 1) * bs]
+                )
+            })
+            .collect();
+        eprintln!(
+            "{}: {} of {} blocks byte-identical to gguf.quants.quantize",
+            ty.name(),
+            got.len() / bs - differ.len(),
+            got.len() / bs
+        );
+        if !differ.is_empty() {
+            failures.push(format!("{}: {} blocks differ:\n{}", ty.name(), differ.len(), differ.join("\n")));
+        }
+    }
+    assert!(failures.is_empty(), "tritium vs gguf.quants.quantize:\n{}", failures.join("\n"));
+}
+
+/// A block of subnormals (max |x| ≈ 3e-40): d = max / 127 (or / −8, / 15) is subnormal in f32,
+/// so 1/d is +inf and ggml's reference casts ±inf (or NaN) to an integer, which C leaves
+/// undefined: the gguf package gets code 0, tritium saturates. The f16 scale is zero either way,
+/// so the block must dequantize to zeros.
+#[test]
+fn ggml_quantizers_zero_subnormal_blocks() {
+    use tritium::quant::GgmlType;
+    let x: Vec<f32> =
+        (0..32).map(|i| f32::from_bits(1 + 7919 * i as u32) * if i % 3 == 0 { -1.0 } else { 1.0 }).collect();
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1] {
+        let q = quant::quantize(ty, &x).unwrap();
+        let back = quant::dequantize_vec(ty, &q, 32).unwrap();
+        assert!(back.iter().all(|v| *v == 0.0), "{}: subnormal block dequantizes to {back:?}", ty.name());
+    }
 }

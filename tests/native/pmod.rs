@@ -31,10 +31,8 @@ fn spec_test_vector() {
     let k = kept_count(4, 0.5);
     assert_eq!(k, 2);
     assert_eq!(top_k(&w, k), vec![0, 2], "kept = logits 0.8 and 1.5, in original order");
-    // Skipped tokens leave as w̃·x.
-    let x = [0.5f32, -2.0, 3.25];
-    let skipped: Vec<Vec<f32>> = [1usize, 3].iter().map(|&i| x.iter().map(|v| w[i] * v).collect()).collect();
-    assert!((skipped[0][1] - 0.941737 * -2.0).abs() < 1e-5 && (skipped[1][2] - 1.019934 * 3.25).abs() < 1e-5);
+    // That skipped tokens leave as w̃·x is checked on the library's prefill, bit for bit, in
+    // `trained_router_reference_semantics`.
 }
 
 #[test]

@@ -4,9 +4,11 @@
 #
 #   bash tests/py/ensure_venv.sh [extra-package ...]
 #
-# Always ensures: gguf tokenizers numpy. Extra arguments are pip requirement specs
-# (e.g. jinja2 "weightwatcher==0.7.7"). Idempotent: a package whose import succeeds is skipped.
-# Prints the venv's python path on the last line of stdout.
+# Always ensures gguf, tokenizers and numpy, at the exact versions pinned below. Extra arguments
+# are package names (a pinned one gets its pin: jinja2, safetensors) or exact requirement specs
+# (NAME==VERSION, e.g. "weightwatcher==0.7.7"). Idempotent: a package already installed at its
+# pinned version is skipped; one at another version is reinstalled at the pin. Prints the venv's
+# python path on the last line of stdout.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,10 +32,27 @@ import_name() {
     esac
 }
 
+# The reference packages' versions: every Python helper in tests/py runs against these.
+pin() {
+    case "$1" in
+        gguf) echo "gguf==0.19.0" ;;
+        tokenizers) echo "tokenizers==0.23.3" ;;
+        numpy) echo "numpy==2.4.6" ;;
+        jinja2|Jinja2) echo "jinja2==3.1.6" ;;
+        safetensors) echo "safetensors==0.8.0" ;;
+        *==*) echo "$1" ;;
+        *) echo "ensure_venv: '$1' has no pinned version: pass NAME==VERSION or add it to pin()" >&2; return 1 ;;
+    esac
+}
+
 missing=()
-for spec in gguf tokenizers numpy "$@"; do
-    mod="$(import_name "$spec")"
-    if ! "$py" -c "import $mod" >/dev/null 2>&1; then
+for arg in gguf tokenizers numpy "$@"; do
+    spec="$(pin "$arg")" || exit 1
+    name="${spec%%==*}"
+    want="${spec#*==}"
+    mod="$(import_name "$name")"
+    have="$("$py" -c "import importlib.metadata as m; print(m.version('$name'))" 2>/dev/null || true)"
+    if [ "$have" != "$want" ] || ! "$py" -c "import $mod" >/dev/null 2>&1; then
         missing+=("$spec")
     fi
 done

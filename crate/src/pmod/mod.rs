@@ -16,6 +16,7 @@ pub mod plan;
 pub mod report;
 pub mod router;
 pub mod schedule;
+pub mod selftest;
 
 use std::ops::Range;
 use std::sync::Arc;

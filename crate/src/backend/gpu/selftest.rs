@@ -54,7 +54,7 @@ pub struct MatmulCheck {
     pub max_rel_vs_f32: f32,
 }
 
-fn fail(msg: String) -> Error {
+pub(crate) fn fail(msg: String) -> Error {
     Error::Gpu { code: "E_GPU_MISMATCH", message: msg }
 }
 
@@ -152,43 +152,22 @@ pub async fn check_forward(ctx: &Arc<GpuContext>, model: &Model, tokens: &[u32],
     let cpu = crate::backend::cpu::exec::forward_logits(model, tokens)?;
     let mut g = GpuModel::upload(ctx.clone(), model, tokens.len() + 8).await?;
     let gpu = g.logits(tokens).await?;
-    let d1 = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let d1 = max_abs_diff("prefill logits", &cpu, &gpu)?;
     let gpu2 = g.logits(&[next]).await?;
     let mut all = tokens.to_vec();
     all.push(next);
     let cpu2 = crate::backend::cpu::exec::forward_logits(model, &all)?;
-    let d2 = cpu2.iter().zip(&gpu2).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let d2 = max_abs_diff("decode logits", &cpu2, &gpu2)?;
     Ok((d1, d2))
 }
 
-/// The Mixture-of-Depths prefill on the GPU (backend/gpu/pmod.rs) vs the CPU reference
-/// (`pmod::prefill`) for the MoD spec `spec` (e.g. `interleave:0.5`, `shiftedcos:snap`) over
-/// `tokens`: returns the layers whose kept sets differ (none expected), the max |logit
-/// difference| after the prefill, and after one more decoded token (`next`).
-pub async fn check_mod(
-    ctx: &Arc<GpuContext>,
-    model: &Model,
-    tokens: &[u32],
-    spec: &str,
-    next: u32,
-) -> Result<(Vec<usize>, f32, f32)> {
-    use crate::pmod::{self, ModConfig, ModOptions};
-    let cfg = ModConfig::new(model, &ModOptions::parse(spec)?, None)?;
-    let mut cache = crate::model::KvCache::new(&model.config);
-    let (h, cpu) = pmod::prefill(model, &mut cache, tokens, &cfg, false)?;
-    let d = model.config.dim;
-    let cpu_logits = crate::backend::cpu::exec::logits(model, &h[h.len() - d..], 1)?;
-    let mut g = GpuModel::upload(ctx.clone(), model, tokens.len() + 8).await?;
-    let out = g.mod_prefill(tokens, &cfg, true, None).await?;
-    let differ: Vec<usize> =
-        cpu.retention.iter().zip(&out.report.retention).filter(|(a, b)| a != b).map(|(a, _)| a.layer).collect();
-    let gl = out.logits.unwrap_or_default();
-    let d1 = cpu_logits.iter().zip(&gl).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    let h2 = crate::backend::cpu::exec::forward(model, &mut cache, &[next])?;
-    let cpu2 = crate::backend::cpu::exec::logits(model, &h2[h2.len() - d..], 1)?;
-    let gpu2 = g.logits(&[next]).await?;
-    let d2 = cpu2.iter().zip(&gpu2).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    Ok((differ, d1, d2))
+/// max |cpu − gpu| over two vectors that must have the same length (a short GPU vector is an
+/// error naming both lengths, never a comparison of the common prefix).
+pub(crate) fn max_abs_diff(what: &str, cpu: &[f32], gpu: &[f32]) -> Result<f32> {
+    if cpu.len() != gpu.len() {
+        return Err(fail(format!("{what}: the CPU has {} values, the GPU {}", cpu.len(), gpu.len())));
+    }
+    Ok(cpu.iter().zip(gpu).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max))
 }
 
 /// GPU sampling (shaders/sample.wgsl) vs the CPU sampler (`sampler::sample_with`) with the same
@@ -220,4 +199,177 @@ pub async fn check_sampling(ctx: &Arc<GpuContext>, seed: u64) -> Result<(usize, 
         }
     }
     Ok((cases, equal))
+}
+
+/// shaders/quantize_i8.wgsl (with shaders/mxint8.wgsl) against the CPU reference
+/// [`crate::quant::quantize_i8`], bit for bit: seeded random rows of several magnitudes
+/// and edge blocks (all zeros, signed zeros, max |x| below 2^-100 and at it, subnormals, codes
+/// that round to ±128 and saturate to ±127, exact ties x = (k + ½)·d that round to even, the
+/// largest finite floats). Per block: the scale d (f32 bits), the 32 codes, and Σq; and d·q
+/// equals the CPU's dequantized value bit for bit. Returns the number of blocks checked.
+pub async fn check_quantize_i8(ctx: &Arc<GpuContext>, seed: u64) -> Result<usize> {
+    use wgpu::util::DeviceExt;
+    let cols = 96usize; // three blocks per row
+    let x = quantize_i8_inputs(seed, cols);
+    let n = x.len() / cols;
+    let nb = x.len() / 32;
+    let dev = &ctx.device;
+    let kernel = super::kernels::Kernel::Plain(super::kernels::Shader::QuantizeI8);
+    let src = kernel.source()?;
+    let words = 10 * nb + 2;
+    let sentinel = vec![0xdead_beefu32; words];
+    let (pipeline, bind_group, out, read) = ctx
+        .scoped("quantize_i8 self-test: pipeline", || {
+            let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("quantize_i8"),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            });
+            let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("quantize_i8"),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            let init = |label: &str, bytes: &[u8], usage: wgpu::BufferUsages| {
+                dev.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: bytes, usage })
+            };
+            let step = init("step", bytemuck::cast_slice(&[n as u32, 0, 0, 0]), wgpu::BufferUsages::UNIFORM);
+            let params = init(
+                "params",
+                bytemuck::cast_slice(&[cols as u32, (cols / 32) as u32, 0, 0]),
+                wgpu::BufferUsages::UNIFORM,
+            );
+            let input = init("x", bytemuck::cast_slice(&x), wgpu::BufferUsages::STORAGE);
+            let out =
+                init("xq", bytemuck::cast_slice(&sentinel), wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC);
+            let read = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("read"),
+                size: (words * 4) as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let layout = pipeline.get_bind_group_layout(0);
+            let entries: Vec<wgpu::BindGroupEntry> = [&step, &params, &input, &out]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+                .collect();
+            let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("quantize_i8"),
+                layout: &layout,
+                entries: &entries,
+            });
+            (pipeline, bind_group, out, read)
+        })
+        .await?;
+    ctx.scoped("quantize_i8 self-test: dispatch", || {
+        let mut enc = dev.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(nb.div_ceil(64) as u32, 1, 1);
+        }
+        enc.copy_buffer_to_buffer(&out, 0, &read, 0, (words * 4) as u64);
+        ctx.queue.submit(Some(enc.finish()));
+    })
+    .await?;
+    let bytes = ctx.read_buffer(&read).await?;
+    let got: &[u32] = bytemuck::cast_slice(&bytes);
+    compare_quantize_i8(&x, cols, got)?;
+    Ok(nb)
+}
+
+/// The inputs of [`check_quantize_i8`]: rows of `cols` (a multiple of 32) values.
+fn quantize_i8_inputs(seed: u64, cols: usize) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed);
+    let mut blocks: Vec<Vec<f32>> = Vec::new();
+    // Random blocks at magnitudes from 1e-30 to 1e30 (max |x| anywhere in its binade).
+    for mag in [1e-30f32, 1e-12, 1e-3, 0.02, 1.0, 3.7, 1e3, 1e12, 1e30] {
+        for _ in 0..6 {
+            blocks.push((0..32).map(|_| (rng.next_f64() as f32 * 2.0 - 1.0) * mag).collect());
+        }
+    }
+    let p2 = |e: i32| 2f32.powi(e);
+    blocks.push(vec![0.0; 32]);
+    blocks.push((0..32).map(|i| if i % 2 == 0 { 0.0 } else { -0.0 }).collect());
+    // max |x| just below 2^-100 (all zero), at 2^-100 (the smallest block with codes), subnormals.
+    blocks.push((0..32).map(|i| p2(-100) * (0.999 - i as f32 * 0.01)).collect());
+    blocks.push((0..32).map(|i| p2(-100) * if i == 5 { -1.0 } else { i as f32 / 40.0 }).collect());
+    blocks.push((0..32).map(|i| f32::from_bits(1 + i as u32 * 1000)).collect());
+    // Saturation: max |x| just below the next power of two gives x/d ≈ 127.99 → 127 (and −127).
+    for e in [-20, 0, 7] {
+        let top = f32::from_bits(p2(e + 1).to_bits() - 1);
+        blocks.push(
+            (0..32)
+                .map(|i| {
+                    if i % 3 == 0 {
+                        top
+                    } else if i % 3 == 1 {
+                        -top
+                    } else {
+                        top * 0.5
+                    }
+                })
+                .collect(),
+        );
+    }
+    // Ties: max |x| = 1 (d = 1/64), the other elements at (k + ½)/64 for odd and even k, both signs.
+    blocks.push((0..32).map(|i| if i == 0 { 1.0 } else { (i as f32 - 16.0 + 0.5) / 64.0 }).collect());
+    blocks.push((0..32).map(|i| if i == 31 { -1.5 } else { ((i as f32 * 3.0 - 45.0) + 0.5) * (1.0 / 64.0) }).collect());
+    // One outlier: everything else rounds to small codes or zero.
+    blocks.push((0..32).map(|i| if i == 9 { 1e4 } else { (rng.next_f64() as f32 - 0.5) * 40.0 }).collect());
+    // The largest finite floats.
+    blocks.push((0..32).map(|i| if i % 2 == 0 { f32::MAX } else { -f32::MAX * 0.75 }).collect());
+    let per_row = cols / 32;
+    while blocks.len() % per_row != 0 {
+        blocks.push(vec![0.5; 32]);
+    }
+    blocks.concat()
+}
+
+/// Compare the GPU's three planes (codes 0–3, codes 4–7, then (d, Σq) per block) with the CPU.
+fn compare_quantize_i8(x: &[f32], cols: usize, got: &[u32]) -> Result<()> {
+    use crate::quant::{i8_block_scale, quantize_i8};
+    let nb = x.len() / 32;
+    if got.len() < 10 * nb {
+        return Err(fail(format!("quantize_i8: {} words read back, {} expected", got.len(), 10 * nb)));
+    }
+    let cpu = quantize_i8(x, cols);
+    if cpu.len() != x.len() {
+        return Err(fail(format!("quantize_i8: the CPU returned {} values for {} inputs", cpu.len(), x.len())));
+    }
+    for b in 0..nb {
+        let xs = &x[32 * b..32 * b + 32];
+        let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let (_, d) = i8_block_scale(amax);
+        let gd = f32::from_bits(got[8 * nb + 2 * b]);
+        let what = format!("quantize_i8 block {b} (max |x| = {amax:e})");
+        if gd.to_bits() != d.to_bits() {
+            return Err(fail(format!("{what}: GPU scale {gd:e}, CPU {d:e}")));
+        }
+        let mut sum = 0i32;
+        for k in 0..32 {
+            let word = if k < 16 { got[4 * b + k / 4] } else { got[4 * (nb + b) + (k - 16) / 4] };
+            let q = (word >> (8 * (k % 4))) as u8 as i8;
+            sum += q as i32;
+            let c = cpu[32 * b + k];
+            // The CPU's code: its value over the power-of-two scale (exact), 0 in an all-zero
+            // block (−0 and +0 are the same code).
+            let cq = if d == 0.0 { c } else { c / d };
+            if cq != q as f32 || d * q as f32 != c {
+                return Err(fail(format!(
+                    "{what}, element {k} (x = {:e}): GPU code {q}, CPU code {cq} (CPU value {c:e})",
+                    xs[k]
+                )));
+            }
+        }
+        let gs = f32::from_bits(got[8 * nb + 2 * b + 1]);
+        if gs != sum as f32 {
+            return Err(fail(format!("{what}: GPU Σq {gs}, the sum of its codes {sum}")));
+        }
+    }
+    Ok(())
 }
