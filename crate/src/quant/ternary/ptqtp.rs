@@ -7,8 +7,7 @@
 //! trit assignment) but gives no official code. [`PtqtpOptions::REFERENCE`] with
 //! [`ptqtp_group_with`] reproduces that algorithm (its worked example exactly); the defaults of [`PtqtpOptions::default`] were chosen by measuring
 //! the relative Frobenius error ‖W − Ŵ‖/‖W‖ on nine matrices of SmolLM2-135M (layers 0/15/29 ×
-//! attn_q, attn_v, ffn_down; `TRITIUM_PTQTP_STUDY=1 RAYON_NUM_THREADS=1 cargo test --release
-//! --test native quant::ptqtp_study -- --nocapture`). Mean errors at g = 64 (4.5 bits/weight):
+//! attn_q, attn_v, ffn_down; `bash pkg-scripts/bench-ptqtp`). Mean errors at g = 64 (4.5 bits/weight):
 //!
 //! - **init** — the one choice that matters. Alternating minimisation stops in the nearest local
 //!   optimum, and the reference's progressive start (absmean, then absmean of the residual) leads to a
