@@ -1,4 +1,4 @@
-//! Mixture-of-Depths (p-MoD): the spec §3.6 test vector, PRD schedule values (§3.2), trained
+//! Mixture-of-Depths (p-MoD): the docs/algorithms.md §3.6 test vector, PRD schedule values (§3.2), trained
 //! routers from a synthetic checkpoint with the reference's TanhNorm/STRing semantics (§3.3),
 //! keep-everything schedules reproducing the dense model bit for bit, per-layer KV caches that
 //! hold exactly the kept tokens, and the CLI.

@@ -1,4 +1,4 @@
-//! Quantizers against the worked examples of shared/spec/algorithms.md §1.9 (AWQ) and §2.4–2.6
+//! Quantizers against the worked examples of docs/algorithms.md §1.9 (AWQ) and §2.4–2.6
 //! (BitNet absmean, TQ1_0 / TQ2_0 / I2_S bytes, PTQTP), seeded property tests of the internal
 //! AWQ4_G* / TP*_G* formats and packings, and bad shapes. (The PTQTP design study, which measures
 //! rather than checks, is a benchmark: `bash pkg-scripts/bench-ptqtp`.)

@@ -1,4 +1,4 @@
-//! Weight spectra (crate/src/analysis): the spec §4.7 test vectors, agreement with the
+//! Weight spectra (crate/src/analysis): the docs/algorithms.md §4.7 test vectors, agreement with the
 //! `weightwatcher` 0.7.7 PyPI package and numpy's eigvalsh on real matrices of the default model
 //! (tests/py/ww_ref.py), FARMS against a numpy implementation, the model API and the CLI.
 

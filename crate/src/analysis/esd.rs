@@ -127,7 +127,7 @@ pub struct FarmsWindows {
     pub col_starts: Vec<usize>,
 }
 
-/// Window arithmetic of FARMS `fixed_sampling` (spec §4.5):
+/// Window arithmetic of FARMS `fixed_sampling` (docs/algorithms.md §4.5):
 /// `m = min(num_row_samples, rows, cols)`, `mc = ⌊m·Q⌋`,
 /// `row_step = max(1, (rows−m) div (ops−1))`, `n_rw = min(ops, max(1, (rows−m) div row_step + 1))`,
 /// starts `rᵢ = min(i·row_step, rows−m)`; columns likewise.

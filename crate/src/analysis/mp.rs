@@ -1,4 +1,4 @@
-//! Marchenko–Pastur bulk (spec §4.4, WeightWatcher `RMT_Util.py`) and WeightWatcher's
+//! Marchenko–Pastur bulk (docs/algorithms.md §4.4, WeightWatcher `RMT_Util.py`) and WeightWatcher's
 //! `mp_fit`, reproduced step by step so that it is deterministic and matches the Python package:
 //!
 //! 1. rescale the eigenvalues to mean 1: `λ' = λ · M/Σλ` (`Wscale² = M/Σλ`);

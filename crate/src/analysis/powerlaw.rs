@@ -1,5 +1,5 @@
 //! The power-law fit of an ESD's tail exactly as WeightWatcher 0.7.7 does it (`pl_package="ww"`,
-//! class `WWFit`, spec §4.2): continuous power law `p(λ) = (α−1)/λ_min · (λ/λ_min)^(−α)` for
+//! class `WWFit`, docs/algorithms.md §4.2): continuous power law `p(λ) = (α−1)/λ_min · (λ/λ_min)^(−α)` for
 //! `λ ≥ λ_min`, α by maximum likelihood (Hill), `λ_min` by minimum Kolmogorov–Smirnov distance
 //! (Clauset–Shalizi–Newman), `xmax` = the largest eigenvalue (not fitted).
 

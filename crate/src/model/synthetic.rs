@@ -48,7 +48,7 @@ pub fn tiny_llama_gguf(seed: u64) -> Vec<u8> {
     tiny_llama_writer(seed).to_bytes()
 }
 
-/// The tiny model with trained p-MoD routers (spec §3.5 names): for each `(layer, weight, bias)`,
+/// The tiny model with trained p-MoD routers (docs/algorithms.md §3.5 names): for each `(layer, weight, bias)`,
 /// `model.layers.{layer}.router.router.weight` F32 `[1, weight.len()]` and `...router.bias` F32
 /// `[1]` (a weight whose length is not the model's width makes a malformed checkpoint, for tests).
 pub fn tiny_llama_gguf_with_routers(seed: u64, routers: &[(usize, Vec<f32>, f32)]) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! Mixture-of-Depths decoding after p-MoD (spec §3): at prefill, each MoD layer processes only a
+//! Mixture-of-Depths decoding after p-MoD (docs/algorithms.md §3): at prefill, each MoD layer processes only a
 //! fraction `R(l)` of the prompt's *target* tokens (a span of it; p-MoD's vision tokens), chosen
 //! by a router; the others skip the layer. Each layer's KV cache holds only the tokens it
 //! processed, at their original position ids. Decoding runs every new token through every layer

@@ -1,6 +1,6 @@
 //! Routers: which target tokens a MoD layer keeps, and the weight `w̃` of each.
 //!
-//! - Trained (spec §3.3, §3.5): `r_i = w_rᵀ x_i + b_r` on the layer's input hidden state,
+//! - Trained (docs/algorithms.md §3.3, §3.5): `r_i = w_rᵀ x_i + b_r` on the layer's input hidden state,
 //!   TanhNorm `w̃ = α·tanh(r) + β` (α = 0.2, β = 1), top-k by `w̃`; STRing scales kept target
 //!   tokens' MLP branch and skipped target tokens' whole state by `w̃`.
 //! - Training-free (for models without trained routers), `w̃ = 1`:
@@ -98,7 +98,7 @@ impl RouterKind {
     }
 }
 
-/// Tensor names of a layer's trained router (spec §3.5).
+/// Tensor names of a layer's trained router (docs/algorithms.md §3.5).
 pub fn router_tensor_names(l: usize) -> (String, String) {
     (format!("model.layers.{l}.router.router.weight"), format!("model.layers.{l}.router.router.bias"))
 }

@@ -1,5 +1,5 @@
 //! Which layers route tokens (MoD layers) and what fraction of the target tokens each keeps:
-//! p-MoD's progressive ratio decay (PRD) and the older fixed-ratio modes (spec §3.2).
+//! p-MoD's progressive ratio decay (PRD) and the older fixed-ratio modes (docs/algorithms.md §3.2).
 //!
 //! The reference hard-codes `π·l/31` for 32-layer Vicuna; here the 31 is `L − 1`, so the curve
 //! spans the model's depth whatever `L` is (for `L = 32` the values are the reference's exactly).
