@@ -357,7 +357,7 @@ fn shader_errors_are_caught_by_error_scopes() {
             source: wgpu::ShaderSource::Wgsl("@compute @workgroup_size(1) fn main() { let x: f32 = nope; }".into()),
         })
     }));
-    let e = r.err().expect("a broken shader must be an error");
+    let Err(e) = r else { panic!("a broken shader must be an error") };
     assert_eq!(e.code(), "E_GPU_VALIDATION", "{e}");
     assert!(e.to_string().contains("compiling a broken shader"), "{e}");
     ctx.check().expect("the error stayed in its scope");

@@ -339,15 +339,16 @@ fn gguf_negative_scales_load_and_mean_what_they_say() {
 fn gguf_wrong_types_and_shapes() {
     let bytes = micro_gguf(1);
     let g = GgufFile::parse(&bytes).unwrap();
-    let rebuild =
-        |f: &dyn Fn(&str, &[u64], tritium::quant::GgmlType, &[u8]) -> (Vec<u64>, tritium::quant::GgmlType, Vec<u8>)| {
-            let mut w = GgufWriter::with_metadata(g.metadata.clone());
-            for t in &g.tensors {
-                let (dims, ty, data) = f(&t.name, &t.dims, t.ggml_type, g.tensor_data(&bytes, t).unwrap());
-                w.add_tensor(&t.name, &dims, ty, data).unwrap();
-            }
-            w.to_bytes()
-        };
+    type Edit<'a> =
+        &'a dyn Fn(&str, &[u64], tritium::quant::GgmlType, &[u8]) -> (Vec<u64>, tritium::quant::GgmlType, Vec<u8>);
+    let rebuild = |f: Edit| {
+        let mut w = GgufWriter::with_metadata(g.metadata.clone());
+        for t in &g.tensors {
+            let (dims, ty, data) = f(&t.name, &t.dims, t.ggml_type, g.tensor_data(&bytes, t).unwrap());
+            w.add_tensor(&t.name, &dims, ty, data).unwrap();
+        }
+        w.to_bytes()
+    };
     use tritium::quant::GgmlType;
     // attn_q stored transposed.
     let b = rebuild(&|n, d, t, x| {

@@ -355,7 +355,10 @@ impl GpuModel {
     /// Run `tokens` (any length; chunked) and draw the next token on the GPU (temperature, top-k,
     /// top-p, the draw `smp.r`); only the token id is read back.
     pub async fn sample_token(&mut self, tokens: &[u32], smp: GpuSample) -> Result<u32> {
-        if !(smp.temperature > 0.0) || smp.top_k == 0 || smp.top_k as usize > GPU_SAMPLE_MAX_K {
+        if smp.temperature.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+            || smp.top_k == 0
+            || smp.top_k as usize > GPU_SAMPLE_MAX_K
+        {
             return Err(Error::InvalidArgument(format!(
                 "GPU sampling needs temperature > 0 and top_k in 1..={GPU_SAMPLE_MAX_K} (got {} and {})",
                 smp.temperature, smp.top_k

@@ -10,8 +10,9 @@
 //! allocated, and every size computation is overflow-checked.
 //!
 //! - this file: [`GgufFile`] (parsing, metadata and tensor lookups) and [`TensorInfo`];
-//! - [`value`]: the metadata value types; [`reader`]: the bounds-checked byte reader;
-//! - [`writer`]: [`GgufWriter`].
+//! - the metadata value types ([`value`]);
+//! - the bounds-checked byte reader ([`reader`]);
+//! - the writer, `GgufWriter` ([`writer`]).
 
 use std::collections::BTreeMap;
 
