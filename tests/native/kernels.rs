@@ -71,6 +71,11 @@ fn layer_graph_checks() {
     assert!(LayerGraph::new(attn_first).unwrap_err().to_string().contains("attention before the KV append"));
     let unwritten = vec![Op::Linears { input: Act::Gate, outs: vec![(Linear::Down, Act::Proj)] }];
     assert!(LayerGraph::new(unwritten).unwrap_err().to_string().contains("reads Gate"));
+    let in_place = vec![
+        Op::RmsNorm { norm: Norm::Attn, input: Act::X, out: Act::Xn },
+        Op::Linears { input: Act::Xn, outs: vec![(Linear::Q, Act::Xn)] },
+    ];
+    assert!(LayerGraph::new(in_place).unwrap_err().to_string().contains("reads and writes Xn"));
     let mut twice = g.ops.clone();
     twice.push(Op::KvAppend { k: Act::K, v: Act::V });
     assert!(LayerGraph::new(twice).unwrap_err().to_string().contains("2 KV appends"));

@@ -61,11 +61,29 @@ pub enum Linear {
     Down,
 }
 
+impl Linear {
+    /// Every linear of a layer, in file order (`Linear::ALL[w.index()] == w`).
+    pub const ALL: [Linear; 7] = [Linear::Q, Linear::K, Linear::V, Linear::O, Linear::Gate, Linear::Up, Linear::Down];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// A norm weight of a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Norm {
     Attn,
     Ffn,
+}
+
+impl Norm {
+    /// Every norm of a layer (`Norm::ALL[n.index()] == n`).
+    pub const ALL: [Norm; 2] = [Norm::Attn, Norm::Ffn];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// Which heads an activation holds (for RoPE).
@@ -141,6 +159,17 @@ impl LayerGraph {
                 }
                 Op::Glu { gate, up, .. } => (vec![*gate, *up], vec![*gate]),
             };
+            // Only RoPE rotates in place (and a residual adds into its target): every other op
+            // writes a different activation than it reads.
+            let in_place = matches!(op, Op::Rope { .. } | Op::Residual { .. });
+            if let Some(a) = writes.iter().find(|w| !in_place && reads.contains(w)) {
+                return bad(format!("op {i} ({op:?}) reads and writes {a:?}"));
+            }
+            if let Op::Residual { from, into, .. } = op {
+                if from == into {
+                    return bad(format!("op {i} ({op:?}) adds {from:?} into itself"));
+                }
+            }
             if let Some(a) = reads.iter().find(|a| !written[a.index()]) {
                 return bad(format!("op {i} ({op:?}) reads {a:?} before anything writes it"));
             }

@@ -75,6 +75,29 @@ impl LayerWeights {
     }
 }
 
+/// The checks every backend makes before running `tokens` after `len` positions of a sequence
+/// that holds at most `limit`: at least one token, room for all of them, every id in the
+/// vocabulary.
+pub fn check_step(c: &LlamaConfig, tokens: &[u32], len: usize, limit: usize) -> Result<()> {
+    if tokens.is_empty() {
+        return Err(Error::InvalidArgument("no tokens to run".into()));
+    }
+    if len + tokens.len() > limit {
+        return Err(Error::Limit {
+            what: "sequence length (positions)".into(),
+            value: (len + tokens.len()) as u64,
+            limit: limit as u64,
+        });
+    }
+    if let Some((i, &t)) = tokens.iter().enumerate().find(|(_, &t)| t as usize >= c.vocab_size) {
+        return Err(Error::InvalidArgument(format!(
+            "token id {t} at index {i} is outside the vocabulary of {} tokens",
+            c.vocab_size
+        )));
+    }
+    Ok(())
+}
+
 /// A loaded model. Owns the file's bytes once; every quantized tensor is a view into them.
 pub struct Model {
     bytes: Vec<u8>,
@@ -250,7 +273,7 @@ impl Model {
     pub fn matrices(&self) -> Vec<&Weight> {
         let mut v = vec![&self.token_embd];
         for l in &self.layers {
-            v.extend([&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]);
+            v.extend(graph::Linear::ALL.map(|w| l.linear(w)));
         }
         if !self.tied_output {
             v.push(&self.output);

@@ -73,7 +73,7 @@ pub fn prefill(
             }
             let pos: Vec<usize> = kept.iter().map(|&i| start + i).collect();
             let wk: Vec<f32> = kept.iter().map(|&i| weights[i]).collect();
-            let w = (cfg.router == RouterKind::Trained).then_some(&wk[..]);
+            let w = string.then_some(&wk[..]);
             forward::layer_forward(model, l, cache, &mut xk, &pos, w, &mut s)?;
             let mut in_kept = vec![false; n];
             for (j, &i) in kept.iter().enumerate() {
@@ -81,7 +81,7 @@ pub fn prefill(
                 in_kept[i] = true;
             }
             // STRing: a skipped target token is scaled by its weight (exactly 1 without training).
-            if cfg.router == RouterKind::Trained {
+            if string {
                 for i in span.clone().filter(|&i| !in_kept[i]) {
                     let w = weights[i];
                     x[i * d..(i + 1) * d].iter_mut().for_each(|v| *v *= w);

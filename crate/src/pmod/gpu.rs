@@ -29,6 +29,7 @@ use crate::backend::gpu::ops::{readback, record, storage, uniform};
 use crate::backend::gpu::record::STEP_STRIDE;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
+use crate::model::graph::Act;
 use crate::model::LlamaConfig;
 
 /// `ModStep.router` of shaders/mod_common.wgsl.
@@ -190,11 +191,11 @@ impl GpuModel {
                     &mstep,
                     &params,
                     &xfull,
-                    &self.acts.x,
+                    self.acts.act(Act::X),
                     &sel,
                     &aux,
                     &self.acts.positions,
-                    &self.acts.proj,
+                    self.acts.act(Act::Proj),
                     &self.k_cache[l],
                 ];
                 let entries: Vec<wgpu::BindGroupEntry> = bufs
@@ -229,7 +230,7 @@ impl GpuModel {
                 let mut enc = dev.create_command_encoder(&Default::default());
                 self.record_ops(&mut enc, 0..self.embed_end, cn, None);
                 enc.copy_buffer_to_buffer(
-                    &self.acts.x,
+                    self.acts.act(Act::X),
                     0,
                     &xfull,
                     (ci * MAX_BATCH * d * 4) as u64,
@@ -296,7 +297,7 @@ impl GpuModel {
                         }
                         if attn_router {
                             enc.copy_buffer_to_buffer(
-                                &self.acts.q,
+                                self.acts.act(Act::Q),
                                 0,
                                 &aux,
                                 ((lay.qfull + off * qd) * 4) as u64,

@@ -10,7 +10,7 @@ use super::report::account;
 use super::{kept_count, ModConfig, ModReport, RouterKind, RANDOM_SEED};
 use crate::error::{Error, Result};
 use crate::model::sampler::SplitMix64;
-use crate::model::LlamaConfig;
+use crate::model::{check_step, LlamaConfig};
 
 /// What one layer does in a MoD prefill.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,17 +56,7 @@ impl ModPlan {
         max_positions: usize,
     ) -> Result<ModPlan> {
         let n = tokens.len();
-        if n == 0 {
-            return Err(Error::InvalidArgument("the MoD prefill needs at least one prompt token".into()));
-        }
-        if start + n > max_positions {
-            return Err(Error::Limit {
-                what: "sequence length (positions)".into(),
-                value: (start + n) as u64,
-                limit: max_positions as u64,
-            });
-        }
-        crate::backend::cpu::exec::check_tokens(c, tokens)?;
+        check_step(c, tokens, start, max_positions)?;
         if cfg.ratios.len() != c.n_layers {
             return Err(Error::InvalidArgument(format!(
                 "MoD config is for {} layers, the model has {}",

@@ -211,6 +211,7 @@ impl LsqRouters {
         for chunk in ids.chunks(window).filter(|w| w.len() >= 2) {
             let n = chunk.len();
             let mut cache = KvCache::new(c);
+            crate::model::check_step(c, chunk, 0, c.context_length)?;
             let mut x = forward::embed(model, chunk)?;
             let positions: Vec<usize> = (0..n).collect();
             let mut s = LayerScratch::new(c, n);

@@ -214,7 +214,8 @@ impl Generation {
             None => self.prompt_ids.clone(),
             Some(tok) => vec![tok],
         };
-        let c = &self.model.config;
+        let model = Arc::clone(&self.model);
+        let c = &model.config;
         let dense_step: f64 = if prefill {
             // Prefill: every position through every layer, the output head once.
             let layers: f64 =
@@ -225,21 +226,18 @@ impl Generation {
             let keys = self.prompt_ids.len() + self.generated.len();
             pmod::decode_flops(c, std::iter::repeat_n(keys, c.n_layers))
         };
-        let step_flops = match (&self.mod_cfg, prefill) {
-            // A decoded token after a MoD prefill attends to each layer's kept entries.
-            (Some(_), false) => Some(pmod::decode_flops(c, self.backend.layer_lens().into_iter().map(|n| n + 1))),
-            (None, _) => Some(dense_step),
-            (Some(_), true) => None,
-        };
+        // A decoded token after a MoD prefill attends to each layer's kept entries.
+        let mod_decode = (self.mod_cfg.is_some() && !prefill).then(|| self.backend.layer_lens());
         let pick = self.pick();
         let mod_cfg = if prefill { self.mod_cfg.as_ref() } else { None };
         let (picked, report) = self.backend.run(&feed, mod_cfg, pick).await?;
-        match report {
-            Some(r) => {
-                self.stats.flops += r.flops;
-                self.mod_report = Some(r);
-            }
-            None => self.stats.flops += step_flops.unwrap_or(dense_step),
+        self.stats.flops += match (&report, mod_decode) {
+            (Some(r), _) => r.flops,
+            (None, Some(lens)) => pmod::decode_flops(c, lens.into_iter().map(|n| n + 1)),
+            (None, None) => dense_step,
+        };
+        if let Some(r) = report {
+            self.mod_report = Some(r);
         }
         let tok = match picked {
             Picked::Token(t) => t,

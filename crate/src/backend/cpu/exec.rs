@@ -4,9 +4,9 @@
 
 use super::attention::Gqa;
 use super::{matmul, rmsnorm, rope, silu};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::graph::{Act, Gated, Op};
-use crate::model::{KvCache, LlamaConfig, Model, Weight};
+use crate::model::{check_step, KvCache, LlamaConfig, Model, Weight};
 use crate::quant::quantize_i8;
 
 /// `out = W · x` for `n` tokens, with int8 activations when [`Model::i8_activations`] is set and
@@ -140,22 +140,9 @@ pub fn layer_forward(
     Ok(())
 }
 
-/// Check `tokens` against the vocabulary.
-pub fn check_tokens(c: &LlamaConfig, tokens: &[u32]) -> Result<()> {
-    if let Some((t, &tok)) = tokens.iter().enumerate().find(|(_, &t)| t as usize >= c.vocab_size) {
-        return Err(Error::InvalidArgument(format!(
-            "token id {tok} at index {t} is outside the vocabulary of {} tokens",
-            c.vocab_size
-        )));
-    }
-    Ok(())
-}
-
-/// Check `tokens` and look up their embeddings, `[n, dim]`.
+/// The embeddings of `tokens` (checked against the vocabulary by [`check_step`]), `[n, dim]`.
 pub fn embed(model: &Model, tokens: &[u32]) -> Result<Vec<f32>> {
-    let c = &model.config;
-    let d = c.dim;
-    check_tokens(c, tokens)?;
+    let d = model.config.dim;
     let embd = model.matrix(&model.token_embd);
     let mut x = vec![0f32; tokens.len() * d];
     for (t, &tok) in tokens.iter().enumerate() {
@@ -164,23 +151,12 @@ pub fn embed(model: &Model, tokens: &[u32]) -> Result<Vec<f32>> {
     Ok(x)
 }
 
-/// Check that `n` more tokens fit after `len` positions of a sequence limited to `limit`.
-pub fn check_room(len: usize, n: usize, limit: usize, what: &str) -> Result<()> {
-    if n == 0 {
-        return Err(Error::InvalidArgument("forward: no tokens".into()));
-    }
-    if len + n > limit {
-        return Err(Error::Limit { what: what.into(), value: (len + n) as u64, limit: limit as u64 });
-    }
-    Ok(())
-}
-
 /// Run `tokens` at positions `cache.len ..` through the model, appending to the cache.
 /// Returns the final-normed hidden states, `[tokens.len(), dim]`.
 pub fn forward(model: &Model, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec<f32>> {
     let c = &model.config;
     let n = tokens.len();
-    check_room(cache.len, n, c.context_length, "sequence length (positions)")?;
+    check_step(c, tokens, cache.len, c.context_length)?;
     let start = cache.len;
     let mut x = embed(model, tokens)?;
     let positions: Vec<usize> = (start..start + n).collect();

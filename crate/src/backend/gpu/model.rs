@@ -20,8 +20,8 @@ use super::record::{Acts, LayerBindings, STEP_STRIDE};
 use super::weights;
 use super::GpuContext;
 use crate::error::{Error, Result};
-use crate::model::graph::{Linear, Norm};
-use crate::model::{LlamaConfig, Model};
+use crate::model::graph::{Act, Linear, Norm};
+use crate::model::{check_step, LlamaConfig, Model};
 
 /// Tokens per forward call; longer prompts are prefilled in chunks of this size.
 pub const MAX_BATCH: usize = 64;
@@ -77,15 +77,7 @@ impl GpuModel {
         let result = ctx
             .scoped("uploading the model to the GPU", || -> Result<GpuModel> {
                 let acts = Acts {
-                    x: storage(&dev, "x", mb * d),
-                    xn: storage(&dev, "xn", mb * d),
-                    q: storage(&dev, "q", mb * qd),
-                    k: storage(&dev, "k", mb * kvd),
-                    v: storage(&dev, "v", mb * kvd),
-                    att: storage(&dev, "att", mb * qd),
-                    proj: storage(&dev, "proj", mb * d),
-                    gate: storage(&dev, "gate", mb * f),
-                    up: storage(&dev, "up", mb * f),
+                    by_act: Act::ALL.iter().map(|a| storage(&dev, &format!("{a:?}"), mb * a.width(&c))).collect(),
                     xq: storage(&dev, "xq", xq_words(mb, d.max(qd).max(f))),
                     last_x: storage(&dev, "last_x", d),
                     last: storage(&dev, "last", d),
@@ -119,7 +111,7 @@ impl GpuModel {
                 let embd = up(&model.token_embd)?;
                 weight_bytes += embd.bytes();
                 let a = &acts;
-                ops.extend(b.embed(&embd, &a.step, &a.tokens, &a.x)?);
+                ops.extend(b.embed(&embd, &a.step, &a.tokens, a.act(Act::X))?);
                 let embed_end = ops.len();
                 let mut layer_ops = Vec::new();
                 let mut k_cache = Vec::new();
@@ -142,27 +134,16 @@ impl GpuModel {
                         0,
                     ],
                 );
-                const LINEARS: [Linear; 7] =
-                    [Linear::Q, Linear::K, Linear::V, Linear::O, Linear::Gate, Linear::Up, Linear::Down];
                 for (l, lw) in model.layers.iter().enumerate() {
                     let kc = storage(&dev, "k_cache", max_ctx * kvd);
                     let vc = storage(&dev, "v_cache", max_ctx * kvd);
-                    let norms = [vec_buf("attn_norm", &lw.attn_norm), vec_buf("ffn_norm", &lw.ffn_norm)];
-                    let mut ws = Vec::with_capacity(LINEARS.len());
-                    for which in LINEARS {
-                        let w = up(lw.linear(which))?;
-                        weight_bytes += w.bytes();
-                        ws.push(w);
-                    }
-                    let linear = |which: Linear| &ws[LINEARS.iter().position(|&x| x == which).unwrap_or(0)];
-                    let norm = |which: Norm| match which {
-                        Norm::Attn => &norms[0],
-                        Norm::Ffn => &norms[1],
-                    };
+                    let norms = Norm::ALL.map(|n| vec_buf("norm", lw.norm(n)));
+                    let linears = Linear::ALL.iter().map(|&w| up(lw.linear(w))).collect::<Result<Vec<_>>>()?;
+                    weight_bytes += linears.iter().map(|w| w.bytes()).sum::<u64>();
                     let lb = LayerBindings {
                         l,
-                        linear: &linear,
-                        norm: &norm,
+                        linears: &linears,
+                        norms: &norms,
                         k_cache: &kc,
                         v_cache: &vc,
                         rope_table: &rope,
@@ -248,22 +229,10 @@ impl GpuModel {
     fn encode_step_with(&mut self, tokens: &[u32], read_logits: bool, sample: Option<GpuSample>) -> Result<()> {
         self.ctx.check()?;
         let n = tokens.len();
-        if n == 0 || n > MAX_BATCH {
+        if n > MAX_BATCH {
             return Err(Error::InvalidArgument(format!("GPU step of {n} tokens (1..={MAX_BATCH})")));
         }
-        if self.pos + n > self.max_ctx {
-            return Err(Error::Limit {
-                what: "sequence length on the GPU (positions)".into(),
-                value: (self.pos + n) as u64,
-                limit: self.max_ctx as u64,
-            });
-        }
-        if let Some((i, &t)) = tokens.iter().enumerate().find(|(_, &t)| t as usize >= self.cfg.vocab_size) {
-            return Err(Error::InvalidArgument(format!(
-                "token id {t} at index {i} is outside the vocabulary of {} tokens",
-                self.cfg.vocab_size
-            )));
-        }
+        check_step(&self.cfg, tokens, self.pos, self.max_ctx)?;
         let q = &self.ctx.queue;
         q.write_buffer(&self.acts.tokens, 0, bytemuck::cast_slice(tokens));
         q.write_buffer(&self.acts.step, 0, bytemuck::cast_slice(&[n as u32, self.pos as u32, 0, 0]));
@@ -319,7 +288,7 @@ impl GpuModel {
                 }
                 Op::CopyLast => {
                     enc.copy_buffer_to_buffer(
-                        &self.acts.x,
+                        self.acts.act(Act::X),
                         ((n - 1) * d * 4) as u64,
                         &self.acts.last_x,
                         0,

@@ -10,7 +10,7 @@ use super::ops::{uniform, Grid, Op, Steps};
 use super::weights::GpuWeight;
 use super::GpuContext;
 use crate::error::Result;
-use crate::model::graph::{Act, Gated, Heads, LayerGraph, Linear, Norm, Op as GraphOp};
+use crate::model::graph::{Act, Gated, Heads, LayerGraph, Op as GraphOp};
 use crate::model::LlamaConfig;
 
 /// Builds bind groups and ops against one context.
@@ -255,8 +255,10 @@ impl OpBuilder<'_> {
 /// and the model-wide uniforms.
 pub(crate) struct LayerBindings<'a> {
     pub l: usize,
-    pub linear: &'a dyn Fn(Linear) -> &'a GpuWeight,
-    pub norm: &'a dyn Fn(Norm) -> &'a wgpu::Buffer,
+    /// The layer's weights, by `Linear::index`.
+    pub linears: &'a [GpuWeight],
+    /// The layer's norm weights, by `Norm::index`.
+    pub norms: &'a [wgpu::Buffer],
     pub k_cache: &'a wgpu::Buffer,
     pub v_cache: &'a wgpu::Buffer,
     pub rope_table: &'a wgpu::Buffer,
@@ -283,7 +285,7 @@ impl OpBuilder<'_> {
                     ops.push(self.rmsnorm(
                         c.dim,
                         c.rms_eps,
-                        (lb.norm)(*norm),
+                        &lb.norms[norm.index()],
                         &a.step,
                         a.act(*input),
                         a.act(*out),
@@ -292,7 +294,7 @@ impl OpBuilder<'_> {
                 }
                 GraphOp::Linears { input, outs } => {
                     let ws: Vec<(&GpuWeight, &wgpu::Buffer)> =
-                        outs.iter().map(|(w, o)| ((lb.linear)(*w), a.act(*o))).collect();
+                        outs.iter().map(|(w, o)| (&lb.linears[w.index()], a.act(*o))).collect();
                     ops.extend(self.matmuls(&ws, &a.step, a.act(*input), &a.xq, false)?);
                 }
                 GraphOp::Rope { act, heads } => {
@@ -370,15 +372,8 @@ pub fn rope_table(cfg: &LlamaConfig, max_ctx: usize) -> Vec<f32> {
 
 /// The activation buffers, the KV-write sources, the head's outputs and the step uniforms.
 pub(crate) struct Acts {
-    pub(crate) x: wgpu::Buffer,
-    pub(crate) xn: wgpu::Buffer,
-    pub(crate) q: wgpu::Buffer,
-    pub(crate) k: wgpu::Buffer,
-    pub(crate) v: wgpu::Buffer,
-    pub(crate) att: wgpu::Buffer,
-    pub(crate) proj: wgpu::Buffer,
-    pub(crate) gate: wgpu::Buffer,
-    pub(crate) up: wgpu::Buffer,
+    /// The graph's activations, `[MAX_BATCH, width]` each, by [`Act::index`].
+    pub(crate) by_act: Vec<wgpu::Buffer>,
     /// Int8 activations (shaders/quantize_i8.wgsl) of the widest matmul input, for int8 tiles.
     pub(crate) xq: wgpu::Buffer,
     pub(crate) last_x: wgpu::Buffer,
@@ -406,16 +401,6 @@ pub(crate) const STEP_STRIDE: usize = 256;
 impl Acts {
     /// The buffer of a graph activation (`[MAX_BATCH, width]`).
     pub(crate) fn act(&self, a: Act) -> &wgpu::Buffer {
-        match a {
-            Act::X => &self.x,
-            Act::Xn => &self.xn,
-            Act::Q => &self.q,
-            Act::K => &self.k,
-            Act::V => &self.v,
-            Act::Att => &self.att,
-            Act::Proj => &self.proj,
-            Act::Gate => &self.gate,
-            Act::Up => &self.up,
-        }
+        &self.by_act[a.index()]
     }
 }
