@@ -159,16 +159,17 @@ impl LayerGraph {
                 }
                 Op::Glu { gate, up, .. } => (vec![*gate, *up], vec![*gate]),
             };
-            // Only RoPE rotates in place (and a residual adds into its target): every other op
-            // writes a different activation than it reads.
-            let in_place = matches!(op, Op::Rope { .. } | Op::Residual { .. });
+            // RoPE rotates in place, a residual adds into its target and the gated activation
+            // gates in place; every other op writes a different activation than it reads.
+            let in_place = matches!(op, Op::Rope { .. } | Op::Residual { .. } | Op::Glu { .. });
             if let Some(a) = writes.iter().find(|w| !in_place && reads.contains(w)) {
                 return bad(format!("op {i} ({op:?}) reads and writes {a:?}"));
             }
-            if let Op::Residual { from, into, .. } = op {
-                if from == into {
-                    return bad(format!("op {i} ({op:?}) adds {from:?} into itself"));
+            match op {
+                Op::Residual { from: a, into: b, .. } | Op::Glu { gate: a, up: b, .. } if a == b => {
+                    return bad(format!("op {i} ({op:?}) reads {a:?} twice"));
                 }
+                _ => {}
             }
             if let Some(a) = reads.iter().find(|a| !written[a.index()]) {
                 return bad(format!("op {i} ({op:?}) reads {a:?} before anything writes it"));
