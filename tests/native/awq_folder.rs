@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
+use tritium::model::graph::Norm;
 
 use half::f16;
 use serde::Deserialize;
@@ -49,8 +50,9 @@ pub(crate) fn awq_model(base: &Model, group: usize) -> Model {
     w.add_tensor("token_embd.weight", &[c.dim as u64, c.vocab_size as u64], GgmlType::F16, f16_bytes(&emb)).unwrap();
     for (l, lw) in base.layers.iter().enumerate() {
         let d = c.dim as u64;
-        w.add_tensor(&format!("blk.{l}.attn_norm.weight"), &[d], GgmlType::F32, f32_bytes(&lw.attn_norm)).unwrap();
-        w.add_tensor(&format!("blk.{l}.ffn_norm.weight"), &[d], GgmlType::F32, f32_bytes(&lw.ffn_norm)).unwrap();
+        w.add_tensor(&format!("blk.{l}.attn_norm.weight"), &[d], GgmlType::F32, f32_bytes(lw.norm(Norm::Attn)))
+            .unwrap();
+        w.add_tensor(&format!("blk.{l}.ffn_norm.weight"), &[d], GgmlType::F32, f32_bytes(lw.norm(Norm::Ffn))).unwrap();
         let lins = [
             (&lw.wq, "attn_q"),
             (&lw.wk, "attn_k"),
@@ -377,7 +379,7 @@ fn python_safetensors_reads_our_folder() {
         ("model.layers.29.mlp.gate_proj", dequantized(&m, &l29.w_gate)),
         ("model.layers.29.mlp.down_proj", dequantized(&m, &l29.w_down)),
         ("model.embed_tokens.weight", dequantized(&m, &m.token_embd)),
-        ("model.layers.7.input_layernorm.weight", m.layers[7].attn_norm.clone()),
+        ("model.layers.7.input_layernorm.weight", m.layers[7].norm(Norm::Attn).to_vec()),
         ("model.norm.weight", m.output_norm.clone()),
     ];
     let names: Vec<&str> = cases.iter().map(|c| c.0).collect();

@@ -33,7 +33,7 @@ fn info_json() {
     assert_eq!(c["n_heads"], 9);
     assert_eq!(c["n_kv_heads"], 3);
     assert_eq!(c["head_dim"], 64);
-    assert_eq!(c["rope_base"], 100000.0);
+    assert_eq!(c["rope"]["base"], 100000.0);
     assert_eq!(c["vocab_size"], 49152);
     assert_eq!(v["tied_output"], true);
     assert_eq!(v["tensors"].as_array().unwrap().len(), 272);

@@ -5,6 +5,7 @@ mod awq_folder;
 mod cli;
 mod common;
 mod dequant;
+mod families;
 mod forward;
 mod fuzz_seeds;
 mod gguf;

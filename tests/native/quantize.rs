@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
+use tritium::model::graph::Norm;
 
 use tritium::convert::recipe::{pick_group, quantize_model, Method, QuantizeOptions, Recipe};
 use tritium::eval;
@@ -119,7 +120,7 @@ fn awq_needs_calibration() {
     let q = quantize(&src, "awq4", &opts);
     assert_eq!(q.layers[0].w_up.ty, GgmlType::AWQ4_G64);
     // The scales were folded into the norms.
-    assert_ne!(q.layers[0].attn_norm, src.layers[0].attn_norm);
+    assert_ne!(q.layers[0].norm(Norm::Attn), src.layers[0].norm(Norm::Attn));
 }
 
 fn eval_ids(m: &Model, n: usize) -> Vec<u32> {

@@ -11,8 +11,9 @@
 
 use crate::analysis::dequantize_weight as dense;
 use crate::backend::cpu::attention::Gqa;
-use crate::backend::cpu::{rmsnorm, rope, silu};
+use crate::backend::cpu::{rmsnorm, silu};
 use crate::error::{Error, Result};
+use crate::model::graph::Norm;
 use crate::model::Model;
 use crate::quant::awq::{fake_quantize, quantize_group, Int4Linear};
 
@@ -63,8 +64,7 @@ struct Dims {
     hd: usize,
     heads: usize,
     kv_heads: usize,
-    rope_dim: usize,
-    rope_base: f32,
+    rope: crate::model::rope::Rope,
     eps: f32,
     ffn: usize,
 }
@@ -76,8 +76,8 @@ fn attention(d: &Dims, block: usize, q: &mut [f32], k: &mut [f32], v: &[f32]) ->
     let (qd, kvd, hd) = (d.heads * d.hd, d.kv_heads * d.hd, d.hd);
     let t_all = q.len() / qd;
     for t in 0..t_all {
-        rope(&mut q[t * qd..(t + 1) * qd], hd, d.rope_dim, t % block, d.rope_base);
-        rope(&mut k[t * kvd..(t + 1) * kvd], hd, d.rope_dim, t % block, d.rope_base);
+        d.rope.apply(&mut q[t * qd..(t + 1) * qd], hd, t % block);
+        d.rope.apply(&mut k[t * kvd..(t + 1) * kvd], hd, t % block);
     }
     let g = Gqa::new(d.heads, d.kv_heads, hd);
     let mut att = vec![0f32; t_all * qd];
@@ -280,13 +280,18 @@ impl AwqState {
     /// Embed the calibration `tokens` (cut into blocks of `block`; a partial last block is dropped).
     pub fn new(model: &Model, tokens: &[u32], block: usize, opts: &AwqOptions) -> Result<AwqState> {
         let c = &model.config;
+        if !c.is_llama() {
+            return Err(Error::UnsupportedModel(format!(
+                "AWQ calibration runs the Llama layer; '{}' models take the data-free methods (rtn4, ptqtp, absmean)",
+                c.architecture
+            )));
+        }
         let d = Dims {
             dim: c.dim,
             hd: c.head_dim,
             heads: c.n_heads,
             kv_heads: c.n_kv_heads,
-            rope_dim: c.rope_dim,
-            rope_base: c.rope_base,
+            rope: c.rope.clone(),
             eps: c.rms_eps,
             ffn: c.ffn_dim,
         };
@@ -338,8 +343,8 @@ impl AwqState {
         let mut wg = dense(model, &lw.w_gate)?;
         let mut wu = dense(model, &lw.w_up)?;
         let mut wd = dense(model, &lw.w_down)?;
-        let mut attn_norm = lw.attn_norm.clone();
-        let mut ffn_norm = lw.ffn_norm.clone();
+        let mut attn_norm = lw.norm(Norm::Attn).to_vec();
+        let mut ffn_norm = lw.norm(Norm::Ffn).to_vec();
 
         // Reference activations with the original weights.
         let mut xn = vec![0f32; n_tok * dim];

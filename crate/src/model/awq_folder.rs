@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::format::awq::{folder_config, folder_to_gguf, gguf_to_hf_rows, required, INDEX_FILE, LINEARS, SINGLE_FILE};
 use crate::format::hf::AwqConfig;
 use crate::format::safetensors::{self, Dtype, SafetensorsWriter};
+use crate::model::graph::Norm;
 use crate::model::{Model, Weight};
 use crate::quant::{self, awq as q4, GgmlType};
 use crate::tokenizer::Tokenizer;
@@ -98,8 +99,8 @@ pub fn model_to_awq_folder(model: &Model, max_shard_bytes: Option<u64>) -> Resul
     ));
     for (li, l) in model.layers.iter().enumerate() {
         let p = |s: &str| format!("model.layers.{li}.{s}");
-        let (dt, b) = exact_floats(&l.attn_norm);
-        tensors.push((p("input_layernorm.weight"), dt, vec![l.attn_norm.len() as u64], b));
+        let (dt, b) = exact_floats(l.norm(Norm::Attn));
+        tensors.push((p("input_layernorm.weight"), dt, vec![l.norm(Norm::Attn).len() as u64], b));
         let ws = [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down];
         for (w, (hname, _, permute)) in ws.into_iter().zip(LINEARS) {
             let m = model.matrix(w);
@@ -124,8 +125,8 @@ pub fn model_to_awq_folder(model: &Model, max_shard_bytes: Option<u64>) -> Resul
             let sc: Vec<u8> = t.scales.iter().flat_map(|s| s.to_le_bytes()).collect();
             tensors.push((p(&format!("{hname}.scales")), Dtype::F16, vec![g, n], sc));
         }
-        let (dt, b) = exact_floats(&l.ffn_norm);
-        tensors.push((p("post_attention_layernorm.weight"), dt, vec![l.ffn_norm.len() as u64], b));
+        let (dt, b) = exact_floats(l.norm(Norm::Ffn));
+        tensors.push((p("post_attention_layernorm.weight"), dt, vec![l.norm(Norm::Ffn).len() as u64], b));
     }
     let (dt, b) = exact_floats(&model.output_norm);
     tensors.push(("model.norm.weight".into(), dt, vec![model.output_norm.len() as u64], b));

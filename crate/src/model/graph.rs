@@ -68,6 +68,19 @@ impl Linear {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The GGUF tensor name within a layer (`blk.L.{name}.weight`).
+    pub fn gguf_name(self) -> &'static str {
+        match self {
+            Linear::Q => "attn_q",
+            Linear::K => "attn_k",
+            Linear::V => "attn_v",
+            Linear::O => "attn_output",
+            Linear::Gate => "ffn_gate",
+            Linear::Up => "ffn_up",
+            Linear::Down => "ffn_down",
+        }
+    }
 }
 
 /// A norm weight of a layer.
@@ -75,14 +88,34 @@ impl Linear {
 pub enum Norm {
     Attn,
     Ffn,
+    /// Per-head norm of the queries (Qwen 3, Gemma 3), `head_dim` wide.
+    Q,
+    /// Per-head norm of the keys.
+    K,
+    /// Norm of the attention's output projection before its residual add (Gemma 2, 3).
+    PostAttn,
+    /// Norm of the FFN's output before its residual add (Gemma 2, 3).
+    PostFfn,
 }
 
 impl Norm {
-    /// Every norm of a layer (`Norm::ALL[n.index()] == n`).
-    pub const ALL: [Norm; 2] = [Norm::Attn, Norm::Ffn];
+    /// Every norm a layer may have (`Norm::ALL[n.index()] == n`).
+    pub const ALL: [Norm; 6] = [Norm::Attn, Norm::Ffn, Norm::Q, Norm::K, Norm::PostAttn, Norm::PostFfn];
 
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The GGUF tensor name within a layer (`blk.L.{name}.weight`).
+    pub fn gguf_name(self) -> &'static str {
+        match self {
+            Norm::Attn => "attn_norm",
+            Norm::Ffn => "ffn_norm",
+            Norm::Q => "attn_q_norm",
+            Norm::K => "attn_k_norm",
+            Norm::PostAttn => "post_attention_norm",
+            Norm::PostFfn => "post_ffw_norm",
+        }
     }
 }
 
@@ -96,8 +129,10 @@ pub enum Heads {
 /// Gated activation of a gated FFN: `gate = f(gate) · up`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gated {
-    /// SwiGLU (Llama): f = SiLU.
+    /// SwiGLU (Llama, Qwen, Phi-3): f = SiLU.
     Silu,
+    /// GeGLU (Gemma): f = GELU, tanh approximation.
+    Gelu,
 }
 
 /// One step of a decoder layer.
@@ -107,13 +142,18 @@ pub enum Op {
     RmsNorm { norm: Norm, input: Act, out: Act },
     /// Products that share one input: `out_i = W_i · input` (one quantized input serves all).
     Linears { input: Act, outs: Vec<(Linear, Act)> },
-    /// Rotary position embedding of the heads of `act` at the tokens' position ids, GGUF's
-    /// adjacent-pair form (ggml's NORM mode), over the config's `rope_dim` and `rope_base`.
+    /// `act += b`, the bias of `linear` added to every token's row (Qwen 2's q, k, v).
+    Bias { linear: Linear, act: Act },
+    /// RMSNorm of each head of `act` (`head_dim` wide) in place, times `norm`'s weight.
+    HeadNorm { norm: Norm, act: Act },
+    /// Rotary position embedding of the heads of `act` at the tokens' position ids, with the
+    /// layer's RoPE (`LlamaConfig::layer_rope`: pairing, base, scaling, factors).
     Rope { act: Act, heads: Heads },
     /// Append the step's key and value rows to the layer's cache.
     KvAppend { k: Act, v: Act },
     /// Causal grouped-query attention of `q` over the layer's cache (the entries before the step
-    /// plus the step's own, causally) into `out`, scaled by 1/√head_dim.
+    /// plus the step's own, causally, within the layer's sliding window if it has one) into
+    /// `out`, with the config's score scale and soft-capping.
     Attention { q: Act, out: Act },
     /// Residual add `into += from`. `weighted`: the add that p-MoD's STRing scales per token
     /// (`into += w̃_t · from` for kept target tokens under trained routers); with no weights, or
@@ -142,7 +182,7 @@ impl LayerGraph {
             let (reads, writes): (Vec<Act>, Vec<Act>) = match op {
                 Op::RmsNorm { input, out, .. } => (vec![*input], vec![*out]),
                 Op::Linears { input, outs } => (vec![*input], outs.iter().map(|o| o.1).collect()),
-                Op::Rope { act, .. } => (vec![*act], vec![*act]),
+                Op::Rope { act, .. } | Op::Bias { act, .. } | Op::HeadNorm { act, .. } => (vec![*act], vec![*act]),
                 Op::KvAppend { k, v } => {
                     kv += 1;
                     (vec![*k, *v], vec![])
@@ -159,9 +199,13 @@ impl LayerGraph {
                 }
                 Op::Glu { gate, up, .. } => (vec![*gate, *up], vec![*gate]),
             };
-            // RoPE rotates in place, a residual adds into its target and the gated activation
-            // gates in place; every other op writes a different activation than it reads.
-            let in_place = matches!(op, Op::Rope { .. } | Op::Residual { .. } | Op::Glu { .. });
+            // RoPE, biases and head norms work in place, a residual adds into its target and the
+            // gated activation gates in place; every other op writes a different activation
+            // than it reads.
+            let in_place = matches!(
+                op,
+                Op::Rope { .. } | Op::Bias { .. } | Op::HeadNorm { .. } | Op::Residual { .. } | Op::Glu { .. }
+            );
             if let Some(a) = writes.iter().find(|w| !in_place && reads.contains(w)) {
                 return bad(format!("op {i} ({op:?}) reads and writes {a:?}"));
             }
@@ -185,5 +229,31 @@ impl LayerGraph {
             return bad(format!("{weighted} STRing-weighted residuals (at most one)"));
         }
         Ok(LayerGraph { ops })
+    }
+
+    /// The norms the layer reads.
+    pub fn norms(&self) -> Vec<Norm> {
+        let mut v: Vec<Norm> = Vec::new();
+        for op in &self.ops {
+            if let Op::RmsNorm { norm, .. } | Op::HeadNorm { norm, .. } = op {
+                if !v.contains(norm) {
+                    v.push(*norm);
+                }
+            }
+        }
+        v
+    }
+
+    /// What the STRing-weighted residual adds (the FFN's output, or its post-norm).
+    pub fn weighted_from(&self) -> Option<Act> {
+        self.ops.iter().find_map(|op| match op {
+            Op::Residual { from, weighted: true, .. } => Some(*from),
+            _ => None,
+        })
+    }
+
+    /// The linears whose bias the layer adds.
+    pub fn biases(&self) -> Vec<Linear> {
+        self.ops.iter().filter_map(|op| if let Op::Bias { linear, .. } = op { Some(*linear) } else { None }).collect()
     }
 }

@@ -68,7 +68,8 @@ pub fn tiny_llama_gguf_with_routers(seed: u64, routers: &[(usize, Vec<f32>, f32)
     w.to_bytes()
 }
 
-fn tiny_llama_writer(seed: u64) -> GgufWriter {
+/// The tiny model's writer (tests add or change keys and tensors before writing).
+pub fn tiny_llama_writer(seed: u64) -> GgufWriter {
     let mut rng = SplitMix64::new(seed);
     let mut w = GgufWriter::new();
     let s = |v: &str| Value::String(v.to_string());

@@ -195,7 +195,7 @@ impl GpuModel {
                     &sel,
                     &aux,
                     &self.acts.positions,
-                    self.acts.act(Act::Proj),
+                    self.acts.act(self.weighted_from),
                     &self.k_cache[l],
                 ];
                 let entries: Vec<wgpu::BindGroupEntry> = bufs

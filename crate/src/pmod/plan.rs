@@ -64,6 +64,14 @@ impl ModPlan {
                 c.n_layers
             )));
         }
+        // A pruned layer's cache holds only the kept tokens, so its entries are not positions:
+        // a window over positions cannot be applied to it.
+        if c.sliding_window > 0 && cfg.ratios.iter().any(|r| r.is_some()) {
+            return Err(Error::UnsupportedModel(format!(
+                "Mixture-of-Depths pruning with sliding-window attention ({} has a window of {}); run it dense",
+                c.architecture, c.sliding_window
+            )));
+        }
         let span = cfg.span_for(n)?;
         let nt = span.len();
         let mut rng = SplitMix64::new(RANDOM_SEED);

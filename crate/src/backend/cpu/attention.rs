@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use super::{axpy, dot, softmax};
+use super::{axpy, dot, softcap, softmax};
 use crate::model::LlamaConfig;
 use crate::par::for_each_chunk_mut;
 
@@ -16,17 +16,20 @@ pub struct Gqa {
     pub heads: usize,
     pub kv_heads: usize,
     pub head_dim: usize,
-    /// 1/√head_dim.
+    /// Multiplier of the scores (1/√head_dim unless the family sets another).
     pub scale: f32,
+    /// Score soft-capping (Gemma 2); 0 = none.
+    pub softcap: f32,
 }
 
 impl Gqa {
     pub fn new(heads: usize, kv_heads: usize, head_dim: usize) -> Gqa {
-        Gqa { heads, kv_heads, head_dim, scale: 1.0 / (head_dim as f32).sqrt() }
+        Gqa { heads, kv_heads, head_dim, scale: 1.0 / (head_dim as f32).sqrt(), softcap: 0.0 }
     }
 
+    /// The model's attention: its heads, score scale and soft-capping.
     pub fn of(c: &LlamaConfig) -> Gqa {
-        Gqa::new(c.n_heads, c.n_kv_heads, c.head_dim)
+        Gqa { scale: c.attn_scale, softcap: c.attn_softcap, ..Gqa::new(c.n_heads, c.n_kv_heads, c.head_dim) }
     }
 
     pub fn q_dim(&self) -> usize {
@@ -54,7 +57,7 @@ impl Gqa {
     /// `out` (cleared first).
     pub fn weights_into(&self, qh: &[f32], h: usize, k: &[f32], keys: Range<usize>, out: &mut Vec<f32>) {
         out.clear();
-        out.extend(keys.map(|p| dot(qh, self.kv_row(k, p, h)) * self.scale));
+        out.extend(keys.map(|p| softcap(dot(qh, self.kv_row(k, p, h)) * self.scale, self.softcap)));
         softmax(out);
     }
 

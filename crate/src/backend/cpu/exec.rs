@@ -3,7 +3,7 @@
 //! math in a fixed order; the GPU's kernels are checked against it.
 
 use super::attention::Gqa;
-use super::{matmul, rmsnorm, rope, silu};
+use super::{gelu, matmul, rmsnorm, silu, softcap};
 use crate::error::Result;
 use crate::model::graph::{Act, Gated, Op};
 use crate::model::{check_step, KvCache, LlamaConfig, Model, Weight};
@@ -103,11 +103,23 @@ pub fn layer_forward(
                     pair(c, x, s, n, *input, *out, |i, o| linear(model, lw.linear(*w), i, n, o))?;
                 }
             }
+            Op::Bias { linear, act } => {
+                let b = lw.bias(*linear);
+                for row in act_mut(c, x, s, n, *act).chunks_exact_mut(b.len()) {
+                    row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+                }
+            }
+            Op::HeadNorm { norm, act } => {
+                let a = act_mut(c, x, s, n, *act);
+                let src = a.to_vec();
+                rmsnorm(&src, lw.norm(*norm), c.rms_eps, a);
+            }
             Op::Rope { act, heads: _ } => {
                 let w = act.width(c);
+                let rope = c.layer_rope(l);
                 let a = act_mut(c, x, s, n, *act);
                 for (t, &pos) in positions.iter().enumerate() {
-                    rope(&mut a[t * w..(t + 1) * w], c.head_dim, c.rope_dim, pos, c.rope_base);
+                    rope.apply(&mut a[t * w..(t + 1) * w], c.head_dim, pos);
                 }
             }
             Op::KvAppend { k, v } => {
@@ -118,7 +130,11 @@ pub fn layer_forward(
             Op::Attention { q, out } => {
                 let (kc, vc) = (&cache.k[l], &cache.v[l]);
                 let g = Gqa::of(c);
-                pair(c, x, s, n, *q, *out, |q, o| g.attend(q, kc, vc, |t| 0..before + t + 1, o));
+                // A sliding-window layer's query sees itself and the window − 1 entries before
+                // it (the cache holds every position of a dense sequence).
+                let window = c.window(l).unwrap_or(usize::MAX);
+                let keys = |t: usize| (before + t + 1).saturating_sub(window)..before + t + 1;
+                pair(c, x, s, n, *q, *out, |q, o| g.attend(q, kc, vc, keys, o));
             }
             Op::Residual { from, into, weighted } => {
                 let w = if *weighted { mlp_weight } else { None };
@@ -132,8 +148,12 @@ pub fn layer_forward(
                     }
                 });
             }
-            Op::Glu { gate, up, f: Gated::Silu } => {
-                pair(c, x, s, n, *up, *gate, |u, g| g.iter_mut().zip(u.iter()).for_each(|(g, u)| *g = silu(*g) * u));
+            Op::Glu { gate, up, f } => {
+                let f = match f {
+                    Gated::Silu => silu,
+                    Gated::Gelu => gelu,
+                };
+                pair(c, x, s, n, *up, *gate, |u, g| g.iter_mut().zip(u.iter()).for_each(|(g, u)| *g = f(*g) * u));
             }
         }
     }
@@ -147,6 +167,10 @@ pub fn embed(model: &Model, tokens: &[u32]) -> Result<Vec<f32>> {
     let mut x = vec![0f32; tokens.len() * d];
     for (t, &tok) in tokens.iter().enumerate() {
         embd.dequant_row(tok as usize, &mut x[t * d..(t + 1) * d])?;
+    }
+    let scale = model.config.embed_scale;
+    if scale != 1.0 {
+        x.iter_mut().for_each(|v| *v *= scale);
     }
     Ok(x)
 }
@@ -174,6 +198,10 @@ pub fn forward(model: &Model, cache: &mut KvCache, tokens: &[u32]) -> Result<Vec
 pub fn logits(model: &Model, hidden: &[f32], n: usize) -> Result<Vec<f32>> {
     let mut out = vec![0f32; n * model.config.vocab_size];
     linear(model, &model.output, hidden, n, &mut out)?;
+    let cap = model.config.final_softcap;
+    if cap > 0.0 {
+        out.iter_mut().for_each(|v| *v = softcap(*v, cap));
+    }
     Ok(out)
 }
 

@@ -127,20 +127,6 @@ pub fn rmsnorm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
-/// RoPE in GGUF's form for Llama (ggml "NORM" mode): rotate adjacent pairs `(x[2i], x[2i+1])`
-/// of the first `rot_dim` elements of each head by `pos · base^(-2i/rot_dim)`.
-pub fn rope(x: &mut [f32], head_dim: usize, rot_dim: usize, pos: usize, base: f32) {
-    for head in x.chunks_exact_mut(head_dim) {
-        for i in 0..rot_dim / 2 {
-            let theta = pos as f32 * base.powf(-2.0 * i as f32 / rot_dim as f32);
-            let (s, c) = theta.sin_cos();
-            let (a, b) = (head[2 * i], head[2 * i + 1]);
-            head[2 * i] = a * c - b * s;
-            head[2 * i + 1] = a * s + b * c;
-        }
-    }
-}
-
 /// In-place softmax.
 pub fn softmax(x: &mut [f32]) {
     let max = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
@@ -158,6 +144,23 @@ pub fn softmax(x: &mut [f32]) {
 #[inline]
 pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
+}
+
+/// GELU, tanh approximation (Gemma's `gelu_pytorch_tanh`, ggml's `gelu`).
+#[inline]
+pub fn gelu(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x * x)).tanh())
+}
+
+/// Soft-capping `cap · tanh(x / cap)` (Gemma 2's attention and final logits); `cap` 0 = none.
+#[inline]
+pub fn softcap(x: f32, cap: f32) -> f32 {
+    if cap > 0.0 {
+        cap * (x / cap).tanh()
+    } else {
+        x
+    }
 }
 
 /// log-sum-exp of a row (for negative log-likelihoods).

@@ -151,6 +151,7 @@ impl Kernel {
             Kernel::Plain(Shader::Rmsnorm | Shader::Rope) => &[Uniform, Uniform, Read, Read, ReadWrite],
             Kernel::Plain(s) if MOD_KERNELS.contains(s) => MOD_BINDINGS,
             Kernel::Plain(Shader::Attention) => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
+            Kernel::Plain(Shader::ScaleCap) => &[Uniform, Uniform, ReadWrite],
             Kernel::Plain(_) => &[Uniform, Uniform, Read, ReadWrite],
         }
     }
@@ -159,11 +160,24 @@ impl Kernel {
     /// each weight format's matmul (every standard tile) and embedding.
     pub fn all() -> Vec<Kernel> {
         use Shader::*;
-        let mut v: Vec<Kernel> = [Rmsnorm, Rope, Attention, Swiglu, Add, Argmax, BenchRead, Sample, QuantizeI8]
-            .iter()
-            .chain(MOD_KERNELS)
-            .map(|s| Kernel::Plain(*s))
-            .collect();
+        let mut v: Vec<Kernel> = [
+            Rmsnorm,
+            RmsnormHeads,
+            Bias,
+            ScaleCap,
+            Rope,
+            Attention,
+            Swiglu,
+            Add,
+            Argmax,
+            BenchRead,
+            Sample,
+            QuantizeI8,
+        ]
+        .iter()
+        .chain(MOD_KERNELS)
+        .map(|s| Kernel::Plain(*s))
+        .collect();
         for t in crate::quant::MATMUL_TYPES {
             for tile in standard_tiles(t) {
                 let k = Kernel::Matmul(t, effective_tile(tile, t, 256));

@@ -15,12 +15,12 @@ pub use super::bench::{matmul_once, sample_once, time_matmul, time_matmul_on, ti
 use super::kernels::{Kernel, Shader};
 use super::ops::{readback, record, storage, uniform, xq_words, Op};
 pub use super::ops::{GpuSample, GPU_SAMPLE_MAX_K};
-pub use super::record::{rope_table, OpBuilder};
+pub use super::record::OpBuilder;
 use super::record::{Acts, LayerBindings, STEP_STRIDE};
 use super::weights;
 use super::GpuContext;
 use crate::error::{Error, Result};
-use crate::model::graph::{Act, Linear, Norm};
+use crate::model::graph::{Act, Linear};
 use crate::model::{check_step, LlamaConfig, Model};
 
 /// Tokens per forward call; longer prompts are prefilled in chunks of this size.
@@ -30,6 +30,8 @@ pub const MAX_BATCH: usize = 64;
 pub struct GpuModel {
     pub(crate) ctx: Arc<GpuContext>,
     pub(crate) cfg: LlamaConfig,
+    /// What the layer's STRing-weighted residual adds (the MoD prefill's scaled add reads it).
+    pub(crate) weighted_from: Act,
     pub(crate) ops: Vec<Op>,
     /// shaders/sample.wgsl over the logits into `acts.argmax` (run after the argmax when sampling).
     pub(crate) sample_op: Op,
@@ -53,9 +55,9 @@ impl GpuModel {
     /// Upload `model` for sequences of up to `max_ctx` positions, and record its graph.
     pub async fn upload(ctx: Arc<GpuContext>, model: &Model, max_ctx: usize) -> Result<GpuModel> {
         let c = model.config.clone();
-        if c.head_dim > 128 {
+        if c.head_dim > 256 {
             return Err(Error::UnsupportedModel(format!(
-                "head_dim {} > 128 is not supported by the GPU attention kernel",
+                "head_dim {} > 256 is not supported by the GPU attention kernel",
                 c.head_dim
             )));
         }
@@ -105,51 +107,75 @@ impl GpuModel {
                         usage: wgpu::BufferUsages::STORAGE,
                     })
                 };
-                let rope = vec_buf("rope_table", &rope_table(&c, max_ctx));
+                // RoPE tables and attention params: the global layers', and the sliding-window
+                // layers' where they differ (Gemma 3's local base; any window).
+                let rope_bufs = |r: &crate::model::rope::Rope| {
+                    let half = (r.dim / 2) as u32;
+                    let halves = (r.mode == crate::model::rope::RopeMode::Halves) as u32;
+                    (
+                        vec_buf("rope_table", &r.table(max_ctx)),
+                        uniform(&dev, "rope q", &[c.n_heads as u32, c.head_dim as u32, half, halves]),
+                        uniform(&dev, "rope k", &[c.n_kv_heads as u32, c.head_dim as u32, half, halves]),
+                    )
+                };
+                let rope_global = rope_bufs(&c.rope);
+                let rope_local = c.rope_local.as_ref().map(rope_bufs);
+                let attn_params = |window: usize| {
+                    uniform(
+                        &dev,
+                        "attention params",
+                        &[
+                            c.n_heads as u32,
+                            (c.n_heads / c.n_kv_heads) as u32,
+                            c.head_dim as u32,
+                            kvd as u32,
+                            c.attn_scale.to_bits(),
+                            c.attn_softcap.to_bits(),
+                            window as u32,
+                            0,
+                        ],
+                    )
+                };
+                let attn_global = attn_params(0);
+                let attn_local = attn_params(c.sliding_window);
                 let mut weight_bytes = 0u64;
                 let mut ops = Vec::new();
                 let embd = up(&model.token_embd)?;
                 weight_bytes += embd.bytes();
                 let a = &acts;
                 ops.extend(b.embed(&embd, &a.step, &a.tokens, a.act(Act::X))?);
+                if c.embed_scale != 1.0 {
+                    ops.push(b.scale_cap(d, c.embed_scale, 0.0, &a.step, a.act(Act::X))?);
+                }
                 let embed_end = ops.len();
                 let mut layer_ops = Vec::new();
                 let mut k_cache = Vec::new();
                 let mut v_cache = Vec::new();
-                let half = (c.rope_dim / 2) as u32;
-                let rope_q = uniform(&dev, "rope q", &[c.n_heads as u32, c.head_dim as u32, half, 0]);
-                let rope_k = uniform(&dev, "rope k", &[c.n_kv_heads as u32, c.head_dim as u32, half, 0]);
-                let scale = 1.0 / (c.head_dim as f32).sqrt();
-                let attn_params = uniform(
-                    &dev,
-                    "attention params",
-                    &[
-                        c.n_heads as u32,
-                        (c.n_heads / c.n_kv_heads) as u32,
-                        c.head_dim as u32,
-                        kvd as u32,
-                        scale.to_bits(),
-                        0,
-                        0,
-                        0,
-                    ],
-                );
                 for (l, lw) in model.layers.iter().enumerate() {
                     let kc = storage(&dev, "k_cache", max_ctx * kvd);
                     let vc = storage(&dev, "v_cache", max_ctx * kvd);
-                    let norms = Norm::ALL.map(|n| vec_buf("norm", lw.norm(n)));
+                    let norms: Vec<Option<wgpu::Buffer>> =
+                        lw.norms.iter().map(|n| n.as_ref().map(|v| vec_buf("norm", v))).collect();
+                    let biases: Vec<Option<wgpu::Buffer>> =
+                        lw.biases.iter().map(|b| b.as_ref().map(|v| vec_buf("bias", v))).collect();
+                    let local = c.window(l).is_some();
+                    let (rope_table, rope_q, rope_k) = match (&rope_local, local) {
+                        (Some(r), true) => r,
+                        _ => &rope_global,
+                    };
                     let linears = Linear::ALL.iter().map(|&w| up(lw.linear(w))).collect::<Result<Vec<_>>>()?;
                     weight_bytes += linears.iter().map(|w| w.bytes()).sum::<u64>();
                     let lb = LayerBindings {
                         l,
                         linears: &linears,
                         norms: &norms,
+                        biases: &biases,
                         k_cache: &kc,
                         v_cache: &vc,
-                        rope_table: &rope,
-                        rope_q: &rope_q,
-                        rope_k: &rope_k,
-                        attn_params: &attn_params,
+                        rope_table,
+                        rope_q,
+                        rope_k,
+                        attn_params: if local { &attn_local } else { &attn_global },
                     };
                     let layer_start = ops.len();
                     ops.extend(b.layer(&c, &model.graph, a, &lb)?);
@@ -167,6 +193,13 @@ impl GpuModel {
                     weight_bytes += out_w_ref.bytes();
                 }
                 ops.extend(b.matmuls(&[(out_w_ref, &a.logits)], &a.step_one, &a.last, &a.xq, true)?);
+                if c.final_softcap > 0.0 {
+                    let mut cap = b.scale_cap(vocab, 1.0, c.final_softcap, &a.step_one, &a.logits)?;
+                    if let Op::Dispatch { one, .. } = &mut cap {
+                        *one = true;
+                    }
+                    ops.push(cap);
+                }
                 let argmax_params = uniform(&dev, "argmax params", &[vocab as u32, 0, 0, 0]);
                 let (pipeline, bind_group) =
                     b.bind(&Kernel::Plain(Shader::Argmax), &[&a.step_one, &argmax_params, &a.logits, &a.argmax])?;
@@ -177,6 +210,7 @@ impl GpuModel {
                 Ok(GpuModel {
                     ctx: ctx.clone(),
                     cfg: c.clone(),
+                    weighted_from: model.graph.weighted_from().unwrap_or(Act::Proj),
                     ops,
                     sample_op,
                     acts,

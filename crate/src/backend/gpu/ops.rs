@@ -20,6 +20,10 @@ pub(crate) enum Grid {
     },
     /// One workgroup per token.
     PerToken,
+    /// One workgroup per row, `per_token` rows a token (the per-head norms).
+    Rows {
+        per_token: u32,
+    },
     /// One thread per (token, item), 64 per workgroup, 1-D.
     Threads {
         per_token: u32,
@@ -116,6 +120,7 @@ pub(crate) fn workgroups(g: Grid, n: u32) -> (u32, u32, u32) {
             (fold_x, rows.div_ceil(tile_rows).div_ceil(fold_x), n.div_ceil(tb))
         }
         Grid::PerToken => (n, 1, 1),
+        Grid::Rows { per_token } => (n * per_token, 1, 1),
         Grid::Threads { per_token } => ((n * per_token).div_ceil(64).max(1), 1, 1),
         Grid::Elementwise { per_token } => {
             // Shaders index i = gid.x + gid.y · 65535 · 64.

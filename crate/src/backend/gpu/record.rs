@@ -10,7 +10,7 @@ use super::ops::{uniform, Grid, Op, Steps};
 use super::weights::GpuWeight;
 use super::GpuContext;
 use crate::error::Result;
-use crate::model::graph::{Act, Gated, Heads, LayerGraph, Op as GraphOp};
+use crate::model::graph::{Act, Gated, Heads, LayerGraph, Norm, Op as GraphOp};
 use crate::model::LlamaConfig;
 
 /// Builds bind groups and ops against one context.
@@ -238,16 +238,42 @@ impl OpBuilder<'_> {
         a: &wgpu::Buffer,
         b: &wgpu::Buffer,
     ) -> Result<Op> {
-        let params = uniform(&self.ctx.device, shader.name(), &[width as u32, 0, 0, 0]);
-        let (pipeline, bind_group) = self.bind(&Kernel::Plain(shader), &[step, &params, a, b])?;
+        self.elementwise_with(shader, &[width as u32, 0, 0, 0], step, &[a, b])
+    }
+
+    /// An element-wise op over `[n, params[0]]` with its params uniform and its buffers.
+    pub(crate) fn elementwise_with(
+        &self,
+        shader: Shader,
+        params: &[u32; 4],
+        step: &wgpu::Buffer,
+        bufs: &[&wgpu::Buffer],
+    ) -> Result<Op> {
+        let width = params[0];
+        let params = uniform(&self.ctx.device, shader.name(), params);
+        let buffers: Vec<&wgpu::Buffer> = [step, &params].into_iter().chain(bufs.iter().copied()).collect();
+        let (pipeline, bind_group) = self.bind(&Kernel::Plain(shader), &buffers)?;
         Ok(Op::Dispatch {
             steps: Steps::All,
             pipeline,
             prefill: None,
             bind_group,
-            grid: Grid::Elementwise { per_token: width as u32 },
+            grid: Grid::Elementwise { per_token: width },
             one: false,
         })
+    }
+
+    /// shaders/scale_cap.wgsl over `[n, width]` of `x`: `x = softcap(x · scale)`.
+    pub(crate) fn scale_cap(
+        &self,
+        width: usize,
+        scale: f32,
+        cap: f32,
+        step: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+    ) -> Result<Op> {
+        let params = [width as u32, scale.to_bits(), cap.to_bits(), 0];
+        self.elementwise_with(Shader::ScaleCap, &params, step, &[x])
     }
 }
 
@@ -257,14 +283,25 @@ pub(crate) struct LayerBindings<'a> {
     pub l: usize,
     /// The layer's weights, by `Linear::index`.
     pub linears: &'a [GpuWeight],
-    /// The layer's norm weights, by `Norm::index`.
-    pub norms: &'a [wgpu::Buffer],
+    /// The layer's norm weights, by `Norm::index` (the ones its graph reads).
+    pub norms: &'a [Option<wgpu::Buffer>],
+    /// The layer's biases, by `Linear::index` (the ones its graph adds).
+    pub biases: &'a [Option<wgpu::Buffer>],
     pub k_cache: &'a wgpu::Buffer,
     pub v_cache: &'a wgpu::Buffer,
+    /// The layer's RoPE table and params (global or sliding-window layers).
     pub rope_table: &'a wgpu::Buffer,
     pub rope_q: &'a wgpu::Buffer,
     pub rope_k: &'a wgpu::Buffer,
     pub attn_params: &'a wgpu::Buffer,
+}
+
+/// A norm or bias the layer graph reads but the upload did not make (a bug, not bad input).
+fn missing(what: String) -> crate::error::Error {
+    crate::error::Error::Gpu {
+        code: "E_GPU_VALIDATION",
+        message: format!("layer graph reads {what}, which was not uploaded"),
+    }
 }
 
 impl OpBuilder<'_> {
@@ -278,14 +315,15 @@ impl OpBuilder<'_> {
         lb: &LayerBindings<'_>,
     ) -> Result<Vec<Op>> {
         let mut ops = Vec::new();
-        let half = (c.rope_dim / 2) as u32;
+        let half = (c.layer_rope(lb.l).dim / 2) as u32;
+        let norm_buf = |n: Norm| lb.norms[n.index()].as_ref().ok_or_else(|| missing(format!("norm {n:?}")));
         for op in &graph.ops {
             match op {
                 GraphOp::RmsNorm { norm, input, out } => {
                     ops.push(self.rmsnorm(
                         c.dim,
                         c.rms_eps,
-                        &lb.norms[norm.index()],
+                        norm_buf(*norm)?,
                         &a.step,
                         a.act(*input),
                         a.act(*out),
@@ -296,6 +334,30 @@ impl OpBuilder<'_> {
                     let ws: Vec<(&GpuWeight, &wgpu::Buffer)> =
                         outs.iter().map(|(w, o)| (&lb.linears[w.index()], a.act(*o))).collect();
                     ops.extend(self.matmuls(&ws, &a.step, a.act(*input), &a.xq, false)?);
+                }
+                GraphOp::Bias { linear, act } => {
+                    let b = lb.biases[linear.index()].as_ref().ok_or_else(|| missing(format!("bias {linear:?}")))?;
+                    ops.push(self.elementwise(Shader::Bias, act.width(c), &a.step, b, a.act(*act))?);
+                }
+                GraphOp::HeadNorm { norm, act } => {
+                    let heads = (act.width(c) / c.head_dim) as u32;
+                    let params = uniform(
+                        &self.ctx.device,
+                        "head norm params",
+                        &[c.head_dim as u32, c.rms_eps.to_bits(), heads, 0],
+                    );
+                    let (pipeline, bind_group) = self.bind(
+                        &Kernel::Plain(Shader::RmsnormHeads),
+                        &[&a.step, &params, norm_buf(*norm)?, a.act(*act)],
+                    )?;
+                    ops.push(Op::Dispatch {
+                        steps: Steps::All,
+                        pipeline,
+                        prefill: None,
+                        bind_group,
+                        grid: Grid::Rows { per_token: heads },
+                        one: false,
+                    });
                 }
                 GraphOp::Rope { act, heads } => {
                     let (params, nh) = match heads {
@@ -346,28 +408,15 @@ impl OpBuilder<'_> {
                     let add = self.elementwise(Shader::Add, into.width(c), &a.step, a.act(*from), a.act(*into))?;
                     ops.push(if *weighted { Op::Weighted(Box::new(add)) } else { add });
                 }
-                GraphOp::Glu { gate, up, f: Gated::Silu } => {
-                    ops.push(self.elementwise(Shader::Swiglu, gate.width(c), &a.step, a.act(*up), a.act(*gate))?);
+                GraphOp::Glu { gate, up, f } => {
+                    let gelu = matches!(f, Gated::Gelu) as u32;
+                    let params = [gate.width(c) as u32, gelu, 0, 0];
+                    ops.push(self.elementwise_with(Shader::Swiglu, &params, &a.step, &[a.act(*up), a.act(*gate)])?);
                 }
             }
         }
         Ok(ops)
     }
-}
-
-/// RoPE (cos, sin) table for positions `0..max_ctx`, with the CPU backend's f32 formula.
-pub fn rope_table(cfg: &LlamaConfig, max_ctx: usize) -> Vec<f32> {
-    let half = cfg.rope_dim / 2;
-    let mut t = Vec::with_capacity(max_ctx * half * 2);
-    for pos in 0..max_ctx {
-        for i in 0..half {
-            let theta = pos as f32 * cfg.rope_base.powf(-2.0 * i as f32 / cfg.rope_dim as f32);
-            let (s, c) = theta.sin_cos();
-            t.push(c);
-            t.push(s);
-        }
-    }
-    t
 }
 
 /// The activation buffers, the KV-write sources, the head's outputs and the step uniforms.

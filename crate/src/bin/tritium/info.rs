@@ -49,7 +49,7 @@ pub fn run(model: Option<PathBuf>, gpu: bool, check: bool, json: bool) -> Result
     println!("architecture {} (GGUF v{})", c.architecture, info.gguf_version);
     println!(
         "layers {}  dim {}  ffn {}  heads {} (kv {})  head_dim {}  rope {} dims, base {}  eps {:e}",
-        c.n_layers, c.dim, c.ffn_dim, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_base, c.rms_eps
+        c.n_layers, c.dim, c.ffn_dim, c.n_heads, c.n_kv_heads, c.head_dim, c.rope.dim, c.rope.base, c.rms_eps
     );
     println!("context {}  vocab {}  tied output: {}", c.context_length, c.vocab_size, info.tied_output);
     println!(

@@ -1,0 +1,153 @@
+//! The model families (docs/models.md): small random-weight GGUFs of each architecture, written
+//! by tests/py/family_gguf.py, run by the CPU reference against llama.cpp's logits (stored in
+//! tests/data/families/ by tests/py/family_ref_llamacpp.py) and by the GPU against the CPU; and
+//! the loader's refusals (an unknown architecture, a tensor the model would not use, RoPE
+//! scaling it cannot run).
+
+use serde::Deserialize;
+use tritium::backend::cpu::{exec, log_sum_exp};
+use tritium::backend::gpu::model::GpuModel;
+use tritium::backend::gpu::{GpuContext, GpuOptions};
+use tritium::format::gguf::Value;
+use tritium::model::synthetic::tiny_llama_writer;
+use tritium::model::{KvCache, Model};
+
+use crate::common;
+
+const FAMILIES: &[&str] = &["gemma", "gemma2", "gemma3", "llama3", "qwen2", "qwen3", "phi3"];
+
+#[derive(Deserialize)]
+struct Reference {
+    gguf_sha256: String,
+    tokens: Vec<u32>,
+    logits: Vec<Vec<f64>>,
+}
+
+fn family(name: &str) -> (Model, Reference) {
+    let path = common::tmp_dir("families").join(format!("{name}.gguf"));
+    common::run_py("family_gguf.py", &[name, path.to_str().unwrap()]);
+    let bytes = std::fs::read(&path).unwrap();
+    let r: Reference = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join(format!("tests/data/families/{name}.json"))).unwrap(),
+    )
+    .unwrap();
+    let sha = sha256_hex(&path);
+    assert_eq!(sha, r.gguf_sha256, "{name}: the generator wrote another file than the reference was made from");
+    (Model::from_gguf_bytes(bytes).unwrap_or_else(|e| panic!("{name}: {e}")), r)
+}
+
+fn sha256_hex(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// Logits of every position of a fresh prefill.
+fn cpu_logits(m: &Model, tokens: &[u32]) -> Vec<f32> {
+    let mut cache = KvCache::new(&m.config);
+    let hidden = exec::forward(m, &mut cache, tokens).unwrap();
+    exec::logits(m, &hidden, tokens.len()).unwrap()
+}
+
+/// Log-probability of each next token under `logits` (`[n, vocab]`).
+fn next_token_logprobs(logits: &[f64], vocab: usize, tokens: &[u32]) -> Vec<f64> {
+    (0..tokens.len() - 1)
+        .map(|t| {
+            let row: Vec<f32> = logits[t * vocab..(t + 1) * vocab].iter().map(|&v| v as f32).collect();
+            row[tokens[t + 1] as usize] as f64 - log_sum_exp(&row) as f64
+        })
+        .collect()
+}
+
+/// Every family's CPU forward against llama.cpp. Tolerance: llama.cpp computes GELU through an
+/// f16 table and sums in another order; with f32 weights and an f32 KV cache the logits agree to
+/// about 1e-3, so 2e-2 on any logit and 2e-3 nats on any next-token log-probability fail a
+/// wrong op (a missing bias, norm or scale moves logits by 0.1 or more) but not rounding.
+#[test]
+fn families_match_llama_cpp() {
+    for name in FAMILIES {
+        let (m, r) = family(name);
+        let vocab = m.config.vocab_size;
+        let ours = cpu_logits(&m, &r.tokens);
+        let theirs: Vec<f64> = r.logits.concat();
+        assert_eq!(ours.len(), theirs.len(), "{name}: logit count");
+        let max = ours.iter().zip(&theirs).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+        let ours64: Vec<f64> = ours.iter().map(|&v| v as f64).collect();
+        let (lp_a, lp_b) =
+            (next_token_logprobs(&ours64, vocab, &r.tokens), next_token_logprobs(&theirs, vocab, &r.tokens));
+        let nll = lp_a.iter().zip(&lp_b).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        eprintln!("{name}: max |logit diff| vs llama.cpp {max:.2e}, max |Δ log p(next)| {nll:.2e} nats");
+        assert!(max <= 2e-2, "{name}: logits differ from llama.cpp by {max}");
+        assert!(nll <= 2e-3, "{name}: next-token log-probabilities differ from llama.cpp by {nll} nats");
+    }
+}
+
+/// Every family on the GPU (lavapipe) against the CPU reference: the last position's logits.
+#[test]
+fn families_gpu_match_cpu() {
+    let ctx = GpuContext::new_blocking(&GpuOptions::default())
+        .unwrap_or_else(|e| panic!("a WebGPU adapter is required (install mesa-vulkan-drivers): {e}"));
+    for name in FAMILIES {
+        let (m, r) = family(name);
+        let vocab = m.config.vocab_size;
+        let cpu = cpu_logits(&m, &r.tokens);
+        let cpu_last = &cpu[cpu.len() - vocab..];
+        let mut g = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 64)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Prefill all but the last token, then decode it: both GPU paths run.
+        pollster::block_on(g.logits(&r.tokens[..r.tokens.len() - 1])).unwrap();
+        let gpu = pollster::block_on(g.logits(&r.tokens[r.tokens.len() - 1..])).unwrap();
+        let max = gpu.iter().zip(cpu_last).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        eprintln!("{name}: GPU vs CPU max |logit diff| {max:.2e}");
+        assert!(max <= 1e-3, "{name}: GPU logits differ from the CPU by {max}");
+    }
+}
+
+fn load_err(bytes: Vec<u8>) -> tritium::Error {
+    match Model::from_gguf_bytes(bytes) {
+        Ok(_) => panic!("loaded"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn unknown_architecture_names_the_supported_ones() {
+    let mut w = tiny_llama_writer(3);
+    w.set("general.architecture", Value::String("mamba".into()));
+    let e = load_err(w.to_bytes());
+    assert_eq!(e.code(), "E_UNSUPPORTED_MODEL");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("'mamba'") && msg.contains("qwen2") && msg.contains("gemma3") && msg.contains("phi3"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_tensor_the_model_would_not_use_is_refused_by_name() {
+    let mut w = tiny_llama_writer(3);
+    let d = tritium::model::synthetic::TINY_DIM;
+    let bytes: Vec<u8> = (0..d).flat_map(|_| 0.5f32.to_le_bytes()).collect();
+    w.add_tensor("blk.1.attn_q.bias", &[d as u64], tritium::quant::GgmlType::F32, bytes).unwrap();
+    let e = load_err(w.to_bytes());
+    assert_eq!(e.code(), "E_UNSUPPORTED_MODEL");
+    assert!(e.to_string().contains("blk.1.attn_q.bias"), "{e}");
+}
+
+#[test]
+fn rope_scaling_it_cannot_run_is_refused() {
+    let mut w = tiny_llama_writer(3);
+    w.set("llama.rope.scaling.type", Value::String("yarn".into()));
+    w.set("llama.rope.scaling.factor", Value::F32(4.0));
+    let e = load_err(w.to_bytes());
+    assert_eq!(e.code(), "E_UNSUPPORTED_MODEL");
+    assert!(e.to_string().contains("yarn"), "{e}");
+}
+
+#[test]
+fn sliding_window_models_refuse_mod_pruning() {
+    let (m, r) = family("gemma2");
+    let opts = tritium::pmod::ModOptions::parse("shiftedcos:0.85:0.15:0.5:random").unwrap();
+    let cfg = tritium::pmod::ModConfig::new(&m, &opts, None).unwrap();
+    let e = tritium::pmod::ModPlan::new(&m.config, &cfg, &r.tokens, 0, 64).unwrap_err();
+    assert_eq!(e.code(), "E_UNSUPPORTED_MODEL");
+    assert!(e.to_string().contains("sliding-window"), "{e}");
+}
