@@ -53,6 +53,12 @@ pub(crate) fn awq_model(base: &Model, group: usize) -> Model {
         w.add_tensor(&format!("blk.{l}.attn_norm.weight"), &[d], GgmlType::F32, f32_bytes(lw.norm(Norm::Attn)))
             .unwrap();
         w.add_tensor(&format!("blk.{l}.ffn_norm.weight"), &[d], GgmlType::F32, f32_bytes(lw.norm(Norm::Ffn))).unwrap();
+        for (i, b) in lw.biases.iter().enumerate() {
+            if let Some(b) = b {
+                let name = format!("blk.{l}.{}.bias", tritium::model::graph::Linear::ALL[i].gguf_name());
+                w.add_tensor(&name, &[b.len() as u64], GgmlType::F32, f32_bytes(b)).unwrap();
+            }
+        }
         let lins = [
             (&lw.wq, "attn_q"),
             (&lw.wk, "attn_k"),

@@ -151,3 +151,60 @@ fn sliding_window_models_refuse_mod_pruning() {
     assert_eq!(e.code(), "E_UNSUPPORTED_MODEL");
     assert!(e.to_string().contains("sliding-window"), "{e}");
 }
+
+/// Qwen 2 as an AutoAWQ folder (Qwen2ForCausalLM, q/k/v biases, HF row order): the family model
+/// RTN-quantized to AWQ int4, saved as a folder, loaded back: same config, same logits, and the
+/// folder holds the biases and config.json names the architecture.
+#[test]
+fn qwen2_autoawq_folder_round_trip() {
+    let (m, r) = family("qwen2");
+    let q = crate::awq_folder::awq_model(&m, 32);
+    let want = exec::forward_logits(&q, &r.tokens).unwrap();
+    let files: std::collections::BTreeMap<String, Vec<u8>> =
+        tritium::model::awq_folder::model_to_awq_folder(&q, None).unwrap().into_iter().collect();
+    let config: serde_json::Value = serde_json::from_slice(&files["config.json"]).unwrap();
+    assert_eq!(config["architectures"][0], "Qwen2ForCausalLM");
+    assert_eq!(config["model_type"], "qwen2");
+    let st = tritium::format::awq::Checkpoint::open(&files).unwrap();
+    for p in ["q_proj", "k_proj", "v_proj"] {
+        assert!(st.tensor(&format!("model.layers.1.self_attn.{p}.bias")).is_some(), "{p} bias missing");
+    }
+    let back = tritium::model::awq_folder::load_awq_folder(&files).unwrap();
+    assert_eq!(back.config, q.config);
+    assert_eq!(back.config.architecture, "qwen2");
+    let got = exec::forward_logits(&back, &r.tokens).unwrap();
+    let max = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(max <= 1e-6, "Qwen 2 folder round trip changed the logits by {max}");
+    // Its quantization error against the f32 model is AWQ int4's, not a wrong layout's.
+    let f32_logits = exec::forward_logits(&m, &r.tokens).unwrap();
+    let err = want.iter().zip(&f32_logits).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let scale = f32_logits.iter().fold(0.0f32, |a, b| a.max(b.abs()));
+    assert!(err < 0.15 * scale, "AWQ int4 Qwen 2 differs from f32 by {err} (logits up to {scale})");
+}
+
+/// Phi-3's fused tensors survive a save: unchanged parts are fused again (the file keeps
+/// `attn_qkv` and the gate+up `ffn_up`), parts quantized to different types are written under
+/// their own names; both reload to the logits the replacements give.
+#[test]
+fn phi3_fused_tensors_save_and_reload() {
+    use tritium::model::save::{to_gguf, Replacements};
+    use tritium::quant::GgmlType;
+    let (m, r) = family("phi3");
+    let want = exec::forward_logits(&m, &r.tokens).unwrap();
+    let same = Model::from_gguf_bytes(to_gguf(&m, &Replacements::default()).unwrap()).unwrap();
+    assert!(same.gguf.tensor("blk.0.attn_qkv.weight").is_some() && same.gguf.tensor("blk.0.attn_q.weight").is_none());
+    assert_eq!(exec::forward_logits(&same, &r.tokens).unwrap(), want);
+    // Layer 1's q part as Q8_0: q, k, v are saved apart.
+    let wq = &m.layers[1].wq;
+    let dense = tritium::quant::dequantize_vec(wq.ty, m.matrix(wq).data, wq.rows * wq.cols).unwrap();
+    let mut rep = Replacements::default();
+    rep.linears
+        .insert("blk.1.attn_q".into(), (GgmlType::Q8_0, tritium::quant::quantize(GgmlType::Q8_0, &dense).unwrap()));
+    let split = Model::from_gguf_bytes(to_gguf(&m, &rep).unwrap()).unwrap();
+    assert!(split.gguf.tensor("blk.1.attn_qkv.weight").is_none());
+    assert_eq!(split.layers[1].wq.ty, GgmlType::Q8_0);
+    assert!(split.gguf.tensor("blk.0.attn_qkv.weight").is_some());
+    let got = exec::forward_logits(&split, &r.tokens).unwrap();
+    let max = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(max > 0.0 && max < 0.1, "Q8_0 q projection moved the logits by {max}");
+}

@@ -271,13 +271,20 @@ impl Converter<'_, '_> {
     }
 
     /// One linear `[n, k]`: AutoAWQ GEMM tensors or a plain weight.
-    fn linear(&mut self, hf: &str, gguf: &str, n: usize, k: usize, permute: bool) -> Result<()> {
-        let bias = format!("{hf}.bias");
-        if let Some(b) = self.ck.tensor(&bias) {
-            return Err(Error::UnsupportedModel(format!(
-                "{} is a linear bias; tritium reads the Llama layout, whose linears have none",
-                b.describe()
-            )));
+    fn linear(&mut self, hf: &str, gguf: &str, n: usize, k: usize, permute: bool, bias: bool) -> Result<()> {
+        let bname = format!("{hf}.bias");
+        match (self.ck.tensor(&bname), bias) {
+            (Some(_), true) => self.vector(&bname, &format!("{gguf}.bias"), n)?,
+            (Some(b), false) => {
+                return Err(Error::UnsupportedModel(format!(
+                    "{} is a linear bias; this architecture's {gguf} has none",
+                    b.describe()
+                )))
+            }
+            (None, true) => {
+                return Err(Error::MissingTensor { tensor: format!("{bname}; not in {}", self.ck.files()) })
+            }
+            (None, false) => {}
         }
         let perm = permute.then(|| hf_to_gguf_rows(n, self.head_dim));
         let qname = format!("{hf}.qweight");
@@ -359,6 +366,9 @@ pub fn folder_to_gguf(files: &BTreeMap<String, Vec<u8>>, cfg: &HfConfig) -> Resu
         gguf: GgufWriter::new(),
         used: BTreeSet::new(),
     };
+    // Qwen 2 rotates halves (GGUF keeps HF's row order) and has q, k and v biases; Llama and
+    // Mistral rotate adjacent pairs in GGUF's order (q and k rows permuted per head).
+    let qwen2 = cfg.is_qwen2();
     for (k, v) in cfg.gguf_metadata() {
         cv.gguf.set(&k, v);
     }
@@ -376,13 +386,14 @@ pub fn folder_to_gguf(files: &BTreeMap<String, Vec<u8>>, cfg: &HfConfig) -> Resu
                 "ffn_gate" | "ffn_up" => (ffn, d),
                 _ => (d, ffn),
             };
-            cv.linear(&hf(hname), &gg(gname), n, k, permute)?;
+            let bias = qwen2 && matches!(gname, "attn_q" | "attn_k" | "attn_v");
+            cv.linear(&hf(hname), &gg(gname), n, k, permute && !qwen2, bias)?;
         }
     }
     cv.vector("model.norm.weight", "output_norm.weight", d)?;
     let has_head = ck.tensor("lm_head.weight").is_some() || ck.tensor("lm_head.qweight").is_some();
     if has_head && !cfg.tie_word_embeddings {
-        cv.linear("lm_head", "output", vocab, d, false)?;
+        cv.linear("lm_head", "output", vocab, d, false, false)?;
     } else if has_head {
         // Tied: a stored copy of the embedding is not needed.
         cv.used.insert("lm_head.weight".into());
@@ -390,8 +401,7 @@ pub fn folder_to_gguf(files: &BTreeMap<String, Vec<u8>>, cfg: &HfConfig) -> Resu
     if let Some(extra) = ck.names().find(|n| !cv.used.contains(*n) && !ignorable(n)) {
         let file = ck.tensor(extra).map(|t| t.file.to_string()).unwrap_or_default();
         return Err(Error::UnsupportedModel(format!(
-            "tensor {extra} (in {file}) has no place in the Llama layout tritium reads (a {} checkpoint with \
-             {} layers)",
+            "tensor {extra} (in {file}) has no place in the layout tritium reads (a {} checkpoint with {} layers)",
             cfg.architecture, cfg.num_hidden_layers
         )));
     }

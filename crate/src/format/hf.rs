@@ -188,8 +188,8 @@ impl HfConfig {
         };
         if !SUPPORTED_ARCHITECTURES.contains(&architecture.as_str()) {
             return Err(unsupported(format!(
-                "architecture {architecture}; tritium reads LlamaForCausalLM (and MistralForCausalLM / \
-                 Qwen2ForCausalLM checkpoints whose tensors have the Llama layout without biases)"
+                "architecture {architecture}; tritium reads {}",
+                SUPPORTED_ARCHITECTURES.join(", ")
             )));
         }
 
@@ -276,7 +276,12 @@ impl HfConfig {
                 }
             }
         }
-        for k in ["attention_bias", "mlp_bias"] {
+        let bias_keys: &[&str] = match architecture.as_str() {
+            // Qwen 2's q, k and v always have biases (its config has no attention_bias key).
+            "Qwen2ForCausalLM" => &["mlp_bias"],
+            _ => &["attention_bias", "mlp_bias"],
+        };
+        for &k in bias_keys {
             if get_b(k)? == Some(true) {
                 return Err(unsupported(format!("{k} is true; tritium's Llama layout has no linear biases")));
             }
@@ -325,33 +330,48 @@ impl HfConfig {
         })
     }
 
-    /// The GGUF llama metadata that `model::LlamaConfig::from_gguf` reads.
+    /// Qwen 2 (q/k/v biases, RoPE over halves) rather than the Llama layout.
+    pub fn is_qwen2(&self) -> bool {
+        self.architecture == "Qwen2ForCausalLM"
+    }
+
+    /// The GGUF `general.architecture` of the checkpoint.
+    pub fn gguf_arch(&self) -> &'static str {
+        if self.is_qwen2() {
+            "qwen2"
+        } else {
+            "llama"
+        }
+    }
+
+    /// The GGUF metadata that `model::LlamaConfig::from_gguf` reads.
     pub fn gguf_metadata(&self) -> Vec<(String, Value)> {
         let u = |v: usize| Value::U32(v as u32);
-        let mut m = vec![("general.architecture".to_string(), Value::String("llama".into()))];
+        let a = self.gguf_arch();
+        let mut m = vec![("general.architecture".to_string(), Value::String(a.into()))];
         if let Some(n) = &self.name {
             m.push(("general.name".into(), Value::String(n.clone())));
         }
         m.extend([
-            ("llama.context_length".to_string(), u(self.max_position_embeddings)),
-            ("llama.embedding_length".into(), u(self.hidden_size)),
-            ("llama.block_count".into(), u(self.num_hidden_layers)),
-            ("llama.feed_forward_length".into(), u(self.intermediate_size)),
-            ("llama.attention.head_count".into(), u(self.num_attention_heads)),
-            ("llama.attention.head_count_kv".into(), u(self.num_key_value_heads)),
-            ("llama.rope.dimension_count".into(), u(self.head_dim)),
-            ("llama.rope.freq_base".into(), Value::F32(self.rope_theta as f32)),
-            ("llama.attention.layer_norm_rms_epsilon".into(), Value::F32(self.rms_norm_eps as f32)),
-            ("llama.vocab_size".into(), u(self.vocab_size)),
+            (format!("{a}.context_length"), u(self.max_position_embeddings)),
+            (format!("{a}.embedding_length"), u(self.hidden_size)),
+            (format!("{a}.block_count"), u(self.num_hidden_layers)),
+            (format!("{a}.feed_forward_length"), u(self.intermediate_size)),
+            (format!("{a}.attention.head_count"), u(self.num_attention_heads)),
+            (format!("{a}.attention.head_count_kv"), u(self.num_key_value_heads)),
+            (format!("{a}.rope.dimension_count"), u(self.head_dim)),
+            (format!("{a}.rope.freq_base"), Value::F32(self.rope_theta as f32)),
+            (format!("{a}.attention.layer_norm_rms_epsilon"), Value::F32(self.rms_norm_eps as f32)),
+            (format!("{a}.vocab_size"), u(self.vocab_size)),
         ]);
         m
     }
 
-    /// config.json as transformers writes it for a Llama model (`torch_dtype` float16).
+    /// config.json as transformers writes it for a Llama or Qwen 2 model (`torch_dtype` float16).
     pub fn to_json(&self) -> Json {
         let mut v = json!({
             "architectures": [self.architecture],
-            "model_type": "llama",
+            "model_type": if self.is_qwen2() { "qwen2" } else { "llama" },
             "hidden_act": "silu",
             "hidden_size": self.hidden_size,
             "intermediate_size": self.intermediate_size,
@@ -374,6 +394,11 @@ impl HfConfig {
         });
         if let Some(n) = &self.name {
             v["_name_or_path"] = json!(n);
+        }
+        if self.is_qwen2() {
+            let o = v.as_object_mut().expect("a JSON object");
+            o.remove("attention_bias");
+            o.insert("use_sliding_window".into(), json!(false));
         }
         if let Some(q) = &self.awq {
             v["quantization_config"] = q.to_json();

@@ -102,10 +102,16 @@ pub fn model_to_awq_folder(model: &Model, max_shard_bytes: Option<u64>) -> Resul
         let (dt, b) = exact_floats(l.norm(Norm::Attn));
         tensors.push((p("input_layernorm.weight"), dt, vec![l.norm(Norm::Attn).len() as u64], b));
         let ws = [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down];
-        for (w, (hname, _, permute)) in ws.into_iter().zip(LINEARS) {
+        let qwen2 = c.architecture == "qwen2";
+        for (i, (w, (hname, _, permute))) in ws.into_iter().zip(LINEARS).enumerate() {
             let m = model.matrix(w);
             let mut lin = q4::Int4Linear::from_blocks(w.ty, w.rows, w.cols, m.data);
-            if permute {
+            // Qwen 2's GGUF keeps HF's row order (RoPE over halves) and its biases.
+            if let Some(b) = l.biases[i].as_deref() {
+                let (dt, bytes) = exact_floats(b);
+                tensors.push((p(&format!("{hname}.bias")), dt, vec![b.len() as u64], bytes));
+            }
+            if permute && !qwen2 {
                 lin = lin.permute_rows(&gguf_to_hf_rows(w.rows, c.head_dim));
             }
             let t = q4::pack_gemm(&lin)?;

@@ -251,10 +251,10 @@ impl LlamaConfig {
     /// cannot be described by a Llama config.json (partial RoPE).
     pub fn to_hf(&self, tied: bool, bos: Option<u32>, eos: Option<u32>) -> Result<HfConfig> {
         let c = self;
-        if !c.is_llama() {
+        let qwen2 = c.architecture == "qwen2";
+        if !c.is_llama() && !qwen2 {
             return Err(Error::UnsupportedModel(format!(
-                "writing an HF checkpoint supports {}, not {}",
-                LLAMA_FAMILY.join(", "),
+                "writing an HF checkpoint supports llama, mistral and qwen2, not {}",
                 c.architecture
             )));
         }
@@ -271,7 +271,7 @@ impl LlamaConfig {
             )));
         }
         Ok(HfConfig {
-            architecture: "LlamaForCausalLM".into(),
+            architecture: if qwen2 { "Qwen2ForCausalLM" } else { "LlamaForCausalLM" }.into(),
             name: c.name.clone(),
             hidden_size: c.dim,
             intermediate_size: c.ffn_dim,

@@ -89,7 +89,11 @@ impl Model {
             let [wq, wk, wv] = match gguf.tensor(&n("attn_qkv.weight")) {
                 Some(_) => {
                     let w = lin(&n("attn_qkv"), qd + 2 * kvd, c.dim, &mut used)?;
-                    [row_slice(&w, 0, qd)?, row_slice(&w, qd, kvd)?, row_slice(&w, qd + kvd, kvd)?]
+                    [
+                        row_slice(&w, &n("attn_q.weight"), 0, qd)?,
+                        row_slice(&w, &n("attn_k.weight"), qd, kvd)?,
+                        row_slice(&w, &n("attn_v.weight"), qd + kvd, kvd)?,
+                    ]
                 }
                 None => [
                     lin(&n("attn_q"), qd, c.dim, &mut used)?,
@@ -105,7 +109,10 @@ impl Model {
             let [w_gate, w_up] = match fused_up {
                 true => {
                     let w = lin(&n("ffn_up"), 2 * c.ffn_dim, c.dim, &mut used)?;
-                    [row_slice(&w, 0, c.ffn_dim)?, row_slice(&w, c.ffn_dim, c.ffn_dim)?]
+                    [
+                        row_slice(&w, &n("ffn_gate.weight"), 0, c.ffn_dim)?,
+                        row_slice(&w, &n("ffn_up.weight"), c.ffn_dim, c.ffn_dim)?,
+                    ]
                 }
                 false => {
                     [lin(&n("ffn_gate"), c.ffn_dim, c.dim, &mut used)?, lin(&n("ffn_up"), c.ffn_dim, c.dim, &mut used)?]
@@ -175,14 +182,15 @@ impl Model {
     }
 }
 
-/// Rows `start .. start + n` of a ggml-typed matrix (a fused tensor's part), viewed in place.
-fn row_slice(w: &Weight, start: usize, n: usize) -> Result<Weight> {
+/// Rows `start .. start + n` of a ggml-typed matrix (a fused tensor's part), viewed in place and
+/// named as the unfused tensor would be (`blk.L.attn_q.weight`; `model::save` fuses them again).
+fn row_slice(w: &Weight, name: &str, start: usize, n: usize) -> Result<Weight> {
     if w.packed {
         return Err(bad(&w.name, "a fused tensor must be a plain ggml-typed matrix".into()));
     }
     let rb = w.ty.bytes_for(w.cols);
     let s = w.range.start + start * rb;
-    Ok(Weight { name: w.name.clone(), ty: w.ty, rows: n, cols: w.cols, range: s..s + n * rb, packed: false })
+    Ok(Weight { name: name.to_string(), ty: w.ty, rows: n, cols: w.cols, range: s..s + n * rb, packed: false })
 }
 
 fn bad(tensor: &str, message: String) -> Error {

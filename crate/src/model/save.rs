@@ -77,6 +77,21 @@ fn linear_base(name: &str) -> Option<&str> {
     None
 }
 
+/// The linears a fused tensor of the file was split into at load (`model::load`), if it is one.
+fn fused_parts(model: &Model, name: &str) -> Option<Vec<String>> {
+    let rest = name.strip_prefix("blk.")?;
+    let (l, tensor) = rest.split_once('.')?;
+    let lw = model.layers.get(l.parse::<usize>().ok()?)?;
+    let base = |w: &crate::model::Weight| w.name.strip_suffix(".weight").unwrap_or(&w.name).to_string();
+    match tensor {
+        "attn_qkv.weight" => Some(vec![base(&lw.wq), base(&lw.wk), base(&lw.wv)]),
+        "ffn_up.weight" if lw.w_up.rows * 2 == model.gguf.tensor(name)?.dims.get(1).copied()? as usize => {
+            Some(vec![base(&lw.w_gate), base(&lw.w_up)])
+        }
+        _ => None,
+    }
+}
+
 /// Write `model` as GGUF with `rep` applied. Metadata (tokenizer included) is copied.
 pub fn to_gguf(model: &Model, rep: &Replacements) -> Result<Vec<u8>> {
     let mut w = GgufWriter::with_metadata(model.gguf.metadata.clone());
@@ -108,6 +123,24 @@ pub fn to_gguf(model: &Model, rep: &Replacements) -> Result<Vec<u8>> {
     let mut done = std::collections::HashSet::new();
     for t in &model.gguf.tensors {
         let base = linear_base(&t.name).unwrap_or(&t.name);
+        if let Some(parts) = fused_parts(model, &t.name) {
+            // A fused tensor (Phi-3's attn_qkv, its gate+up ffn_up): one tensor again when its
+            // parts share a ggml type, else the parts under their own names.
+            let got: Vec<_> = parts.iter().filter_map(|p| linears.get(p).map(|l| (p, l))).collect();
+            let ty = got[0].1 .0;
+            if got.len() == parts.len() && got.iter().all(|(_, l)| l.0 == ty) && !ty.is_internal() {
+                let rows = got.iter().map(|(_, l)| l.1).sum();
+                let data: Vec<u8> = got.iter().flat_map(|(_, l)| l.3.iter().copied()).collect();
+                add_linear(&mut w, base, ty, rows, got[0].1 .2, &data)?;
+            } else {
+                for (p, (ty, rows, cols, data)) in got {
+                    add_linear(&mut w, p, *ty, *rows, *cols, data)?;
+                }
+            }
+            done.extend(parts);
+            done.insert(base.to_string());
+            continue;
+        }
         if let Some((ty, rows, cols, data)) = linears.get(base) {
             if done.insert(base.to_string()) {
                 add_linear(&mut w, base, *ty, *rows, *cols, data)?;
