@@ -391,6 +391,24 @@ async fn webgpu_sampling_matches_the_cpu_sampler() {
     assert_eq!((cases, equal), (36, 36));
 }
 
+/// Every family's graph ops (biases, per-head norms, post-norms, soft-caps, sliding windows,
+/// RoPE over halves, GeGLU, the embedding scale, fused Phi-3 tensors) on WebGPU in the browser
+/// against the CPU reference, prefill and decode.
+#[wasm_bindgen_test]
+async fn webgpu_every_family_matches_cpu() {
+    use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};
+    use tritium::model::synthetic::{tiny_family_gguf, TINY_FAMILIES};
+    let ctx = GpuContext::new(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("WebGPU adapter: {e}"));
+    let tokens: Vec<u32> = vec![72, 101, 108, 108, 111, 44, 32, 256, 257, 258];
+    for arch in TINY_FAMILIES {
+        let m = Model::from_gguf_bytes(tiny_family_gguf(arch, 5)).unwrap_or_else(|e| panic!("{arch}: {e}"));
+        let (prefill, decode) =
+            selftest::check_forward(&ctx, &m, &tokens, 5).await.unwrap_or_else(|e| panic!("{arch}: {e}"));
+        web_sys::console::log_1(&format!("{arch}: GPU vs CPU {prefill:.1e} / {decode:.1e}").into());
+        assert!(prefill < 1e-3 && decode < 1e-3, "{arch}: max |gpu - cpu| logit = {prefill} / {decode}");
+    }
+}
+
 #[wasm_bindgen_test]
 async fn webgpu_tiny_model_forward_matches_cpu() {
     use tritium::backend::gpu::{selftest, GpuContext, GpuOptions};

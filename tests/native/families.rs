@@ -101,6 +101,24 @@ fn families_gpu_match_cpu() {
     }
 }
 
+/// The tiny synthetic families (the models the browser test runs in headless Chrome): every
+/// family's ops, quantized weights of several formats, GPU against CPU natively.
+#[test]
+fn tiny_families_gpu_match_cpu() {
+    use tritium::model::synthetic::{tiny_family_gguf, TINY_FAMILIES};
+    let ctx = GpuContext::new_blocking(&GpuOptions::default())
+        .unwrap_or_else(|e| panic!("a WebGPU adapter is required (install mesa-vulkan-drivers): {e}"));
+    let tokens: Vec<u32> = vec![72, 101, 108, 108, 111, 44, 32, 256, 257, 258];
+    for arch in TINY_FAMILIES {
+        let m = Model::from_gguf_bytes(tiny_family_gguf(arch, 5)).unwrap_or_else(|e| panic!("{arch}: {e}"));
+        assert_eq!(m.config.architecture, *arch);
+        let (prefill, decode) =
+            pollster::block_on(tritium::backend::gpu::selftest::check_forward(&ctx, &m, &tokens, 5)).unwrap();
+        eprintln!("{arch}: GPU vs CPU max |logit diff| prefill {prefill:.1e}, decode {decode:.1e}");
+        assert!(prefill < 1e-3 && decode < 1e-3, "{arch}: {prefill} / {decode}");
+    }
+}
+
 fn load_err(bytes: Vec<u8>) -> tritium::Error {
     match Model::from_gguf_bytes(bytes) {
         Ok(_) => panic!("loaded"),

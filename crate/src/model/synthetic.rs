@@ -70,21 +70,51 @@ pub fn tiny_llama_gguf_with_routers(seed: u64, routers: &[(usize, Vec<f32>, f32)
 
 /// The tiny model's writer (tests add or change keys and tensors before writing).
 pub fn tiny_llama_writer(seed: u64) -> GgufWriter {
+    tiny_writer("llama", seed)
+}
+
+/// Every architecture [`tiny_family_gguf`] writes.
+pub const TINY_FAMILIES: &[&str] = &["llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"];
+
+/// A tiny random model of architecture `arch` (one of [`TINY_FAMILIES`]) with the family's
+/// tensors and metadata (biases, per-head norms, post-norms, soft-caps, a 4-position sliding
+/// window, head dim 32 for Qwen 3 and Gemma, fused Phi-3 tensors), for checking the GPU against
+/// the CPU on every graph op, in the browser too. Its math against llama.cpp is checked with the
+/// Python-written family models (tests/py/family_gguf.py).
+pub fn tiny_family_gguf(arch: &str, seed: u64) -> Vec<u8> {
+    tiny_writer(arch, seed).to_bytes()
+}
+
+fn tiny_writer(arch: &str, seed: u64) -> GgufWriter {
     let mut rng = SplitMix64::new(seed);
     let mut w = GgufWriter::new();
     let s = |v: &str| Value::String(v.to_string());
-    w.set("general.architecture", s("llama"));
+    let k = |key: &str| format!("{arch}.{key}");
+    let gemma = arch.starts_with("gemma");
+    let head_dim = if gemma || arch == "qwen3" { 32 } else { TINY_DIM / TINY_HEADS };
+    w.set("general.architecture", s(arch));
     w.set("general.name", s("tritium-tiny"));
     w.set("general.alignment", Value::U32(32));
-    w.set("llama.context_length", Value::U32(TINY_CONTEXT as u32));
-    w.set("llama.embedding_length", Value::U32(TINY_DIM as u32));
-    w.set("llama.block_count", Value::U32(TINY_LAYERS as u32));
-    w.set("llama.feed_forward_length", Value::U32(TINY_FFN as u32));
-    w.set("llama.attention.head_count", Value::U32(TINY_HEADS as u32));
-    w.set("llama.attention.head_count_kv", Value::U32(TINY_KV_HEADS as u32));
-    w.set("llama.rope.freq_base", Value::F32(10_000.0));
-    w.set("llama.rope.dimension_count", Value::U32((TINY_DIM / TINY_HEADS) as u32));
-    w.set("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5));
+    w.set(&k("context_length"), Value::U32(TINY_CONTEXT as u32));
+    w.set(&k("embedding_length"), Value::U32(TINY_DIM as u32));
+    w.set(&k("block_count"), Value::U32(TINY_LAYERS as u32));
+    w.set(&k("feed_forward_length"), Value::U32(TINY_FFN as u32));
+    w.set(&k("attention.head_count"), Value::U32(TINY_HEADS as u32));
+    w.set(&k("attention.head_count_kv"), Value::U32(TINY_KV_HEADS as u32));
+    w.set(&k("rope.freq_base"), Value::F32(10_000.0));
+    w.set(&k("rope.dimension_count"), Value::U32(head_dim as u32));
+    w.set(&k("attention.layer_norm_rms_epsilon"), Value::F32(1e-5));
+    if head_dim != TINY_DIM / TINY_HEADS {
+        w.set(&k("attention.key_length"), Value::U32(head_dim as u32));
+        w.set(&k("attention.value_length"), Value::U32(head_dim as u32));
+    }
+    if arch == "gemma2" {
+        w.set(&k("attn_logit_softcapping"), Value::F32(4.0));
+        w.set(&k("final_logit_softcapping"), Value::F32(3.0));
+    }
+    if matches!(arch, "gemma2" | "gemma3") {
+        w.set(&k("attention.sliding_window"), Value::U32(4));
+    }
 
     let table = bytes_to_unicode();
     let mut tokens: Vec<String> = table.iter().map(|c| c.to_string()).collect();
@@ -98,7 +128,7 @@ pub fn tiny_llama_writer(seed: u64) -> GgufWriter {
         types.push(3);
     }
     let vocab = tokens.len();
-    w.set("llama.vocab_size", Value::U32(vocab as u32));
+    w.set(&k("vocab_size"), Value::U32(vocab as u32));
     w.set("tokenizer.ggml.model", s("gpt2"));
     w.set("tokenizer.ggml.pre", s("smollm"));
     w.set("tokenizer.ggml.tokens", Value::Array(ValueType::String, tokens.iter().map(|t| s(t)).collect()));
@@ -120,22 +150,45 @@ pub fn tiny_llama_writer(seed: u64) -> GgufWriter {
         w.add_tensor(name, &dims, ty, data).expect("consistent sizes");
     };
     use GgmlType::*;
-    let (d, f, kv) = (TINY_DIM, TINY_FFN, TINY_DIM / TINY_HEADS * TINY_KV_HEADS);
+    let (d, f, kv, qd) = (TINY_DIM, TINY_FFN, head_dim * TINY_KV_HEADS, head_dim * TINY_HEADS);
     add("token_embd.weight", vocab, d, Q8_0, 0.0, 1.0);
     let per_layer = [[Q4_1, Q8_0, F16, Q4_0, BF16, F32, TQ1_0], [Q8_0, Q4_1, Q4_0, F32, Q4_1, Q8_0, TQ2_0]];
     for (l, t) in per_layer.iter().enumerate() {
         let n = |x: &str| format!("blk.{l}.{x}.weight");
         add(&n("attn_norm"), 1, d, F32, 1.0, 0.2);
-        add(&n("attn_q"), d, d, t[0], 0.0, 0.25);
-        add(&n("attn_k"), kv, d, t[1], 0.0, 0.25);
-        add(&n("attn_v"), kv, d, t[2], 0.0, 0.25);
-        add(&n("attn_output"), d, d, t[3], 0.0, 0.15);
+        if arch == "phi3" {
+            add(&n("attn_qkv"), qd + 2 * kv, d, t[0], 0.0, 0.25);
+        } else {
+            add(&n("attn_q"), qd, d, t[0], 0.0, 0.25);
+            add(&n("attn_k"), kv, d, t[1], 0.0, 0.25);
+            add(&n("attn_v"), kv, d, t[2], 0.0, 0.25);
+        }
+        if arch == "qwen2" {
+            for (name, len) in [("attn_q", qd), ("attn_k", kv), ("attn_v", kv)] {
+                add(&format!("blk.{l}.{name}.bias"), 1, len, F32, 0.0, 0.5);
+            }
+        }
+        if matches!(arch, "qwen3" | "gemma3") {
+            add(&n("attn_q_norm"), 1, head_dim, F32, 1.0, 0.2);
+            add(&n("attn_k_norm"), 1, head_dim, F32, 1.0, 0.2);
+        }
+        add(&n("attn_output"), d, qd, t[3], 0.0, 0.15);
+        if matches!(arch, "gemma2" | "gemma3") {
+            add(&n("post_attention_norm"), 1, d, F32, 1.0, 0.2);
+            add(&n("post_ffw_norm"), 1, d, F32, 1.0, 0.2);
+        }
         add(&n("ffn_norm"), 1, d, F32, 1.0, 0.2);
-        add(&n("ffn_gate"), f, d, t[4], 0.0, 0.25);
-        add(&n("ffn_up"), f, d, t[5], 0.0, 0.25);
+        if arch == "phi3" {
+            add(&n("ffn_up"), 2 * f, d, t[5], 0.0, 0.25);
+        } else {
+            add(&n("ffn_gate"), f, d, t[4], 0.0, 0.25);
+            add(&n("ffn_up"), f, d, t[5], 0.0, 0.25);
+        }
         add(&n("ffn_down"), d, f, t[6], 0.0, 0.1);
     }
     add("output_norm.weight", 1, d, F32, 1.0, 0.2);
-    add("output.weight", vocab, d, F16, 0.0, 0.5);
+    if !gemma {
+        add("output.weight", vocab, d, F16, 0.0, 0.5);
+    }
     w
 }
