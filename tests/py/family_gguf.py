@@ -8,6 +8,7 @@ Usage: python family_gguf.py ARCH OUT.gguf
 ARCH is one of the keys of FAMILIES.
 """
 import sys
+import zlib
 
 import numpy as np
 from gguf import GGUFWriter
@@ -39,6 +40,9 @@ FAMILIES = {
     "gemma3": dict(arch="gemma3", head_dim=32, qk_norm=True, post_norms=True, window=4, layers=6,
                    base=1000000.0, linear_scale=8.0, tied=True),
     "phi3": dict(arch="phi3", fused=True, window=2047, tied=False, spm=True),
+    # llama.cpp's BitNet b1.58 naming: ternary linears, sub-norms before the attention output
+    # and the FFN down products.
+    "bitnet": dict(arch="bitnet", dim=256, ffn=512, sub_norms=True, ternary=True, tied=True),
 }
 
 
@@ -64,7 +68,7 @@ def main():
     name, out = sys.argv[1], sys.argv[2]
     f = dict(BASE, **FAMILIES[name])
     arch = f["arch"]
-    rng = np.random.default_rng(1234 + sorted(FAMILIES).index(name))
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
     dim, heads, kv, ffn, layers = f["dim"], f["heads"], f["kv"], f["ffn"], f["layers"]
     hd = f["head_dim"] or dim // heads
     if f.get("spm"):
@@ -122,6 +126,16 @@ def main():
         s = scale if scale is not None else 1.0 / np.sqrt(cols)
         return (rng.standard_normal((rows, cols)) * s).astype(np.float32)
 
+    def add_linear(name, m):
+        # BitNet's linears: absmean-ternary weights (one scale per matrix). Stored as F32 here:
+        # llama.cpp's TQ1_0/TQ2_0 products quantize the activations to 8 bits per block, which
+        # would hide the graph under that rounding; the ternary blocks themselves are checked
+        # bit-for-bit against the gguf package and on the GPU elsewhere.
+        if f.get("ternary"):
+            scale = np.abs(m).mean()
+            m = (np.clip(np.round(m / scale), -1, 1) * scale).astype(np.float32)
+        w.add_tensor(name, m)
+
     def vec(n, center=1.0, amp=0.2):
         return (center + amp * (2 * rng.random(n) - 1)).astype(np.float32)
 
@@ -132,11 +146,11 @@ def main():
         p = f"blk.{l}."
         w.add_tensor(p + "attn_norm.weight", vec(dim))
         if f.get("fused"):
-            w.add_tensor(p + "attn_qkv.weight", mat(heads * hd + 2 * kv * hd, dim))
+            add_linear(p + "attn_qkv.weight", mat(heads * hd + 2 * kv * hd, dim))
         else:
-            w.add_tensor(p + "attn_q.weight", mat(heads * hd, dim))
-            w.add_tensor(p + "attn_k.weight", mat(kv * hd, dim))
-            w.add_tensor(p + "attn_v.weight", mat(kv * hd, dim))
+            add_linear(p + "attn_q.weight", mat(heads * hd, dim))
+            add_linear(p + "attn_k.weight", mat(kv * hd, dim))
+            add_linear(p + "attn_v.weight", mat(kv * hd, dim))
         if f.get("bias"):
             w.add_tensor(p + "attn_q.bias", vec(heads * hd, 0.0, 0.5))
             w.add_tensor(p + "attn_k.bias", vec(kv * hd, 0.0, 0.5))
@@ -144,17 +158,20 @@ def main():
         if f.get("qk_norm"):
             w.add_tensor(p + "attn_q_norm.weight", vec(hd))
             w.add_tensor(p + "attn_k_norm.weight", vec(hd))
-        w.add_tensor(p + "attn_output.weight", mat(dim, heads * hd))
+        if f.get("sub_norms"):
+            w.add_tensor(p + "attn_sub_norm.weight", vec(heads * hd))
+            w.add_tensor(p + "ffn_sub_norm.weight", vec(ffn))
+        add_linear(p + "attn_output.weight", mat(dim, heads * hd))
         if f.get("post_norms"):
             w.add_tensor(p + "post_attention_norm.weight", vec(dim))
             w.add_tensor(p + "post_ffw_norm.weight", vec(dim))
         w.add_tensor(p + "ffn_norm.weight", vec(dim))
         if f.get("fused"):
-            w.add_tensor(p + "ffn_up.weight", mat(2 * ffn, dim))
+            add_linear(p + "ffn_up.weight", mat(2 * ffn, dim))
         else:
-            w.add_tensor(p + "ffn_gate.weight", mat(ffn, dim))
-            w.add_tensor(p + "ffn_up.weight", mat(ffn, dim))
-        w.add_tensor(p + "ffn_down.weight", mat(dim, ffn))
+            add_linear(p + "ffn_gate.weight", mat(ffn, dim))
+            add_linear(p + "ffn_up.weight", mat(ffn, dim))
+        add_linear(p + "ffn_down.weight", mat(dim, ffn))
     w.add_tensor("output_norm.weight", vec(dim))
     if not f["tied"]:
         w.add_tensor("output.weight", mat(vocab, dim))

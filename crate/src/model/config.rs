@@ -15,7 +15,7 @@ pub const LLAMA_FAMILY: &[&str] = &["llama", "mistral"];
 
 /// Every `general.architecture` tritium runs (each has a layer graph in `model/arch/`).
 pub const SUPPORTED_ARCHITECTURES: &[&str] =
-    &["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"];
+    &["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3", "bitnet", "bitnet-b1.58"];
 
 fn unsupported_arch(arch: &str) -> Error {
     Error::UnsupportedModel(format!(
@@ -121,8 +121,9 @@ impl LlamaConfig {
         }
         let rope_base = g.get_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0) as f32;
         let pos_scale = rope_scaling(g, &arch)?;
+        // bitnet.cpp converts BitNet b1.58 as Llama (q/k rows permuted for adjacent pairs).
         let mode = match a {
-            "llama" | "mistral" => RopeMode::Adjacent,
+            "llama" | "mistral" | "bitnet-b1.58" => RopeMode::Adjacent,
             _ => RopeMode::Halves,
         };
         let rope = Rope { dim: rope_dim, base: rope_base, pos_scale, factors: None, mode };

@@ -96,11 +96,16 @@ pub enum Norm {
     PostAttn,
     /// Norm of the FFN's output before its residual add (Gemma 2, 3).
     PostFfn,
+    /// Norm of the attention output before the output product (BitNet's sub-norm).
+    AttnSub,
+    /// Norm of the gated activation before the down product (BitNet's sub-norm), FFN-wide.
+    FfnSub,
 }
 
 impl Norm {
     /// Every norm a layer may have (`Norm::ALL[n.index()] == n`).
-    pub const ALL: [Norm; 6] = [Norm::Attn, Norm::Ffn, Norm::Q, Norm::K, Norm::PostAttn, Norm::PostFfn];
+    pub const ALL: [Norm; 8] =
+        [Norm::Attn, Norm::Ffn, Norm::Q, Norm::K, Norm::PostAttn, Norm::PostFfn, Norm::AttnSub, Norm::FfnSub];
 
     pub fn index(self) -> usize {
         self as usize
@@ -115,6 +120,8 @@ impl Norm {
             Norm::K => "attn_k_norm",
             Norm::PostAttn => "post_attention_norm",
             Norm::PostFfn => "post_ffw_norm",
+            Norm::AttnSub => "attn_sub_norm",
+            Norm::FfnSub => "ffn_sub_norm",
         }
     }
 }
@@ -133,17 +140,23 @@ pub enum Gated {
     Silu,
     /// GeGLU (Gemma): f = GELU, tanh approximation.
     Gelu,
+    /// Squared ReLU (BitNet b1.58): f = max(x, 0)².
+    Relu2,
 }
 
 /// One step of a decoder layer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    /// `out = RMSNorm(input) · weight`.
+    /// `out = RMSNorm(input) · weight` over `input`'s width (the weight's length).
     RmsNorm { norm: Norm, input: Act, out: Act },
     /// Products that share one input: `out_i = W_i · input` (one quantized input serves all).
     Linears { input: Act, outs: Vec<(Linear, Act)> },
     /// `act += b`, the bias of `linear` added to every token's row (Qwen 2's q, k, v).
     Bias { linear: Linear, act: Act },
+    /// Per-token absmax int8 fake-quantization of `act` in place, the input of BitNet b1.58's
+    /// BitLinear as the model was trained: `x ← round(x · 127 / max|x|) · max|x| / 127` (a row
+    /// of zeros stays zero).
+    ActQuant { act: Act },
     /// RMSNorm of each head of `act` (`head_dim` wide) in place, times `norm`'s weight.
     HeadNorm { norm: Norm, act: Act },
     /// Rotary position embedding of the heads of `act` at the tokens' position ids, with the
@@ -182,7 +195,9 @@ impl LayerGraph {
             let (reads, writes): (Vec<Act>, Vec<Act>) = match op {
                 Op::RmsNorm { input, out, .. } => (vec![*input], vec![*out]),
                 Op::Linears { input, outs } => (vec![*input], outs.iter().map(|o| o.1).collect()),
-                Op::Rope { act, .. } | Op::Bias { act, .. } | Op::HeadNorm { act, .. } => (vec![*act], vec![*act]),
+                Op::Rope { act, .. } | Op::Bias { act, .. } | Op::HeadNorm { act, .. } | Op::ActQuant { act } => {
+                    (vec![*act], vec![*act])
+                }
                 Op::KvAppend { k, v } => {
                     kv += 1;
                     (vec![*k, *v], vec![])
@@ -204,7 +219,12 @@ impl LayerGraph {
             // than it reads.
             let in_place = matches!(
                 op,
-                Op::Rope { .. } | Op::Bias { .. } | Op::HeadNorm { .. } | Op::Residual { .. } | Op::Glu { .. }
+                Op::Rope { .. }
+                    | Op::Bias { .. }
+                    | Op::HeadNorm { .. }
+                    | Op::ActQuant { .. }
+                    | Op::Residual { .. }
+                    | Op::Glu { .. }
             );
             if let Some(a) = writes.iter().find(|w| !in_place && reads.contains(w)) {
                 return bad(format!("op {i} ({op:?}) reads and writes {a:?}"));

@@ -131,7 +131,12 @@ impl Model {
                 biases: vec![None; Linear::ALL.len()],
             };
             for &nm in &norms {
-                let len = if matches!(nm, Norm::Q | Norm::K) { c.head_dim } else { c.dim };
+                let len = match nm {
+                    Norm::Q | Norm::K => c.head_dim,
+                    Norm::AttnSub => qd,
+                    Norm::FfnSub => c.ffn_dim,
+                    _ => c.dim,
+                };
                 lw.norms[nm.index()] = Some(vector(&n(&format!("{}.weight", nm.gguf_name())), len, &mut used)?);
             }
             for &b in &biases {

@@ -74,7 +74,8 @@ pub fn tiny_llama_writer(seed: u64) -> GgufWriter {
 }
 
 /// Every architecture [`tiny_family_gguf`] writes.
-pub const TINY_FAMILIES: &[&str] = &["llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"];
+pub const TINY_FAMILIES: &[&str] =
+    &["llama", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3", "bitnet", "bitnet-b1.58"];
 
 /// A tiny random model of architecture `arch` (one of [`TINY_FAMILIES`]) with the family's
 /// tensors and metadata (biases, per-head norms, post-norms, soft-caps, a 4-position sliding
@@ -171,6 +172,10 @@ fn tiny_writer(arch: &str, seed: u64) -> GgufWriter {
         if matches!(arch, "qwen3" | "gemma3") {
             add(&n("attn_q_norm"), 1, head_dim, F32, 1.0, 0.2);
             add(&n("attn_k_norm"), 1, head_dim, F32, 1.0, 0.2);
+        }
+        if arch.starts_with("bitnet") {
+            add(&n("attn_sub_norm"), 1, qd, F32, 1.0, 0.2);
+            add(&n("ffn_sub_norm"), 1, f, F32, 1.0, 0.2);
         }
         add(&n("attn_output"), d, qd, t[3], 0.0, 0.15);
         if matches!(arch, "gemma2" | "gemma3") {

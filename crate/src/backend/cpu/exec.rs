@@ -109,6 +109,16 @@ pub fn layer_forward(
                     row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
                 }
             }
+            Op::ActQuant { act } => {
+                let w = act.width(c);
+                for row in act_mut(c, x, s, n, *act).chunks_exact_mut(w) {
+                    let m = row.iter().fold(0f32, |a, v| a.max(v.abs()));
+                    if m > 0.0 {
+                        let u = m * (1.0 / 127.0);
+                        row.iter_mut().for_each(|v| *v = (*v / u).round_ties_even() * u);
+                    }
+                }
+            }
             Op::HeadNorm { norm, act } => {
                 let a = act_mut(c, x, s, n, *act);
                 let src = a.to_vec();
@@ -152,6 +162,7 @@ pub fn layer_forward(
                 let f = match f {
                     Gated::Silu => silu,
                     Gated::Gelu => gelu,
+                    Gated::Relu2 => |x: f32| x.max(0.0) * x.max(0.0),
                 };
                 pair(c, x, s, n, *up, *gate, |u, g| g.iter_mut().zip(u.iter()).for_each(|(g, u)| *g = f(*g) * u));
             }

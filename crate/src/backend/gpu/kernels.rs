@@ -151,7 +151,7 @@ impl Kernel {
             Kernel::Plain(Shader::Rmsnorm | Shader::Rope) => &[Uniform, Uniform, Read, Read, ReadWrite],
             Kernel::Plain(s) if MOD_KERNELS.contains(s) => MOD_BINDINGS,
             Kernel::Plain(Shader::Attention) => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
-            Kernel::Plain(Shader::ScaleCap) => &[Uniform, Uniform, ReadWrite],
+            Kernel::Plain(Shader::ScaleCap | Shader::ActQuant) => &[Uniform, Uniform, ReadWrite],
             Kernel::Plain(_) => &[Uniform, Uniform, Read, ReadWrite],
         }
     }
@@ -165,6 +165,7 @@ impl Kernel {
             RmsnormHeads,
             Bias,
             ScaleCap,
+            ActQuant,
             Rope,
             Attention,
             Swiglu,

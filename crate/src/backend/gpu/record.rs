@@ -321,7 +321,7 @@ impl OpBuilder<'_> {
             match op {
                 GraphOp::RmsNorm { norm, input, out } => {
                     ops.push(self.rmsnorm(
-                        c.dim,
+                        input.width(c),
                         c.rms_eps,
                         norm_buf(*norm)?,
                         &a.step,
@@ -338,6 +338,19 @@ impl OpBuilder<'_> {
                 GraphOp::Bias { linear, act } => {
                     let b = lb.biases[linear.index()].as_ref().ok_or_else(|| missing(format!("bias {linear:?}")))?;
                     ops.push(self.elementwise(Shader::Bias, act.width(c), &a.step, b, a.act(*act))?);
+                }
+                GraphOp::ActQuant { act } => {
+                    let params = uniform(&self.ctx.device, "act quant params", &[act.width(c) as u32, 0, 0, 0]);
+                    let (pipeline, bind_group) =
+                        self.bind(&Kernel::Plain(Shader::ActQuant), &[&a.step, &params, a.act(*act)])?;
+                    ops.push(Op::Dispatch {
+                        steps: Steps::All,
+                        pipeline,
+                        prefill: None,
+                        bind_group,
+                        grid: Grid::PerToken,
+                        one: false,
+                    });
                 }
                 GraphOp::HeadNorm { norm, act } => {
                     let heads = (act.width(c) / c.head_dim) as u32;
@@ -409,8 +422,12 @@ impl OpBuilder<'_> {
                     ops.push(if *weighted { Op::Weighted(Box::new(add)) } else { add });
                 }
                 GraphOp::Glu { gate, up, f } => {
-                    let gelu = matches!(f, Gated::Gelu) as u32;
-                    let params = [gate.width(c) as u32, gelu, 0, 0];
+                    let mode = match f {
+                        Gated::Silu => 0,
+                        Gated::Gelu => 1,
+                        Gated::Relu2 => 2,
+                    };
+                    let params = [gate.width(c) as u32, mode, 0, 0];
                     ops.push(self.elementwise_with(Shader::Swiglu, &params, &a.step, &[a.act(*up), a.act(*gate)])?);
                 }
             }

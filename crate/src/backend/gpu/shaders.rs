@@ -62,6 +62,7 @@ shaders! {
     RmsnormHeads => "rmsnorm_heads",
     Bias => "bias",
     ScaleCap => "scale_cap",
+    ActQuant => "act_quant",
     Rope => "rope",
     Attention => "attention",
     Swiglu => "swiglu",
