@@ -1,8 +1,9 @@
-//! Reference quantizers: ggml's `quantize_row_*_ref` for its block formats.
+//! Reference quantizers: ggml's `quantize_row_*_ref` for its block formats (Q4_K and Q6_K in
+//! [`super::kquantize`]).
 
 use half::{bf16, f16};
 
-use super::{awq, ternary, GgmlType, QK4_0, QK4_1, QK8_0, QK_K};
+use super::{awq, kquantize, ternary, GgmlType, QK4_0, QK4_1, QK8_0, QK_K};
 use crate::error::{Error, Result};
 
 /// Quantize `x` to `ty` with ggml's reference quantizers (`quantize_row_*_ref`).
@@ -117,15 +118,11 @@ pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
                 out.extend_from_slice(&qs);
             }
         }
-        GgmlType::Q2_K
-        | GgmlType::Q3_K
-        | GgmlType::Q4_K
-        | GgmlType::Q5_K
-        | GgmlType::Q6_K
-        | GgmlType::IQ4_NL
-        | GgmlType::IQ4_XS => {
+        GgmlType::Q4_K => x.chunks_exact(QK_K).for_each(|b| kquantize::quantize_block_q4_k(b, &mut out)),
+        GgmlType::Q6_K => x.chunks_exact(QK_K).for_each(|b| kquantize::quantize_block_q6_k(b, &mut out)),
+        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q5_K | GgmlType::IQ4_NL | GgmlType::IQ4_XS => {
             return Err(Error::InvalidArgument(format!(
-                "tritium has no quantizer for {} (it reads it but has no quantizer for it)",
+                "tritium reads {} but has no quantizer for it (of the k-quants it writes Q4_K and Q6_K)",
                 ty.name()
             )))
         }
