@@ -30,7 +30,7 @@ pub enum Error {
     #[error("size overflow: {what}")]
     Overflow { what: String },
 
-    #[error("tensor '{tensor}' has type {type_id} ({type_name}), which tritium does not support; supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, TQ1_0, TQ2_0")]
+    #[error("tensor '{tensor}' has type {type_id} ({type_name}), which tritium does not support; supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0")]
     UnsupportedTensorType { tensor: String, type_id: u32, type_name: String },
 
     #[error("malformed GGUF: {0}")]

@@ -221,16 +221,16 @@ fn gguf_unknown_tensor_type_names_tensor_and_type() {
     let pos = bytes.windows(name.len()).position(|w| w == name).expect("tensor name in header");
     let type_pos = pos + name.len() + 4 + 8 * t.dims.len();
     let mut bad = bytes.clone();
-    bad[type_pos..type_pos + 4].copy_from_slice(&6u32.to_le_bytes()); // Q5_0: not supported
+    bad[type_pos..type_pos + 4].copy_from_slice(&16u32.to_le_bytes()); // IQ2_XXS: not supported
     match GgufFile::parse(&bad) {
         Err(Error::UnsupportedTensorType { tensor, type_id, .. }) => {
             assert_eq!(tensor, t.name);
-            assert_eq!(type_id, 6);
+            assert_eq!(type_id, 16);
         }
         other => panic!("expected UnsupportedTensorType, got {other:?}"),
     }
     let msg = expect_js_code(WasmModel::from_bytes(bad), "E_UNSUPPORTED_TENSOR_TYPE");
-    assert!(msg.contains(&t.name) && msg.contains("Q5_0"), "{msg}");
+    assert!(msg.contains(&t.name) && msg.contains("IQ2_XXS"), "{msg}");
 }
 
 #[wasm_bindgen_test]
@@ -564,12 +564,12 @@ fn malformed_gguf_nan_scales_and_wrong_types() {
         d[34..36].copy_from_slice(&half::f16::INFINITY.to_le_bytes())
     });
     expect_js(WasmModel::from_bytes(b), "E_BAD_TENSOR", &["token_embd.weight", "Q8_0 block 1"]);
-    // An unknown ggml type id in the tensor table (12 = Q4_K).
+    // An unknown ggml type id in the tensor table (16 = IQ2_XXS).
     let mut b = tiny_llama_gguf(3);
     let name = b"blk.0.attn_q.weight";
     let at = b.windows(name.len()).position(|w| w == name).unwrap() + name.len();
-    b[at + 20..at + 24].copy_from_slice(&12u32.to_le_bytes());
-    expect_js(WasmModel::from_bytes(b), "E_UNSUPPORTED_TENSOR_TYPE", &["blk.0.attn_q.weight", "Q4_K"]);
+    b[at + 20..at + 24].copy_from_slice(&16u32.to_le_bytes());
+    expect_js(WasmModel::from_bytes(b), "E_UNSUPPORTED_TENSOR_TYPE", &["blk.0.attn_q.weight", "IQ2_XXS"]);
 }
 
 /// A minimal byte-level BPE tokenizer.json (two tokens) and a plain HF Llama config.json.

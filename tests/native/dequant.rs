@@ -1,7 +1,8 @@
 //! Dequantization and parsing against the Python `gguf` package (GGUFReader +
 //! gguf.quants.dequantize), on every tensor of the default model and on synthetic tensors of
-//! every supported type; and the ggml reference quantizers (Q8_0, Q4_0, Q4_1) against
-//! gguf.quants.quantize, byte for byte.
+//! every supported type (random blocks for the types tritium reads but does not write); and the
+//! ggml reference quantizers (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) against gguf.quants.quantize, byte
+//! for byte.
 
 use std::path::Path;
 
@@ -82,6 +83,23 @@ fn default_model_every_tensor_matches_python_gguf() {
     assert_eq!(exact, elements, "every element bit-identical to gguf.quants.dequantize");
 }
 
+/// Every k-quant / 5-bit / IQ4 type, many random blocks each (every code and sub-block scale
+/// pattern, both signs of d), against gguf.quants.dequantize bit for bit.
+#[test]
+fn random_kquant_blocks_match_python_gguf_bits() {
+    let mut w = GgufWriter::new();
+    let mut rng = tritium::model::sampler::SplitMix64::new(7);
+    for ty in quant::KQUANT_TYPES {
+        let (rows, cols) = (67, 1024);
+        let data = quant::kquants::random_blocks(ty, rows * cols, || rng.next_u64());
+        w.add_tensor(&format!("random.{}", ty.name()), &[cols as u64, rows as u64], ty, data).unwrap();
+    }
+    let p = common::write_tmp("kquant-random.gguf", &w.to_bytes());
+    let (tensors, elements, _max, exact) = compare_with_python(&p, "kquant-random");
+    assert_eq!(tensors, quant::KQUANT_TYPES.len());
+    assert_eq!(exact, elements, "every element bit-identical to gguf.quants.dequantize");
+}
+
 #[test]
 fn synthetic_tensors_of_every_type_match_python_gguf() {
     let mut w = GgufWriter::new();
@@ -91,7 +109,8 @@ fn synthetic_tensors_of_every_type_match_python_gguf() {
         for (rows, blocks) in [(1usize, 1usize), (5, 3)] {
             let cols = ty.block_size().max(32) * blocks;
             let x: Vec<f32> = (0..rows * cols).map(|_| (rng.next_f64() as f32 - 0.5) * 4.0).collect();
-            let data = quant::quantize(ty, &x).unwrap();
+            let data = quant::quantize(ty, &x)
+                .unwrap_or_else(|_| quant::kquants::random_blocks(ty, rows * cols, || rng.next_u64()));
             w.add_tensor(&format!("{}.{rows}x{cols}", ty.name()), &[cols as u64, rows as u64], ty, data).unwrap();
         }
     }
@@ -141,7 +160,7 @@ fn ggml_quantizers_match_python_gguf_bytes() {
     let input = dir.join("x.f32");
     std::fs::write(&input, bytemuck::cast_slice(&x)).unwrap();
     let mut failures = Vec::new();
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1] {
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1] {
         let out = dir.join(format!("{}.bin", ty.name()));
         let _ = std::fs::remove_file(&out);
         let (r, c) = (rows.to_string(), cols.to_string());
@@ -183,7 +202,7 @@ fn ggml_quantizers_zero_subnormal_blocks() {
     use tritium::quant::GgmlType;
     let x: Vec<f32> =
         (0..32).map(|i| f32::from_bits(1 + 7919 * i as u32) * if i % 3 == 0 { -1.0 } else { 1.0 }).collect();
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1] {
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1] {
         let q = quant::quantize(ty, &x).unwrap();
         let back = quant::dequantize_vec(ty, &q, 32).unwrap();
         assert!(back.iter().all(|v| *v == 0.0), "{}: subnormal block dequantizes to {back:?}", ty.name());

@@ -387,13 +387,13 @@ fn gguf_wrong_types_and_shapes() {
         }
     });
     expect_err(load(&b), "E_BAD_TENSOR", &["output_norm.weight", "16 elements, expected 32"]);
-    // An unsupported ggml type id (12 = Q4_K) in the tensor table.
+    // An unsupported ggml type id (16 = IQ2_XXS) in the tensor table.
     let mut b = bytes.clone();
     let name = b"blk.0.attn_q.weight";
     let at = b.windows(name.len()).position(|w| w == name).unwrap() + name.len();
     // n_dims (4) + 2 dims (16) then the type id.
-    b[at + 20..at + 24].copy_from_slice(&12u32.to_le_bytes());
-    expect_err(load(&b), "E_UNSUPPORTED_TENSOR_TYPE", &["blk.0.attn_q.weight", "Q4_K"]);
+    b[at + 20..at + 24].copy_from_slice(&16u32.to_le_bytes());
+    expect_err(load(&b), "E_UNSUPPORTED_TENSOR_TYPE", &["blk.0.attn_q.weight", "IQ2_XXS"]);
     // A row length that is not a multiple of the block size.
     let t = tinfo("odd", &[33, 2], 8, 0);
     expect_err(GgufFile::parse(&raw_gguf(3, 1, 0, &t)), "E_BAD_TENSOR", &["odd", "row length 33", "Q8_0"]);

@@ -216,3 +216,79 @@ fn cli_quantize_and_perplexity() {
     let (code, _, err) = tritium(&["quantize", m.to_str().unwrap(), "--method", "awq4", "-o", "x.gguf"]);
     assert!(code != 0 && err.contains("--calib"), "{err}");
 }
+
+/// ggml's reference Q4_K / Q6_K quantizers (gguf 0.19.0 has no quantizer for them to compare
+/// bytes with): dequant(quant(x)) within the formats' step on blocks of every magnitude, zero
+/// blocks stay zero, and quantizing the dequantized values again is stable.
+#[test]
+fn q4_k_and_q6_k_round_trip_within_their_step() {
+    use tritium::quant;
+    let mut rng = tritium::model::sampler::SplitMix64::new(11);
+    let mut x = Vec::new();
+    // (Not below ~1e-3: the f16 super-scale of max/63 would be subnormal, as in ggml.)
+    for mag in [1e-3f32, 0.05, 1.0, 30.0, 1e4] {
+        for _ in 0..4 {
+            x.extend((0..256).map(|_| (rng.next_f64() as f32 * 2.0 - 1.0) * mag));
+        }
+    }
+    // A block of sub-blocks of different magnitudes, one all positive, one with an outlier.
+    x.extend((0..256).map(|i| (rng.next_f64() as f32 - 0.5) * 10f32.powi((i / 32) as i32 - 4)));
+    x.extend((0..256).map(|_| rng.next_f64() as f32 + 2.0));
+    x.extend((0..256).map(|i| if i == 77 { 40.0 } else { rng.next_f64() as f32 - 0.5 }));
+    x.extend(std::iter::repeat_n(0.0, 256));
+    for (ty, levels, rms_bound) in [(GgmlType::Q4_K, 15.0f32, 0.5f32), (GgmlType::Q6_K, 63.0, 0.5)] {
+        let q = quant::quantize(ty, &x).unwrap();
+        assert_eq!(q.len(), ty.bytes_for(x.len()));
+        let y = quant::dequantize_vec(ty, &q, x.len()).unwrap();
+        for (b, (xb, yb)) in x.chunks(256).zip(y.chunks(256)).enumerate() {
+            let range = xb.iter().fold(0f32, |a, v| a.max(v.abs())) * 2.0;
+            let step = range / levels;
+            let max_err = xb.iter().zip(yb).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let rms = (xb.iter().zip(yb).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / 256.0).sqrt();
+            assert!(max_err <= 2.0 * step + 1e-30, "{} block {b}: max error {max_err} > 2 steps of {step}", ty.name());
+            assert!(rms <= rms_bound * step + 1e-30, "{} block {b}: rms {rms} vs step {step}", ty.name());
+            if range == 0.0 {
+                assert!(yb.iter().all(|v| *v == 0.0), "{} zero block", ty.name());
+            }
+        }
+        // Values already on the grid come back (nearly) unchanged.
+        let y2 = quant::dequantize_vec(ty, &quant::quantize(ty, &y).unwrap(), y.len()).unwrap();
+        let drift = y.iter().zip(&y2).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let amax = y.iter().fold(0f32, |a, v| a.max(v.abs()));
+        assert!(drift <= amax / levels, "{}: re-quantizing moved values by {drift}", ty.name());
+    }
+}
+
+/// The `q4_k_m` recipe (llama.cpp's Q4_K_M mix) on the default model: Q6_K for ffn_down and attn_v
+/// in the layers use_more_bits picks, Q4_K elsewhere; rows of 576 (not whole superblocks) fall
+/// back to Q5_0 / Q8_0 as in llama.cpp. The GGUF loads, saves again to the same bytes, and its
+/// logits stay close to the source's.
+#[test]
+fn q4_k_m_recipe_round_trips_through_gguf() {
+    use tritium::convert::recipe::use_more_bits;
+    let src = common::model();
+    let q = quantize(&src, "q4_k_m", &QuantizeOptions::default());
+    let n = q.layers.len();
+    for (l, lw) in q.layers.iter().enumerate() {
+        let more = use_more_bits(l, n);
+        assert_eq!(lw.w_down.ty, if more { GgmlType::Q6_K } else { GgmlType::Q4_K }, "layer {l} ffn_down");
+        assert_eq!(lw.wv.ty, if more { GgmlType::Q8_0 } else { GgmlType::Q5_0 }, "layer {l} attn_v");
+        assert_eq!(lw.wq.ty, GgmlType::Q5_0, "layer {l} attn_q (576 columns)");
+    }
+    assert!((0..n).filter(|&l| use_more_bits(l, n)).count() * 3 >= n, "about a third or more of the layers");
+    let resaved = save::to_gguf(&q, &Default::default()).unwrap();
+    assert!(resaved == q.bytes(), "saving the loaded file again changes its bytes");
+    let ids = [1u32, 504, 2391, 314, 253, 1345, 30];
+    let base = tritium::backend::cpu::exec::forward_logits(&src, &ids).unwrap();
+    let a = tritium::backend::cpu::exec::forward_logits(&q, &ids).unwrap();
+    let b = base;
+    let argmax = |l: &[f32]| (0..l.len()).max_by(|&i, &j| l[i].total_cmp(&l[j])).unwrap();
+    let err = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    eprintln!("q4_k_m: last-token logits max |diff| {err} (scale {scale}), argmax {} vs {}", argmax(&a), argmax(&b));
+    assert!(err < 0.25 * scale, "logits moved by {err} (scale {scale})");
+    assert_eq!(
+        q.gguf.get("tritium.quantization").and_then(|v| v.as_str()),
+        Some(Recipe::parse("q4_k_m").unwrap().to_spec().as_str())
+    );
+}

@@ -1,4 +1,4 @@
-"""Independent reference for tritium's ggml quantizers (Q8_0, Q4_0, Q4_1).
+"""Independent reference for tritium's ggml quantizers (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1).
 
 Reads ROWS x COLS little-endian float32 values from IN_BIN, quantizes them with the `gguf` PyPI
 package (`gguf.quants.quantize`, its numpy port of ggml's reference quantizers) to TYPE, and

@@ -52,11 +52,11 @@ impl Method {
             "tq1_0" => Method::Tq1,
             "tq2_0" => Method::Tq2,
             other => match GgmlType::from_name(other) {
-                Some(t) if !t.is_internal() && !t.name().starts_with("TQ") => Method::Ggml(t),
+                Some(t) if !t.is_internal() && !t.name().starts_with("TQ") && has_quantizer(t) => Method::Ggml(t),
                 _ => {
                     return Err(Error::InvalidArgument(format!(
                     "unknown quantization method '{s}': use rtn4, awq4, absmean, absmean-group, ptqtp, tq1_0, tq2_0, \
-                         q8_0, q4_0, q4_1, f16, bf16, f32 or keep"
+                         q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k, f16, bf16, f32 or keep (or the recipe q4_k_m)"
                 )))
                 }
             },
@@ -89,6 +89,9 @@ pub struct Recipe {
     pub ffn: Method,
     pub embed: Method,
     pub output: Method,
+    /// llama.cpp's "more bits" rule of its `_M` mixes: attn_v and ffn_down of the layers
+    /// [`use_more_bits`] picks get this method instead of the class's (`more=q6_k`).
+    pub more: Option<Method>,
     /// Group size for the grouped formats; `None` picks the largest of 128, 64, 32 that divides
     /// every input width the recipe quantizes (one size for the model, as AutoAWQ's config has).
     pub group: Option<usize>,
@@ -98,12 +101,24 @@ impl Recipe {
     /// `awq4` (every decoder linear; embeddings and output kept) or `attn=awq4,ffn=ptqtp,…`.
     pub fn parse(spec: &str) -> Result<Recipe> {
         let spec = spec.trim();
+        if spec.eq_ignore_ascii_case("q4_k_m") {
+            // llama.cpp's Q4_K_M: Q4_K everywhere, Q6_K for the output and for attn_v / ffn_down
+            // in the layers use_more_bits picks.
+            let (q4, q6) = (Method::Ggml(GgmlType::Q4_K), Method::Ggml(GgmlType::Q6_K));
+            return Ok(Recipe { attn: q4, ffn: q4, embed: q4, output: q6, more: Some(q6), group: None });
+        }
         if !spec.contains('=') {
             let m = Method::parse(spec)?;
-            return Ok(Recipe { attn: m, ffn: m, embed: Method::Keep, output: Method::Keep, group: None });
+            return Ok(Recipe { attn: m, ffn: m, embed: Method::Keep, output: Method::Keep, more: None, group: None });
         }
-        let mut r =
-            Recipe { attn: Method::Keep, ffn: Method::Keep, embed: Method::Keep, output: Method::Keep, group: None };
+        let mut r = Recipe {
+            attn: Method::Keep,
+            ffn: Method::Keep,
+            embed: Method::Keep,
+            output: Method::Keep,
+            more: None,
+            group: None,
+        };
         for part in spec.split(',') {
             let (k, v) = part.split_once('=').ok_or_else(|| {
                 Error::InvalidArgument(format!(
@@ -117,6 +132,7 @@ impl Recipe {
                 "ffn" => r.ffn = m,
                 "embed" => r.embed = m,
                 "output" => r.output = m,
+                "more" => r.more = Some(m),
                 "group" => {
                     return Err(Error::InvalidArgument("set the group size with --group".into()));
                 }
@@ -127,7 +143,7 @@ impl Recipe {
                     )))
                 }
             }
-            if matches!(k.trim(), "embed" | "output") && m == Method::Awq4 {
+            if matches!(k.trim(), "embed" | "output" | "more") && m == Method::Awq4 {
                 return Err(Error::InvalidArgument(format!(
                     "awq4 needs calibrated activations and applies to decoder linears only; use rtn4 for {k}"
                 )));
@@ -137,8 +153,9 @@ impl Recipe {
     }
 
     pub fn to_spec(&self) -> String {
+        let more = self.more.map(|m| format!(",more={}", m.name())).unwrap_or_default();
         format!(
-            "attn={},ffn={},embed={},output={}",
+            "attn={},ffn={},embed={},output={}{more}",
             self.attn.name(),
             self.ffn.name(),
             self.embed.name(),
@@ -147,13 +164,24 @@ impl Recipe {
     }
 
     fn uses(&self, f: impl Fn(Method) -> bool) -> bool {
-        f(self.attn) || f(self.ffn) || f(self.embed) || f(self.output)
+        f(self.attn) || f(self.ffn) || f(self.embed) || f(self.output) || self.more.is_some_and(&f)
     }
 
     /// Whether calibration text is needed.
     pub fn needs_calibration(&self) -> bool {
         self.uses(|m| m == Method::Awq4)
     }
+}
+
+/// Whether tritium can write `ty` (ggml's reference quantizer or a lossless conversion).
+fn has_quantizer(ty: GgmlType) -> bool {
+    !matches!(ty, GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q5_K | GgmlType::IQ4_NL | GgmlType::IQ4_XS)
+}
+
+/// llama.cpp's `use_more_bits(i_layer, n_layers)`: the first and last eighth of the layers and
+/// every third layer between them, where its `_M` mixes give attn_v and ffn_down more bits.
+pub fn use_more_bits(layer: usize, n_layers: usize) -> bool {
+    layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2
 }
 
 fn grouped(m: Method) -> bool {
@@ -240,6 +268,13 @@ pub fn quantize_matrix(model: &Model, w: &Weight, m: Method, group: usize) -> Re
             (ty, ternary::encode_tq(ty, &trits, &vec![f16::from_f32(gamma); rows * cols / 256])?)
         }
         Method::Ggml(ty) => {
+            // As llama.cpp does, a k-quant on rows that are not whole 256-element superblocks
+            // falls back to a 32-element format of about the same size.
+            let ty = match ty {
+                GgmlType::Q4_K if cols % 256 != 0 => GgmlType::Q5_0,
+                GgmlType::Q6_K if cols % 256 != 0 => GgmlType::Q8_0,
+                t => t,
+            };
             need(ty.block_size(), ty.name())?;
             (ty, quantize_rows(ty, &dense(model, w)?, cols)?)
         }
@@ -339,14 +374,18 @@ impl Quantizer {
                     }
                 }
             }
+            let more = |m: Method| match recipe.more {
+                Some(more) if use_more_bits(l, n_layers) => more,
+                _ => m,
+            };
             let pairs = [
                 (recipe.attn, &lw.wq, "attn_q"),
                 (recipe.attn, &lw.wk, "attn_k"),
-                (recipe.attn, &lw.wv, "attn_v"),
+                (more(recipe.attn), &lw.wv, "attn_v"),
                 (recipe.attn, &lw.wo, "attn_output"),
                 (recipe.ffn, &lw.w_gate, "ffn_gate"),
                 (recipe.ffn, &lw.w_up, "ffn_up"),
-                (recipe.ffn, &lw.w_down, "ffn_down"),
+                (more(recipe.ffn), &lw.w_down, "ffn_down"),
             ];
             for (m, w, name) in pairs {
                 if m == Method::Awq4 {

@@ -1,4 +1,5 @@
-//! Reference dequantizers: ggml's `dequantize_row_*` for every block format, and the check for
+//! Reference dequantizers: ggml's `dequantize_row_*` for every block format (the 5-bit, k-quant
+//! and IQ4 blocks in [`super::kquants`]), and the check for
 //! non-finite scales that loaders run.
 
 use half::{bf16, f16};
@@ -7,7 +8,7 @@ use super::{GgmlType, QK4_0, QK4_1, QK8_0, QK_K};
 use crate::error::{Error, Result};
 
 /// The first value of a ggml tensor's data that is not finite: a block scale (`d`, and `m` of
-/// Q4_1) of a quantized type, or an element of F32 / F16 / BF16. Returns `(block index, byte
+/// Q4_1 / Q5_1, `dmin` of the k-quants) of a quantized type, or an element of F32 / F16 / BF16. Returns `(block index, byte
 /// offset in data, value)`. Negative scales are valid (the sign is part of the value, as in
 /// ggml); NaN and ±inf would turn every product they touch into NaN, so loaders reject them.
 pub fn first_nonfinite(ty: GgmlType, data: &[u8]) -> Option<(usize, usize, f32)> {
@@ -18,6 +19,7 @@ pub fn first_nonfinite(ty: GgmlType, data: &[u8]) -> Option<(usize, usize, f32)>
         GgmlType::TQ2_0 => &[64],
         GgmlType::TQ1_0 => &[52],
         GgmlType::F16 | GgmlType::BF16 | GgmlType::F32 => &[0],
+        t if super::kquants::shape(t).is_some() => super::kquants::scale_offsets(t),
         _ => return None,
     };
     for (b, block) in data.chunks_exact(bb).enumerate() {
@@ -125,6 +127,15 @@ pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut [f32]) -> Result<()> {
                 }
             }
         }
+        GgmlType::Q5_0
+        | GgmlType::Q5_1
+        | GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::IQ4_NL
+        | GgmlType::IQ4_XS => super::kquants::dequantize(ty, data, out),
         GgmlType::I8 => {
             for (o, &b) in out.iter_mut().zip(data) {
                 *o = b as i8 as f32;

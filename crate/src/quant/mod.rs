@@ -7,6 +7,8 @@
 //!
 //! - [`types`]: the element types, their block geometry and names.
 //! - [`dequant`] / [`quantize`](mod@quantize): the reference (de)quantizers of every format.
+//! - [`kquants`]: ggml's 5-bit, k-quant and IQ4 blocks unpacked into codes and f32 factors.
+//! - [`kquantize`]: ggml's reference Q4_K / Q6_K quantizers.
 //! - [`layout`]: packing of the AWQ4 and trit-plane row blocks.
 //! - [`matrix`]: [`QMatrix`], a quantized weight matrix viewing its bytes.
 //! - [`mxint8`]: the int8 activation blocks of the int8 products.
@@ -14,6 +16,8 @@
 
 pub mod awq;
 pub mod dequant;
+pub mod kquantize;
+pub mod kquants;
 pub mod layout;
 pub mod matrix;
 pub mod mxint8;
@@ -26,4 +30,6 @@ pub use layout::{decode_awq4, decode_trit_planes, encode_awq4, encode_trit_plane
 pub use matrix::QMatrix;
 pub use mxint8::{i8_block_scale, quantize_i8};
 pub use quantize::quantize;
-pub use types::{ggml_type_name, GgmlType, ALL_TYPES, INTERNAL_TYPES, MATMUL_TYPES, QK4_0, QK4_1, QK8_0, QK_K};
+pub use types::{
+    ggml_type_name, GgmlType, ALL_TYPES, INTERNAL_TYPES, KQUANT_TYPES, MATMUL_TYPES, QK4_0, QK4_1, QK8_0, QK_K,
+};

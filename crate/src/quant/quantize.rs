@@ -1,8 +1,9 @@
-//! Reference quantizers: ggml's `quantize_row_*_ref` for its block formats.
+//! Reference quantizers: ggml's `quantize_row_*_ref` for its block formats (Q4_K and Q6_K in
+//! [`super::kquantize`]).
 
 use half::{bf16, f16};
 
-use super::{awq, ternary, GgmlType, QK4_0, QK4_1, QK8_0, QK_K};
+use super::{awq, kquantize, ternary, GgmlType, QK4_0, QK4_1, QK8_0, QK_K};
 use crate::error::{Error, Result};
 
 /// Quantize `x` to `ty` with ggml's reference quantizers (`quantize_row_*_ref`).
@@ -83,6 +84,47 @@ pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
                     out.push(q0 | (q1 << 4));
                 }
             }
+        }
+        GgmlType::Q5_0 | GgmlType::Q5_1 => {
+            for b in x.chunks_exact(32) {
+                let (d, id, min, bias) = if ty == GgmlType::Q5_0 {
+                    let (mut amax, mut max) = (0f32, 0f32);
+                    for &v in b {
+                        if v.abs() > amax {
+                            amax = v.abs();
+                            max = v;
+                        }
+                    }
+                    let d = max / -16.0;
+                    (d, if d != 0.0 { 1.0 / d } else { 0.0 }, 0.0, 16.5)
+                } else {
+                    let min = b.iter().fold(f32::INFINITY, |a, &v| a.min(v));
+                    let max = b.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+                    let d = (max - min) / 31.0;
+                    (d, if d != 0.0 { 1.0 / d } else { 0.0 }, min, 0.5)
+                };
+                out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+                if ty == GgmlType::Q5_1 {
+                    out.extend_from_slice(&f16::from_f32(min).to_le_bytes());
+                }
+                let code = |v: f32| (((v - min) * id + bias) as i8).clamp(0, 31) as u32;
+                let (mut qh, mut qs) = (0u32, [0u8; 16]);
+                for j in 0..16 {
+                    let (q0, q1) = (code(b[j]), code(b[j + 16]));
+                    qs[j] = ((q0 & 0xf) | ((q1 & 0xf) << 4)) as u8;
+                    qh |= ((q0 >> 4) << j) | ((q1 >> 4) << (j + 16));
+                }
+                out.extend_from_slice(&qh.to_le_bytes());
+                out.extend_from_slice(&qs);
+            }
+        }
+        GgmlType::Q4_K => x.chunks_exact(QK_K).for_each(|b| kquantize::quantize_block_q4_k(b, &mut out)),
+        GgmlType::Q6_K => x.chunks_exact(QK_K).for_each(|b| kquantize::quantize_block_q6_k(b, &mut out)),
+        GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q5_K | GgmlType::IQ4_NL | GgmlType::IQ4_XS => {
+            return Err(Error::InvalidArgument(format!(
+                "tritium reads {} but has no quantizer for it (of the k-quants it writes Q4_K and Q6_K)",
+                ty.name()
+            )))
         }
         GgmlType::TQ2_0 => {
             for b in x.chunks_exact(QK_K) {

@@ -18,6 +18,20 @@ pub enum GgmlType {
     BF16,
     TQ1_0,
     TQ2_0,
+    /// ggml's 5-bit blocks of 32 (Q5_0: w = d·(q − 16); Q5_1: w = d·q + m).
+    Q5_0,
+    Q5_1,
+    /// ggml's k-quants: 256-element superblocks with 6- or 8-bit sub-block scales
+    /// (`ggml-common.h` `block_q2_K` … `block_q6_K`).
+    Q2_K,
+    Q3_K,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+    /// ggml's non-linear 4-bit codes (a 16-entry table), blocks of 32 (IQ4_NL) or 256-element
+    /// superblocks with 6-bit sub-block scales (IQ4_XS).
+    IQ4_NL,
+    IQ4_XS,
     /// ggml's plain integer tensors: storage only (the AWQ GGUF naming keeps qweight/qzeros in I32,
     /// the trit-plane naming keeps packed codes in I8); never a matmul weight.
     I8,
@@ -56,7 +70,7 @@ pub const INTERNAL_TYPES: [GgmlType; 9] = [
 ];
 
 /// Every format a weight matrix can have (the ggml types of `ALL_TYPES` and the internal ones).
-pub const MATMUL_TYPES: [GgmlType; 17] = [
+pub const MATMUL_TYPES: [GgmlType; 26] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -65,6 +79,15 @@ pub const MATMUL_TYPES: [GgmlType; 17] = [
     GgmlType::Q4_1,
     GgmlType::TQ1_0,
     GgmlType::TQ2_0,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
     GgmlType::AWQ4_G32,
     GgmlType::AWQ4_G64,
     GgmlType::AWQ4_G128,
@@ -77,7 +100,7 @@ pub const MATMUL_TYPES: [GgmlType; 17] = [
 ];
 
 /// The ggml types a GGUF tensor can have here (matmul weights and norms).
-pub const ALL_TYPES: [GgmlType; 8] = [
+pub const ALL_TYPES: [GgmlType; 17] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,
@@ -86,6 +109,29 @@ pub const ALL_TYPES: [GgmlType; 8] = [
     GgmlType::Q4_1,
     GgmlType::TQ1_0,
     GgmlType::TQ2_0,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
+];
+
+/// The types of [`ALL_TYPES`] added with the k-quants (5-bit, k-quant and IQ4 blocks): their
+/// dequantizers live in [`super::kquants`], and the GPU serves them from one bit-plane file.
+pub const KQUANT_TYPES: [GgmlType; 9] = [
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
 ];
 
 /// Names of all ggml type ids, for error messages about types we do not support.
@@ -135,6 +181,15 @@ impl GgmlType {
             2 => GgmlType::Q4_0,
             3 => GgmlType::Q4_1,
             8 => GgmlType::Q8_0,
+            6 => GgmlType::Q5_0,
+            7 => GgmlType::Q5_1,
+            10 => GgmlType::Q2_K,
+            11 => GgmlType::Q3_K,
+            12 => GgmlType::Q4_K,
+            13 => GgmlType::Q5_K,
+            14 => GgmlType::Q6_K,
+            20 => GgmlType::IQ4_NL,
+            23 => GgmlType::IQ4_XS,
             30 => GgmlType::BF16,
             34 => GgmlType::TQ1_0,
             35 => GgmlType::TQ2_0,
@@ -205,6 +260,15 @@ impl GgmlType {
             GgmlType::Q4_0 => 2,
             GgmlType::Q4_1 => 3,
             GgmlType::Q8_0 => 8,
+            GgmlType::Q5_0 => 6,
+            GgmlType::Q5_1 => 7,
+            GgmlType::Q2_K => 10,
+            GgmlType::Q3_K => 11,
+            GgmlType::Q4_K => 12,
+            GgmlType::Q5_K => 13,
+            GgmlType::Q6_K => 14,
+            GgmlType::IQ4_NL => 20,
+            GgmlType::IQ4_XS => 23,
             GgmlType::BF16 => 30,
             GgmlType::TQ1_0 => 34,
             GgmlType::TQ2_0 => 35,
@@ -246,7 +310,11 @@ impl GgmlType {
         match self {
             GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 | GgmlType::I8 | GgmlType::I32 => 1,
             GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 => 32,
+            GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::IQ4_NL => 32,
             GgmlType::TQ1_0 | GgmlType::TQ2_0 => QK_K,
+            GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K | GgmlType::IQ4_XS => {
+                QK_K
+            }
             t => t.group().unwrap_or(1),
         }
     }
@@ -261,6 +329,15 @@ impl GgmlType {
             GgmlType::Q8_0 => 2 + 32,
             GgmlType::TQ1_0 => 48 + 4 + 2,
             GgmlType::TQ2_0 => 64 + 2,
+            GgmlType::Q5_0 => 2 + 4 + 16,
+            GgmlType::Q5_1 => 2 + 2 + 4 + 16,
+            GgmlType::Q2_K => 16 + 64 + 2 + 2,
+            GgmlType::Q3_K => 32 + 64 + 12 + 2,
+            GgmlType::Q4_K => 2 + 2 + 12 + 128,
+            GgmlType::Q5_K => 2 + 2 + 12 + 32 + 128,
+            GgmlType::Q6_K => 128 + 64 + 16 + 2,
+            GgmlType::IQ4_NL => 2 + 16,
+            GgmlType::IQ4_XS => 2 + 2 + 4 + 128,
             GgmlType::I8 => 1,
             GgmlType::I32 => 4,
             GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => self.block_size() / 2 + 4,

@@ -35,6 +35,16 @@ pub fn f32_budget(ty: GgmlType) -> f32 {
         GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => 0.08,
         GgmlType::TP1_G32 | GgmlType::TP1_G64 | GgmlType::TP1_G128 => 0.35,
         GgmlType::TP2_G32 | GgmlType::TP2_G64 | GgmlType::TP2_G128 => 0.12,
+        // Q5_0 / Q5_1 from their quantizers; the k-quants and IQ4 from random blocks (the f32
+        // weights are their dequantized values) or from the Q4_K / Q6_K quantizers.
+        GgmlType::Q5_0 | GgmlType::Q5_1 => 0.06,
+        GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::IQ4_NL
+        | GgmlType::IQ4_XS => 0.12,
         GgmlType::I8 | GgmlType::I32 => 0.0,
     }
 }
@@ -79,9 +89,17 @@ pub async fn check_matmul_formats(ctx: &Arc<GpuContext>, seed: u64) -> Result<Ve
         };
         let mut check = MatmulCheck { format: ty.name().into(), cases: 0, max_rel_vs_cpu: 0.0, max_rel_vs_f32: 0.0 };
         for (rows, cols, n) in shapes {
-            let w: Vec<f32> = (0..rows * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
+            let mut w: Vec<f32> = (0..rows * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
             let x: Vec<f32> = (0..n * cols).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect();
-            let data = quant::quantize(ty, &w)?;
+            let data = match quant::quantize(ty, &w) {
+                Ok(d) => d,
+                Err(_) if quant::kquants::shape(ty).is_some() => {
+                    let d = quant::kquants::random_blocks(ty, rows * cols, || rng.next_u64());
+                    w = quant::dequantize_vec(ty, &d, rows * cols)?;
+                    d
+                }
+                Err(e) => return Err(e),
+            };
             let m = QMatrix { ty, rows, cols, data: &data };
             let mut gpus = Vec::new();
             for software in [true, false] {

@@ -58,6 +58,7 @@ shaders! {
     MatmulTq10 => "matmul_tq1_0",
     MatmulAwq4 => "matmul_awq4",
     MatmulTp => "matmul_tp",
+    MatmulBits => "matmul_bits",
     Rmsnorm => "rmsnorm",
     RmsnormHeads => "rmsnorm_heads",
     Bias => "bias",
@@ -111,6 +112,28 @@ pub fn format_source(ty: GgmlType) -> Option<(Shader, String)> {
         | GgmlType::TP2_G32
         | GgmlType::TP2_G64
         | GgmlType::TP2_G128 => Some((Shader::MatmulTp, tp(ty.block_size(), ty.planes()))),
+        GgmlType::Q5_0
+        | GgmlType::Q5_1
+        | GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::IQ4_NL
+        | GgmlType::IQ4_XS => {
+            let sh = crate::quant::kquants::shape(ty)?;
+            Some((
+                Shader::MatmulBits,
+                format!(
+                    "const BITS: u32 = {}u;\nconst SUB: u32 = {}u;\nconst NS: u32 = {}u;\nconst OFFSET: i32 = {};\nconst TABLE: bool = {};\n",
+                    sh.bits,
+                    sh.sub,
+                    1 + sh.has_min as u32,
+                    sh.offset,
+                    sh.table
+                ),
+            ))
+        }
         GgmlType::I8 | GgmlType::I32 => None,
     }
 }
@@ -136,7 +159,8 @@ pub fn i8_source(ty: GgmlType) -> Option<(Shader, String)> {
 }
 
 /// Whether the format file defines the unit interface of shaders/matmul_w.wgsl (every format
-/// but TQ1_0, whose base-3 bytes do not split into words; it keeps the sub-block body).
+/// but TQ1_0, whose base-3 bytes do not split into words, and the bit-plane formats of
+/// matmul_bits.wgsl; they keep the sub-block body).
 pub fn has_units(ty: GgmlType) -> bool {
-    ty != GgmlType::TQ1_0
+    ty != GgmlType::TQ1_0 && format_source(ty).is_some_and(|(f, _)| f != Shader::MatmulBits)
 }

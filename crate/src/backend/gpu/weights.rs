@@ -5,8 +5,8 @@
 use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
-use crate::quant::GgmlType;
 use crate::quant::QMatrix;
+use crate::quant::{kquants, GgmlType};
 
 /// One shard: rows `row_offset .. row_offset + rows` of a weight matrix.
 pub struct Shard {
@@ -51,6 +51,20 @@ pub fn row_layout(ty: GgmlType, cols: usize) -> (usize, usize) {
         | GgmlType::TP2_G32
         | GgmlType::TP2_G64
         | GgmlType::TP2_G128 => (ty.planes() * cols / 16, ty.planes() * cols / ty.block_size()),
+        // 5-bit, k-quant and IQ4 blocks: bit planes (BITS words per 32 elements) and f32 (d[, m])
+        // per group (shaders/matmul_bits.wgsl).
+        GgmlType::Q5_0
+        | GgmlType::Q5_1
+        | GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::IQ4_NL
+        | GgmlType::IQ4_XS => {
+            let sh = kquants::shape(ty).expect("a k-quant type");
+            (cols / 32 * sh.bits as usize, cols / sh.sub * (1 + sh.has_min as usize))
+        }
         // Integer storage types are never matmul weights (the loader converts them).
         GgmlType::I8 | GgmlType::I32 => (0, 0),
     }
@@ -147,6 +161,35 @@ pub fn repack_row(ty: GgmlType, cols: usize, row: &[u8], w: &mut Vec<u32>, s: &m
                 w.extend(seq.iter().map(|&x| (0..16).fold(0u32, |acc, e| acc | ((x >> (2 * e)) & 3) << tp_bit(e))));
                 for k in 0..planes {
                     s.push(f16_at(b, planes * g / 4 + 2 * k));
+                }
+            }
+        }
+        GgmlType::Q5_0
+        | GgmlType::Q5_1
+        | GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::IQ4_NL
+        | GgmlType::IQ4_XS => {
+            // Unpacked (quant/kquants.rs) into codes and f32 group factors; codes as bit planes.
+            let sh = kquants::shape(ty).expect("a k-quant type");
+            let bs = ty.block_size();
+            let mut codes = [0u8; 256];
+            let (mut d, mut m) = ([0f32; 16], [0f32; 16]);
+            for b in row.chunks_exact(ty.block_bytes()) {
+                kquants::unpack_block(ty, b, &mut codes, &mut d, &mut m);
+                for sub in codes[..bs].chunks_exact(32) {
+                    for k in 0..sh.bits {
+                        w.push(sub.iter().enumerate().fold(0u32, |a, (e, &q)| a | (((q as u32 >> k) & 1) << e)));
+                    }
+                }
+                for g in 0..bs / sh.sub {
+                    s.push(d[g]);
+                    if sh.has_min {
+                        s.push(m[g]);
+                    }
                 }
             }
         }
