@@ -203,7 +203,7 @@ fn pretty(v: &Json) -> Vec<u8> {
 /// holds has no post-processor), so a TemplateProcessing post-processor is written when the
 /// model adds them, for HF loaders.
 fn tokenizer_json(tok: &Tokenizer) -> Result<Vec<u8>> {
-    let s = tok.hf().to_string(false).map_err(|e| Error::Tokenizer(format!("serializing tokenizer.json: {e}")))?;
+    let s = tok.hf()?.to_string(false).map_err(|e| Error::Tokenizer(format!("serializing tokenizer.json: {e}")))?;
     let mut v: Json = serde_json::from_str(&s).map_err(|e| Error::Tokenizer(format!("tokenizer.json: {e}")))?;
     let special =
         |id: Option<u32>, on: bool| id.filter(|_| on).and_then(|i| tok.token_text(i).map(|t| (i, t.to_string())));

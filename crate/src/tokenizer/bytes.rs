@@ -55,19 +55,32 @@ pub(super) fn byte_table(tokens: &[String]) -> (Vec<u8>, Vec<u32>) {
 ///
 /// Holds back bytes of an incomplete UTF-8 character; invalid sequences become U+FFFD exactly
 /// where `String::from_utf8_lossy` would put them, so concatenating every `push` and `finish`
-/// equals `Tokenizer::decode` of all the ids.
+/// of a decoder made by [`StreamDecoder::at_start`] equals `Tokenizer::decode` of all the ids.
 #[derive(Clone, Debug, Default)]
 pub struct StreamDecoder {
     pending: Vec<u8>,
+    /// The next id starts the text (a SentencePiece prefix space is dropped from it).
+    at_start: bool,
 }
 
 impl StreamDecoder {
+    /// A decoder for ids that continue earlier text (generated after a prompt): every token's
+    /// text is kept whole, leading space included, as llama.cpp prints generated pieces.
     pub fn new() -> Self {
-        StreamDecoder { pending: Vec::new() }
+        StreamDecoder { pending: Vec::new(), at_start: false }
+    }
+
+    /// A decoder for ids that start the text: as [`Tokenizer::decode`], the first token loses
+    /// the space a SentencePiece `add_space_prefix` put before it. The same as
+    /// [`StreamDecoder::new`] for byte-level BPE vocabularies.
+    pub fn at_start() -> Self {
+        StreamDecoder { pending: Vec::new(), at_start: true }
     }
 
     pub fn push(&mut self, tok: &Tokenizer, id: u32) -> Result<String> {
-        self.pending.extend_from_slice(tok.checked_bytes(id)?);
+        let bytes = tok.checked_bytes(id)?;
+        let bytes = if std::mem::take(&mut self.at_start) { tok.strip_leading_space(bytes) } else { bytes };
+        self.pending.extend_from_slice(bytes);
         let mut out = String::new();
         let mut start = 0;
         loop {

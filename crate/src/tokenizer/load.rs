@@ -6,7 +6,9 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, DecoderWrapper, ModelWrapper};
 
 use super::bytes::byte_table;
-use super::{hf_err, token_type, PreKind, Tokenizer, EOG_TEXTS};
+use super::pretok::{pre_adds_bos, pre_ignores_merges};
+use super::spm::{spm_byte_table, Spm};
+use super::{hf_err, token_type, Engine, PreKind, Tokenizer, EOG_TEXTS};
 use crate::error::{Error, Result};
 use crate::format::gguf::{GgufFile, Value};
 
@@ -15,6 +17,7 @@ const KEY_PRE: &str = "tokenizer.ggml.pre";
 const KEY_TOKENS: &str = "tokenizer.ggml.tokens";
 const KEY_MERGES: &str = "tokenizer.ggml.merges";
 const KEY_TYPES: &str = "tokenizer.ggml.token_type";
+const KEY_SCORES: &str = "tokenizer.ggml.scores";
 
 fn wrong_elem(key: &str, expected: &str, v: &Value) -> Error {
     Error::WrongKeyType { key: key.to_string(), expected: expected.to_string(), found: v.type_name().to_string() }
@@ -34,18 +37,24 @@ fn string_array<'a>(g: &'a GgufFile, key: &str) -> Result<Option<Vec<&'a str>>> 
 impl Tokenizer {
     /// Build from GGUF metadata (`tokenizer.ggml.*`, `tokenizer.chat_template`).
     ///
-    /// Requires `tokenizer.ggml.model == "gpt2"`, `tokens` and `merges`. `pre` defaults to
-    /// "default" (the GPT-2 regex, as llama.cpp does); an unknown `pre` name is an error.
-    /// Tokens of type CONTROL become special added tokens, USER_DEFINED ones plain added tokens.
+    /// `tokenizer.ggml.model` is "gpt2" (byte-level BPE: `tokens` and `merges`; `pre` defaults to
+    /// "default", the GPT-2 regex, as llama.cpp does; an unknown `pre` is an error) or "llama"
+    /// (SentencePiece-style: `tokens`, `scores`, byte-fallback `<0xXX>` tokens,
+    /// `add_space_prefix` defaulting to true, BOS added by default). Tokens of type CONTROL become
+    /// special added tokens, USER_DEFINED ones plain added tokens; both are matched in text.
     pub fn from_gguf(g: &GgufFile) -> Result<Tokenizer> {
         let model = g.require_str(KEY_MODEL)?;
-        if model != "gpt2" {
-            return Err(Error::Tokenizer(format!(
-                "{KEY_MODEL} is \"{model}\"; tritium supports only \"gpt2\" (byte-level BPE) vocabularies"
-            )));
-        }
+        let spm = match model {
+            "gpt2" => false,
+            "llama" => true,
+            _ => {
+                return Err(Error::UnsupportedModel(format!(
+                    "{KEY_MODEL} is \"{model}\"; tritium supports \"gpt2\" (byte-level BPE) and \"llama\" \
+                     (SentencePiece-style) vocabularies"
+                )))
+            }
+        };
         let tokens = string_array(g, KEY_TOKENS)?.ok_or_else(|| Error::MissingKey { key: KEY_TOKENS.into() })?;
-        let merges_raw = string_array(g, KEY_MERGES)?.ok_or_else(|| Error::MissingKey { key: KEY_MERGES.into() })?;
         let n = tokens.len();
         if n == 0 || n > u32::MAX as usize / 2 {
             return Err(Error::Tokenizer(format!("{KEY_TOKENS} has {n} entries")));
@@ -64,13 +73,11 @@ impl Tokenizer {
                     .collect::<Result<_>>()?
             }
         };
-        let pre_name = g.get_str(KEY_PRE)?.unwrap_or("default");
-        let kind = PreKind::from_name(pre_name)?;
 
-        let id_key = |name: &str, required_in_range: bool| -> Result<Option<u32>> {
+        let id_key = |name: &str, required_in_range: bool, default: Option<u32>| -> Result<Option<u32>> {
             let key = format!("tokenizer.ggml.{name}");
             match g.get_u64(&key)? {
-                None => Ok(None),
+                None => Ok(default.filter(|&d| (d as usize) < n)),
                 Some(id) if (id as usize) < n => Ok(Some(id as u32)),
                 Some(id) if required_in_range => {
                     Err(Error::Tokenizer(format!("{key} = {id} is out of range (vocabulary of {n})")))
@@ -78,48 +85,30 @@ impl Tokenizer {
                 Some(_) => Ok(None),
             }
         };
-        let bos = id_key("bos_token_id", true)?;
-        let eos = id_key("eos_token_id", true)?;
-        let unk = id_key("unknown_token_id", false)?;
-        let pad = id_key("padding_token_id", false)?;
-        let eot = id_key("eot_token_id", false)?;
-        let eom = id_key("eom_token_id", false)?;
-        let add_bos = g.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(kind == PreKind::Llama3);
-        let add_eos = g.get_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
+        // llama.cpp's defaults for SentencePiece vocabularies: <unk> 0, <s> 1, </s> 2.
+        let dflt = |id: u32| spm.then_some(id);
+        let bos = id_key("bos_token_id", true, dflt(1))?;
+        let eos = id_key("eos_token_id", true, dflt(2))?;
+        let unk = id_key("unknown_token_id", false, dflt(0))?;
+        let pad = id_key("padding_token_id", false, None)?;
+        let eot = id_key("eot_token_id", false, None)?;
+        let eom = id_key("eom_token_id", false, None)?;
         let chat_template = g.get_str("tokenizer.chat_template")?.map(str::to_string);
 
-        // Vocabulary: on duplicate strings the last id wins (as in llama.cpp's token_to_id).
-        let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.to_string(), i as u32)).collect();
-        let mut merges = Vec::with_capacity(merges_raw.len());
-        for (i, m) in merges_raw.iter().enumerate() {
-            // Split at the first space after the first character (llama.cpp's rule).
-            let split = m.char_indices().skip(1).find(|&(_, c)| c == ' ').map(|(b, _)| b);
-            let Some(b) = split else {
-                return Err(Error::Tokenizer(format!("{KEY_MERGES}[{i}] = {m:?} is not \"left right\"")));
-            };
-            merges.push((m[..b].to_string(), m[b + 1..].to_string()));
-        }
-        let n_merges = merges.len();
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .ignore_merges(kind == PreKind::Llama3)
-            .build()
-            .map_err(hf_err("building BPE from GGUF vocabulary"))?;
-
-        let mut hf = tokenizers::Tokenizer::new(bpe);
-        hf.with_normalizer(kind.normalizer());
-        hf.with_pre_tokenizer(Some(kind.build()?));
-        hf.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevel::default())));
-        let added: Vec<AddedToken> = tokens
-            .iter()
-            .zip(&types)
-            .filter(|(_, &t)| t == token_type::CONTROL || t == token_type::USER_DEFINED)
-            .map(|(s, &t)| AddedToken::from(s.to_string(), t == token_type::CONTROL).normalized(false))
-            .collect();
-        let n_added = added.len();
-        let (special, user): (Vec<_>, Vec<_>) = added.into_iter().partition(|a| a.special);
-        hf.add_special_tokens(&special);
-        hf.add_tokens(&user);
+        let (engine, pre, n_merges, n_added, add_bos_default, strip_space) = if spm {
+            let scores = scores(g, n)?;
+            let add_space_prefix = g.get_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
+            let n_added = types.iter().filter(|&&t| t == token_type::CONTROL || t == token_type::USER_DEFINED).count();
+            let engine = Engine::Spm(Spm::new(&tokens, scores, &types, add_space_prefix));
+            (engine, "spm".to_string(), 0, n_added, true, add_space_prefix)
+        } else {
+            let pre_name = g.get_str(KEY_PRE)?.unwrap_or("default");
+            let kind = PreKind::from_name(pre_name)?;
+            let (hf, n_merges, n_added) = byte_level_bpe(g, &tokens, &types, kind, pre_name)?;
+            (Engine::Hf(Box::new(hf)), pre_name.to_string(), n_merges, n_added, pre_adds_bos(pre_name), false)
+        };
+        let add_bos = g.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(add_bos_default);
+        let add_eos = g.get_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
 
         let tokens: Vec<String> = tokens.into_iter().map(str::to_string).collect();
         let mut eog: Vec<u32> = [eos, eot, eom].into_iter().flatten().collect();
@@ -127,9 +116,9 @@ impl Tokenizer {
         eog.sort_unstable();
         eog.dedup();
 
-        let (bytes, offsets) = byte_table(&tokens);
+        let (bytes, offsets) = if spm { spm_byte_table(&tokens, &types) } else { byte_table(&tokens) };
         Ok(Tokenizer {
-            hf,
+            engine,
             tokens,
             bytes,
             offsets,
@@ -142,9 +131,10 @@ impl Tokenizer {
             eog,
             chat_template,
             model: model.to_string(),
-            pre: pre_name.to_string(),
+            pre,
             n_merges,
             n_added,
+            strip_space,
         })
     }
 
@@ -250,7 +240,7 @@ impl Tokenizer {
         let n_merges = raw["model"]["merges"].as_array().map_or(0, |m| m.len());
         let (bytes, offsets) = byte_table(&tokens);
         Ok(Tokenizer {
-            hf,
+            engine: Engine::Hf(Box::new(hf)),
             tokens,
             bytes,
             offsets,
@@ -266,8 +256,64 @@ impl Tokenizer {
             pre,
             n_merges,
             n_added,
+            strip_space: false,
         })
     }
+}
+
+/// `tokenizer.ggml.scores` (f32 or integer entries, one per token; all 0 when absent).
+fn scores(g: &GgufFile, n: usize) -> Result<Vec<f32>> {
+    let Some(arr) = g.get_array(KEY_SCORES)? else { return Ok(vec![0.0; n]) };
+    if arr.len() != n {
+        return Err(Error::Tokenizer(format!("{KEY_SCORES} has {} entries but {KEY_TOKENS} has {n}", arr.len())));
+    }
+    arr.iter()
+        .map(|v| v.as_f64().map(|x| x as f32).ok_or_else(|| wrong_elem(KEY_SCORES, "array of number", v)))
+        .collect()
+}
+
+/// The HF byte-level BPE tokenizer of a gpt2-style GGUF vocabulary: (tokenizer, merges, added).
+fn byte_level_bpe(
+    g: &GgufFile,
+    tokens: &[&str],
+    types: &[i64],
+    kind: PreKind,
+    pre_name: &str,
+) -> Result<(tokenizers::Tokenizer, usize, usize)> {
+    let merges_raw = string_array(g, KEY_MERGES)?.ok_or_else(|| Error::MissingKey { key: KEY_MERGES.into() })?;
+    // Vocabulary: on duplicate strings the last id wins (as in llama.cpp's token_to_id).
+    let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.to_string(), i as u32)).collect();
+    let mut merges = Vec::with_capacity(merges_raw.len());
+    for (i, m) in merges_raw.iter().enumerate() {
+        // Split at the first space after the first character (llama.cpp's rule).
+        let split = m.char_indices().skip(1).find(|&(_, c)| c == ' ').map(|(b, _)| b);
+        let Some(b) = split else {
+            return Err(Error::Tokenizer(format!("{KEY_MERGES}[{i}] = {m:?} is not \"left right\"")));
+        };
+        merges.push((m[..b].to_string(), m[b + 1..].to_string()));
+    }
+    let n_merges = merges.len();
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .ignore_merges(pre_ignores_merges(pre_name))
+        .build()
+        .map_err(hf_err("building BPE from GGUF vocabulary"))?;
+
+    let mut hf = tokenizers::Tokenizer::new(bpe);
+    hf.with_normalizer(kind.normalizer());
+    hf.with_pre_tokenizer(Some(kind.build()?));
+    hf.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevel::default())));
+    let added: Vec<AddedToken> = tokens
+        .iter()
+        .zip(types)
+        .filter(|(_, &t)| t == token_type::CONTROL || t == token_type::USER_DEFINED)
+        .map(|(s, &t)| AddedToken::from(s.to_string(), t == token_type::CONTROL).normalized(false))
+        .collect();
+    let n_added = added.len();
+    let (special, user): (Vec<_>, Vec<_>) = added.into_iter().partition(|a| a.special);
+    hf.add_special_tokens(&special);
+    hf.add_tokens(&user);
+    Ok((hf, n_merges, n_added))
 }
 
 fn describe_pre(v: &serde_json::Value) -> String {

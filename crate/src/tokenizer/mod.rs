@@ -1,20 +1,25 @@
-//! Byte-level BPE tokenizer (gpt2-style vocabularies) and chat templates.
+//! Tokenizers: byte-level BPE (gpt2-style vocabularies), SentencePiece-style vocabularies with
+//! scores and byte fallback (`llama`), and chat templates.
 //!
-//! The engine is HF `tokenizers`: [`Tokenizer::from_gguf`] builds the BPE model, pre-tokenizer
-//! and added tokens from GGUF metadata (the same pieces the model's tokenizer.json holds), and
-//! [`Tokenizer::from_tokenizer_json`] loads a tokenizer.json directly. BOS/EOS are added here (not
-//! by a post-processor) so both paths behave alike. Decoding uses a per-token byte table (the
-//! ByteLevel decoder's mapping, precomputed), which makes [`StreamDecoder`] exact: the text of all
-//! pushes plus `finish()` equals [`Tokenizer::decode`] of the same ids, byte for byte.
+//! For byte-level BPE the engine is HF `tokenizers`: [`Tokenizer::from_gguf`] builds the BPE
+//! model, pre-tokenizer and added tokens from GGUF metadata (the same pieces the model's
+//! tokenizer.json holds), and [`Tokenizer::from_tokenizer_json`] loads a tokenizer.json directly.
+//! SentencePiece-style GGUF vocabularies (Llama 2, Mistral, Gemma, Phi-3) are encoded by `spm`,
+//! with llama.cpp's semantics. BOS/EOS are added here (not by a post-processor) so every path
+//! behaves alike. Decoding uses a per-token byte table (precomputed), which makes
+//! [`StreamDecoder`] exact: the text of all pushes plus `finish()` equals [`Tokenizer::decode`]
+//! of the same ids, byte for byte (from [`StreamDecoder::at_start`]).
 
 mod bytes;
 mod load;
 mod pretok;
+mod spm;
 mod template;
 
 pub use bytes::StreamDecoder;
 
 pub use pretok::{PreKind, GPT2_REGEX, KNOWN_PRE, LLAMA3_REGEX, QWEN2_REGEX};
+pub use spm::SPACE_MARK;
 pub use template::CHATML_TEMPLATE;
 
 use serde::{Deserialize, Serialize};
@@ -61,9 +66,11 @@ impl ChatMessage {
 /// What a tokenizer is, for logs, the CLI and the JS API.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TokenizerSummary {
-    /// "gpt2" for GGUF byte-level BPE; "tokenizer.json" for a loaded tokenizer.json.
+    /// "gpt2" for GGUF byte-level BPE, "llama" for GGUF SentencePiece-style vocabularies;
+    /// "tokenizer.json" for a loaded tokenizer.json.
     pub model: String,
-    /// The pre-tokenizer: the GGUF `tokenizer.ggml.pre` name, or a description of tokenizer.json's.
+    /// The pre-tokenizer: the GGUF `tokenizer.ggml.pre` name, or a description of tokenizer.json's
+    /// ("spm" for SentencePiece-style vocabularies, which have none).
     pub pre: String,
     pub vocab_size: usize,
     pub merges: usize,
@@ -79,10 +86,19 @@ pub struct TokenizerSummary {
     pub has_chat_template: bool,
 }
 
-/// A byte-level BPE tokenizer. `Send + Sync`; share it behind an `Arc`.
+/// What turns text into ids.
+#[derive(Clone)]
+enum Engine {
+    /// Byte-level BPE through HF `tokenizers`.
+    Hf(Box<tokenizers::Tokenizer>),
+    /// SentencePiece-style merges by score with byte fallback.
+    Spm(spm::Spm),
+}
+
+/// A tokenizer. `Send + Sync`; share it behind an `Arc`.
 #[derive(Clone)]
 pub struct Tokenizer {
-    hf: tokenizers::Tokenizer,
+    engine: Engine,
     /// Token text by id (the vocabulary string, e.g. "Ġthe").
     tokens: Vec<String>,
     /// Decoded bytes of token `i` are `bytes[offsets[i]..offsets[i + 1]]`.
@@ -100,6 +116,8 @@ pub struct Tokenizer {
     pre: String,
     n_merges: usize,
     n_added: usize,
+    /// Decoding drops one leading space of the first token (SentencePiece `add_space_prefix`).
+    strip_space: bool,
 }
 
 fn hf_err(context: &str) -> impl Fn(tokenizers::Error) -> Error + '_ {
@@ -109,14 +127,18 @@ fn hf_err(context: &str) -> impl Fn(tokenizers::Error) -> Error + '_ {
 impl Tokenizer {
     /// Token ids of `text`. Special tokens written in the text (e.g. "<|im_start|>") become
     /// their single ids. With `add_special`, BOS / EOS are added as `add_bos` / `add_eos` say.
+    /// SentencePiece-style vocabularies follow llama.cpp: a `▁` prefix on the text and after each
+    /// special token when `add_space_prefix` is on.
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
-        let enc = self.hf.encode_fast(text, false).map_err(hf_err("encode"))?;
-        let ids = enc.get_ids();
+        let ids = match &self.engine {
+            Engine::Hf(hf) => hf.encode_fast(text, false).map_err(hf_err("encode"))?.get_ids().to_vec(),
+            Engine::Spm(spm) => spm.encode(text)?,
+        };
         let mut out = Vec::with_capacity(ids.len() + 2);
         if add_special && self.add_bos {
             out.extend(self.bos);
         }
-        out.extend_from_slice(ids);
+        out.extend_from_slice(&ids);
         if add_special && self.add_eos {
             out.extend(self.eos);
         }
@@ -124,18 +146,32 @@ impl Tokenizer {
     }
 
     /// Text of `ids`, special tokens included as their text. Byte sequences that are not valid
-    /// UTF-8 become U+FFFD (as HF's ByteLevel decoder does). Unknown ids are an error.
+    /// UTF-8 become U+FFFD (as HF's ByteLevel decoder does). Unknown ids are an error. For a
+    /// SentencePiece-style vocabulary with `add_space_prefix`, one leading space of the first
+    /// token is dropped (llama.cpp's detokenizer); text that continues earlier tokens (generated
+    /// after a prompt) keeps it: see [`StreamDecoder::new`].
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         let mut buf = Vec::with_capacity(ids.len() * 4);
-        for &id in ids {
-            buf.extend_from_slice(self.checked_bytes(id)?);
+        for (i, &id) in ids.iter().enumerate() {
+            let b = self.checked_bytes(id)?;
+            buf.extend_from_slice(if i == 0 { self.strip_leading_space(b) } else { b });
         }
         Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 
-    /// Decode with HF `tokenizers` itself (no byte table); for cross-checks.
+    /// `bytes` without the leading space a SentencePiece prefix put there (when this tokenizer
+    /// adds one).
+    fn strip_leading_space<'a>(&self, bytes: &'a [u8]) -> &'a [u8] {
+        match bytes {
+            [b' ', rest @ ..] if self.strip_space => rest,
+            _ => bytes,
+        }
+    }
+
+    /// Decode with HF `tokenizers` itself (no byte table); for cross-checks. SentencePiece-style
+    /// vocabularies have no HF tokenizer: an error.
     pub fn decode_hf(&self, ids: &[u32]) -> Result<String> {
-        self.hf.decode(ids, false).map_err(hf_err("decode"))
+        self.hf()?.decode(ids, false).map_err(hf_err("decode"))
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -181,7 +217,15 @@ impl Tokenizer {
 
     /// The id of a vocabulary string (or added token).
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.hf.token_to_id(text)
+        match &self.engine {
+            Engine::Hf(hf) => hf.token_to_id(text),
+            Engine::Spm(spm) => spm.token_id(text),
+        }
+    }
+
+    /// Whether a SentencePiece-style vocabulary puts `▁` before the text (`add_space_prefix`).
+    pub fn add_space_prefix(&self) -> bool {
+        matches!(&self.engine, Engine::Spm(s) if s.add_space_prefix())
     }
 
     fn checked_bytes(&self, id: u32) -> Result<&[u8]> {
@@ -238,9 +282,16 @@ impl Tokenizer {
         }
     }
 
-    /// The underlying HF tokenizer (e.g. to save it as tokenizer.json).
-    pub fn hf(&self) -> &tokenizers::Tokenizer {
-        &self.hf
+    /// The underlying HF tokenizer (e.g. to save it as tokenizer.json). SentencePiece-style
+    /// vocabularies are not held as one: an error naming the model.
+    pub fn hf(&self) -> Result<&tokenizers::Tokenizer> {
+        match &self.engine {
+            Engine::Hf(hf) => Ok(hf),
+            Engine::Spm(_) => Err(Error::Tokenizer(format!(
+                "the \"{}\" (SentencePiece-style) tokenizer has no HF tokenizers form",
+                self.model
+            ))),
+        }
     }
 }
 

@@ -40,22 +40,49 @@ pub const KNOWN_PRE: &[(&str, PreKind)] = &[
     ("gpt-2", PreKind::Gpt2),
     ("gpt2", PreKind::Gpt2),
     ("phi-2", PreKind::Gpt2),
+    ("mpt", PreKind::Gpt2),
+    ("olmo", PreKind::Gpt2),
     ("smollm", PreKind::DigitsGpt2),
     ("starcoder", PreKind::DigitsGpt2),
     ("refact", PreKind::DigitsGpt2),
+    ("command-r", PreKind::DigitsGpt2),
+    ("codeshell", PreKind::DigitsGpt2),
+    ("exaone", PreKind::DigitsGpt2),
+    ("minerva-7b", PreKind::DigitsGpt2),
     ("llama-bpe", PreKind::Llama3),
     ("llama3", PreKind::Llama3),
+    ("llama-v3", PreKind::Llama3),
+    ("falcon3", PreKind::Llama3),
+    ("pixtral", PreKind::Llama3),
+    ("dbrx", PreKind::Llama3),
+    ("smaug-bpe", PreKind::Llama3),
     ("qwen2", PreKind::Qwen2),
     ("deepseek-r1-qwen", PreKind::Qwen2),
+    ("megrez", PreKind::Qwen2),
 ];
 
+/// The `pre` names of Llama 3 and its kin, which llama.cpp loads with `ignore_merges` (a word
+/// that is itself a token is not split) and BOS added by default.
+const LLAMA3_FAMILY: &[&str] = &["llama-bpe", "llama3", "llama-v3", "falcon3", "pixtral"];
+
+/// Whether a word that is a whole token skips the merges (`ignore_merges`) for this `pre`.
+pub fn pre_ignores_merges(name: &str) -> bool {
+    LLAMA3_FAMILY.contains(&name)
+}
+
+/// Whether BOS is added by default (without `tokenizer.ggml.add_bos_token`) for this `pre`.
+pub fn pre_adds_bos(name: &str) -> bool {
+    LLAMA3_FAMILY.contains(&name)
+}
+
 impl PreKind {
-    /// Look up a `tokenizer.ggml.pre` name. Unknown names are an error that names them (a wrong
-    /// pre-tokenizer silently changes token ids, so no fallback).
+    /// Look up a `tokenizer.ggml.pre` name. Unknown names are an `E_UNSUPPORTED_MODEL` error
+    /// that names them and lists the known ones (a wrong pre-tokenizer silently changes token
+    /// ids, so no fallback).
     pub fn from_name(name: &str) -> Result<PreKind> {
         KNOWN_PRE.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).ok_or_else(|| {
             let names: Vec<&str> = KNOWN_PRE.iter().map(|(n, _)| *n).collect();
-            Error::Tokenizer(format!(
+            Error::UnsupportedModel(format!(
                 "unsupported pre-tokenizer '{name}' (tokenizer.ggml.pre); supported: {}",
                 names.join(", ")
             ))
