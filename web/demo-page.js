@@ -121,7 +121,7 @@ function hintFor(err) {
       return 'Check the URL and that the server is running (npm start serves models/ next to the page); run `npm run fetch-model` for the default model.';
     case 'E_UNSUPPORTED_TENSOR_TYPE':
     case 'E_UNSUPPORTED_MODEL':
-      return 'This model or tensor type is not supported: use a Llama-family model in F32/F16/BF16/Q8_0/Q4_0/Q4_1/TQ1_0/TQ2_0 or AutoAWQ int4.';
+      return 'This model or tensor type is not supported: use a Llama-family model in F32/F16/BF16/Q8_0/Q4_*/Q5_*/Q2_K–Q6_K/IQ4_NL/IQ4_XS/TQ1_0/TQ2_0 or AutoAWQ int4.';
     case 'E_BACKEND_UNAVAILABLE':
     case 'E_NO_ADAPTER':
       return 'WebGPU is not available in this browser: use a recent Chrome or Edge (or Firefox/Safari with WebGPU on), or open the page with ?backend=cpu for the CPU path.';

@@ -172,7 +172,7 @@ export declare class Engine {
   readonly backendReason: string;
   readonly version: string;
   capabilities(): Capabilities;
-  /** Load a GGUF model (F32, F16, BF16, Q8_0, Q4_0, Q4_1, TQ1_0, TQ2_0 tensors; Llama family). */
+  /** Load a GGUF model (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K…Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0 tensors; Llama family). */
   /** Time one WebGPU matmul kernel on random weights (WebGPU backend only). */
   benchMatmul(spec: { type: string; rows: number; cols: number; batch?: number; iters?: number }): Promise<{
     type: string;

@@ -12,6 +12,7 @@ mod gguf;
 mod gpu;
 mod kernels;
 mod malformed;
+mod malformed_kquant;
 mod pmod;
 mod quant;
 mod quantize;

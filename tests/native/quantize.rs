@@ -232,7 +232,7 @@ fn q4_k_and_q6_k_round_trip_within_their_step() {
         }
     }
     // A block of sub-blocks of different magnitudes, one all positive, one with an outlier.
-    x.extend((0..256).map(|i| (rng.next_f64() as f32 - 0.5) * 10f32.powi((i / 32) as i32 - 4)));
+    x.extend((0..256).map(|i| (rng.next_f64() as f32 - 0.5) * 10f32.powi(i / 32 - 4)));
     x.extend((0..256).map(|_| rng.next_f64() as f32 + 2.0));
     x.extend((0..256).map(|i| if i == 77 { 40.0 } else { rng.next_f64() as f32 - 0.5 }));
     x.extend(std::iter::repeat_n(0.0, 256));
