@@ -227,3 +227,31 @@ fn phi3_fused_tensors_save_and_reload() {
     let max = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(max > 0.0 && max < 0.1, "Q8_0 q projection moved the logits by {max}");
 }
+
+/// bitnet.cpp's I2_S tensors: the codes and the per-tensor scale come back from the TQ2_0
+/// repacking as `t · f16(scale)`; a row that is not whole 256-weight blocks and code 3 are
+/// refused; the tiny `bitnet-b1.58` model stores its `ffn_down` as I2_S and loads it as TQ2_0.
+#[test]
+fn i2s_tensors_repack_into_tq2_0() {
+    use tritium::quant::{self, i2s, GgmlType};
+    let (rows, cols) = (3, 512);
+    let trits: Vec<i8> = (0..rows * cols).map(|i| ((i * 7 + i / 5) % 3) as i8 - 1).collect();
+    let scale = 0.3712f32;
+    let data = i2s::encode(&trits, scale);
+    assert_eq!(data.len() as u64, GgmlType::I2_S.tensor_bytes((rows * cols) as u64).unwrap());
+    // The layout: weight 32·g + p of a block in byte p at bits 6 − 2g, code t + 1.
+    assert_eq!((data[5] >> 4) & 3, (trits[32 + 5] + 1) as u8);
+    let tq = i2s::to_tq2_0(&data, rows, cols).unwrap();
+    let back = quant::dequantize_vec(GgmlType::TQ2_0, &tq, rows * cols).unwrap();
+    let s16 = half::f16::from_f32(scale).to_f32();
+    for (i, (&t, &w)) in trits.iter().zip(&back).enumerate() {
+        assert_eq!(w, t as f32 * s16, "weight {i}");
+    }
+    assert!(i2s::to_tq2_0(&i2s::encode(&trits[..384], scale), 3, 128).is_err());
+    let mut bad = data.clone();
+    bad[7] |= 0xc0;
+    assert!(i2s::to_tq2_0(&bad, rows, cols).unwrap_err().to_string().contains("code 3"));
+    let m = Model::from_gguf_bytes(tritium::model::synthetic::tiny_family_gguf("bitnet-b1.58", 5)).unwrap();
+    assert_eq!(m.gguf.tensor("blk.0.ffn_down.weight").unwrap().ggml_type, GgmlType::I2_S);
+    assert_eq!(m.layers[0].w_down.ty, GgmlType::TQ2_0);
+}

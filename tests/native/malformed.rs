@@ -244,9 +244,11 @@ fn gguf_hyperparameter_limits() {
     let b = with_meta("llama.embedding_length", Some(Value::String("wide".into())));
     expect_err(load(&b), "E_WRONG_KEY_TYPE", &["llama.embedding_length", "string"]);
     let b = with_meta("llama.attention.head_count_kv", Some(Value::U64(u64::MAX)));
-    expect_err(load(&b), "E_UNSUPPORTED_MODEL", &["KV heads"]);
+    expect_err(load(&b), "E_LIMIT", &["llama.attention.head_count_kv"]);
     let b = with_meta("llama.rope.dimension_count", Some(Value::U64(u64::MAX)));
-    expect_err(load(&b), "E_UNSUPPORTED_MODEL", &["rope.dimension_count"]);
+    expect_err(load(&b), "E_LIMIT", &["llama.rope.dimension_count"]);
+    let b = with_meta("llama.rope.dimension_count", Some(Value::U32(3)));
+    expect_err(load(&b), "E_UNSUPPORTED_MODEL", &["rope.dimension_count 3"]);
     let b = with_meta("general.alignment", Some(Value::U32(3)));
     expect_err(load(&b), "E_MALFORMED", &["general.alignment is 3"]);
 }

@@ -55,12 +55,12 @@ impl Model {
             used.insert(name.to_string());
             Ok(v)
         };
-        // Every layer has at least 9 tensors (2 norms, 7 linears, or fewer fused ones plus the
-        // norms): a block count the tensor table cannot hold is refused before a slot per layer
+        // Every layer has at least 6 tensors (2 norms and Phi-3's fused qkv, output, gate+up
+        // and down; 9 unfused): a block count the tensor table cannot hold is refused before a slot per layer
         // is reserved (found by fuzzing: a block_count of 2^24 in a 24 KB file reserved 8 GB).
-        if c.n_layers > gguf.tensors.len() / 4 {
+        if c.n_layers > gguf.tensors.len() / 6 {
             return Err(Error::UnsupportedModel(format!(
-                "{}.block_count is {}, but the file has only {} tensors (each layer needs at least 4)",
+                "{}.block_count is {}, but the file has only {} tensors (each layer needs at least 6)",
                 c.architecture,
                 c.n_layers,
                 gguf.tensors.len()
@@ -242,6 +242,20 @@ fn linear(
     if let Some(t) = g.tensor(&wname) {
         if t.dims.len() != 2 || t.dims[0] as usize != cols || t.dims[1] as usize != rows {
             return Err(bad(&wname, format!("shape {:?} (GGUF order), expected [{cols}, {rows}]", t.dims)));
+        }
+        if t.ggml_type == GgmlType::I2_S {
+            // bitnet.cpp's ternary tensors: repacked into TQ2_0 rows (quant::i2s).
+            let data = quant::i2s::to_tq2_0(&bytes[t.range()], rows, cols).map_err(|e| bad(&wname, e.to_string()))?;
+            let start = packed.len();
+            packed.extend_from_slice(&data);
+            return Ok(Weight {
+                name: wname,
+                ty: GgmlType::TQ2_0,
+                rows,
+                cols,
+                range: start..packed.len(),
+                packed: true,
+            });
         }
         if matches!(t.ggml_type, GgmlType::I8 | GgmlType::I32) {
             return Err(bad(&wname, format!("type {} cannot be a weight matrix", t.ggml_type.name())));

@@ -146,7 +146,13 @@ fn tiny_writer(arch: &str, seed: u64) -> GgufWriter {
 
     let mut add = |name: &str, rows: usize, cols: usize, ty: GgmlType, center: f32, amp: f32| {
         let x = random(&mut rng, rows * cols, center, amp);
-        let data = quant::quantize(ty, &x).expect("block-aligned shapes");
+        let data = match ty {
+            GgmlType::I2_S => {
+                let trits: Vec<i8> = x.iter().map(|v| (v / amp * 1.5).round().clamp(-1.0, 1.0) as i8).collect();
+                quant::i2s::encode(&trits, amp * 0.5)
+            }
+            _ => quant::quantize(ty, &x).expect("block-aligned shapes"),
+        };
         let dims: Vec<u64> = if rows == 1 { vec![cols as u64] } else { vec![cols as u64, rows as u64] };
         w.add_tensor(name, &dims, ty, data).expect("consistent sizes");
     };
@@ -189,7 +195,8 @@ fn tiny_writer(arch: &str, seed: u64) -> GgufWriter {
             add(&n("ffn_gate"), f, d, t[4], 0.0, 0.25);
             add(&n("ffn_up"), f, d, t[5], 0.0, 0.25);
         }
-        add(&n("ffn_down"), d, f, t[6], 0.0, 0.1);
+        // bitnet.cpp's I2_S storage for BitNet b1.58 (repacked into TQ2_0 at load).
+        add(&n("ffn_down"), d, f, if arch == "bitnet-b1.58" { I2_S } else { t[6] }, 0.0, 0.1);
     }
     add("output_norm.weight", 1, d, F32, 1.0, 0.2);
     if !gemma {

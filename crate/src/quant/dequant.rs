@@ -141,6 +141,11 @@ pub fn dequantize(ty: GgmlType, data: &[u8], out: &mut [f32]) -> Result<()> {
                 *o = b as i8 as f32;
             }
         }
+        GgmlType::I2_S => {
+            return Err(Error::InvalidArgument(
+                "I2_S carries one scale per tensor; it is repacked whole (quant::i2s), not by rows".into(),
+            ))
+        }
         GgmlType::I32 => {
             for (o, c) in out.iter_mut().zip(data.chunks_exact(4)) {
                 *o = i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32;

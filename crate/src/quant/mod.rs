@@ -9,6 +9,7 @@
 //! - [`dequant`] / [`quantize`](mod@quantize): the reference (de)quantizers of every format.
 //! - [`kquants`]: ggml's 5-bit, k-quant and IQ4 blocks unpacked into codes and f32 factors.
 //! - [`kquantize`]: ggml's reference Q4_K / Q6_K quantizers.
+//! - [`i2s`]: bitnet.cpp's I2_S ternary tensors, repacked into TQ2_0 blocks.
 //! - [`layout`]: packing of the AWQ4 and trit-plane row blocks.
 //! - [`matrix`]: [`QMatrix`], a quantized weight matrix viewing its bytes.
 //! - [`mxint8`]: the int8 activation blocks of the int8 products.
@@ -16,6 +17,7 @@
 
 pub mod awq;
 pub mod dequant;
+pub mod i2s;
 pub mod kquantize;
 pub mod kquants;
 pub mod layout;

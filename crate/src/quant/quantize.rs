@@ -25,7 +25,7 @@ pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>> {
     }
     let mut out = Vec::with_capacity(ty.bytes_for(x.len()));
     match ty {
-        GgmlType::I8 | GgmlType::I32 => {
+        GgmlType::I8 | GgmlType::I32 | GgmlType::I2_S => {
             return Err(Error::InvalidArgument(format!("{} holds integers; it is not a float quantizer", ty.name())))
         }
         GgmlType::AWQ4_G32

@@ -36,6 +36,11 @@ pub enum GgmlType {
     /// the trit-plane naming keeps packed codes in I8); never a matmul weight.
     I8,
     I32,
+    /// bitnet.cpp's ternary storage (type 36): 2-bit codes c = t + 1 in blocks of 128 weights
+    /// (32 bytes; weight 32·g + p of a block in byte p at bits 6 − 2g), one f32 scale for the
+    /// whole tensor after the codes, padded to 32 bytes. Repacked into TQ2_0 at load
+    /// (`quant::i2s`); never a matmul weight itself.
+    I2_S,
     /// tritium's int4 with zero point per group of g input channels (AWQ / RTN4), row-major blocks
     /// of g weights: g/2 bytes of codes (byte j = q[2j] | q[2j+1] << 4), f16 scale S, f16 zero Z
     /// (an integer 0..15 stored as f16). w = (q − Z) · S. Not a ggml type: in GGUF files it is
@@ -168,6 +173,7 @@ pub fn ggml_type_name(id: u32) -> &'static str {
         30 => "BF16",
         34 => "TQ1_0",
         35 => "TQ2_0",
+        36 => "I2_S",
         39 => "MXFP4",
         _ => "unknown",
     }
@@ -195,6 +201,7 @@ impl GgmlType {
             35 => GgmlType::TQ2_0,
             24 => GgmlType::I8,
             26 => GgmlType::I32,
+            36 => GgmlType::I2_S,
             _ => return None,
         })
     }
@@ -274,6 +281,7 @@ impl GgmlType {
             GgmlType::TQ2_0 => 35,
             GgmlType::I8 => 24,
             GgmlType::I32 => 26,
+            GgmlType::I2_S => 36,
             GgmlType::AWQ4_G32 => 1000,
             GgmlType::AWQ4_G64 => 1001,
             GgmlType::AWQ4_G128 => 1002,
@@ -312,6 +320,7 @@ impl GgmlType {
             GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 => 32,
             GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::IQ4_NL => 32,
             GgmlType::TQ1_0 | GgmlType::TQ2_0 => QK_K,
+            GgmlType::I2_S => 128,
             GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K | GgmlType::IQ4_XS => {
                 QK_K
             }
@@ -340,6 +349,7 @@ impl GgmlType {
             GgmlType::IQ4_XS => 2 + 2 + 4 + 128,
             GgmlType::I8 => 1,
             GgmlType::I32 => 4,
+            GgmlType::I2_S => 32,
             GgmlType::AWQ4_G32 | GgmlType::AWQ4_G64 | GgmlType::AWQ4_G128 => self.block_size() / 2 + 4,
             t => t.planes() * (t.block_size() / 4 + 2),
         }
@@ -352,6 +362,13 @@ impl GgmlType {
     /// Bytes needed for `n` elements (`n` must be a multiple of the block size).
     pub fn bytes_for(self, n: usize) -> usize {
         n / self.block_size() * self.block_bytes()
+    }
+
+    /// Bytes of a whole tensor of `n` elements: its blocks, plus I2_S's per-tensor scale trailer
+    /// (32 bytes).
+    pub fn tensor_bytes(self, n: u64) -> Option<u64> {
+        let blocks = (n / self.block_size() as u64).checked_mul(self.block_bytes() as u64)?;
+        blocks.checked_add(if self == GgmlType::I2_S { 32 } else { 0 })
     }
 
     /// Formats with an int8-activation product unit (the GPU's int8 matmul kernels, fed

@@ -45,7 +45,7 @@ pub fn f32_budget(ty: GgmlType) -> f32 {
         | GgmlType::Q6_K
         | GgmlType::IQ4_NL
         | GgmlType::IQ4_XS => 0.12,
-        GgmlType::I8 | GgmlType::I32 => 0.0,
+        GgmlType::I8 | GgmlType::I32 | GgmlType::I2_S => 0.0,
     }
 }
 

@@ -134,7 +134,7 @@ pub fn format_source(ty: GgmlType) -> Option<(Shader, String)> {
                 ),
             ))
         }
-        GgmlType::I8 | GgmlType::I32 => None,
+        GgmlType::I8 | GgmlType::I32 | GgmlType::I2_S => None,
     }
 }
 

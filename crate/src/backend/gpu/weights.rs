@@ -66,7 +66,7 @@ pub fn row_layout(ty: GgmlType, cols: usize) -> (usize, usize) {
             (cols / 32 * sh.bits as usize, cols / sh.sub * (1 + sh.has_min as usize))
         }
         // Integer storage types are never matmul weights (the loader converts them).
-        GgmlType::I8 | GgmlType::I32 => (0, 0),
+        GgmlType::I8 | GgmlType::I32 | GgmlType::I2_S => (0, 0),
     }
 }
 
@@ -193,7 +193,7 @@ pub fn repack_row(ty: GgmlType, cols: usize, row: &[u8], w: &mut Vec<u32>, s: &m
                 }
             }
         }
-        GgmlType::I8 | GgmlType::I32 => {}
+        GgmlType::I8 | GgmlType::I32 | GgmlType::I2_S => {}
     }
     debug_assert_eq!(w.len() - start, row_words);
 }

@@ -178,8 +178,8 @@ impl GgufFile {
                     ),
                 });
             }
-            let n_bytes = (n_elements / ggml_type.block_size() as u64)
-                .checked_mul(ggml_type.block_bytes() as u64)
+            let n_bytes = ggml_type
+                .tensor_bytes(n_elements)
                 .ok_or_else(|| Error::Overflow { what: format!("byte size of tensor '{name}'") })?;
             if offset % alignment != 0 {
                 return Err(Error::Malformed(format!(

@@ -61,7 +61,7 @@ impl GgufWriter {
                 message: format!("row length {:?} is not a multiple of the {} block size", dims.first(), ty.name()),
             });
         }
-        let expect = n / ty.block_size() as u64 * ty.block_bytes() as u64;
+        let expect = ty.tensor_bytes(n).unwrap_or(u64::MAX);
         if data.len() as u64 != expect {
             return Err(Error::BadTensor {
                 tensor: name.into(),
