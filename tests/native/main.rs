@@ -16,3 +16,4 @@ mod quant;
 mod quantize;
 mod spectra;
 mod tokenizer;
+mod tokenizer_families;
