@@ -53,9 +53,13 @@ fn corpus() -> &'static (std::path::PathBuf, Vec<String>) {
     })
 }
 
+/// Reference output: (ids, decoded text) per corpus line.
+type Refs = Vec<(Vec<u32>, String)>;
+type Metadata = Vec<(String, Value)>;
+
 /// A SentencePiece BPE model trained on the corpus, as GGUF, and sentencepiece's own encodings.
-fn spm() -> &'static (Tokenizer, Vec<u8>, Vec<(Vec<u32>, String)>) {
-    static S: OnceLock<(Tokenizer, Vec<u8>, Vec<(Vec<u32>, String)>)> = OnceLock::new();
+fn spm() -> &'static (Tokenizer, Vec<u8>, Refs) {
+    static S: OnceLock<(Tokenizer, Vec<u8>, Refs)> = OnceLock::new();
     S.get_or_init(|| {
         let dir = tmp_dir("tokenizer_families").join("spm");
         run_py(&[&root().join("tests/py/spm_ref.py"), &corpus().0, &dir]);
@@ -159,12 +163,12 @@ fn spm_specials_prefix_and_metadata() {
 
     // Metadata variants of the same vocabulary.
     let g = GgufFile::parse(bytes).unwrap();
-    let with = |edit: &dyn Fn(&mut Vec<(String, Value)>)| {
-        let mut md: Vec<(String, Value)> = g.metadata.clone();
+    let with = |edit: &dyn Fn(&mut Metadata)| {
+        let mut md: Metadata = g.metadata.clone();
         edit(&mut md);
         Tokenizer::from_gguf(&GgufFile::parse(&GgufWriter::with_metadata(md).to_bytes()).unwrap())
     };
-    let set = |md: &mut Vec<(String, Value)>, key: &str, v: Option<Value>| {
+    let set = |md: &mut Metadata, key: &str, v: Option<Value>| {
         md.retain(|(k, _)| k != key);
         md.extend(v.map(|v| (key.to_string(), v)));
     };
