@@ -18,3 +18,4 @@ mod quant;
 mod quantize;
 mod spectra;
 mod tokenizer;
+mod tokenizer_families;

@@ -407,14 +407,14 @@ fn gguf_metadata_errors() {
     let e = err(&|md| set(md, "tokenizer.ggml.model", None));
     assert!(matches!(&e, Error::MissingKey { key } if key == "tokenizer.ggml.model"), "{e}");
 
-    let e = err(&|md| set(md, "tokenizer.ggml.model", Some(Value::String("llama".into()))));
-    assert!(matches!(&e, Error::Tokenizer(m) if m.contains("\"llama\"") && m.contains("gpt2")), "{e}");
+    let e = err(&|md| set(md, "tokenizer.ggml.model", Some(Value::String("bert".into()))));
+    assert!(matches!(&e, Error::UnsupportedModel(m) if m.contains("\"bert\"") && m.contains("gpt2")), "{e}");
     let e = err(&|md| set(md, "tokenizer.ggml.model", Some(Value::U32(3))));
     assert!(matches!(&e, Error::WrongKeyType { key, .. } if key == "tokenizer.ggml.model"), "{e}");
     let e = err(&|md| set(md, "tokenizer.ggml.tokens", Some(Value::Array(ValueType::U32, vec![Value::U32(1)]))));
     assert!(matches!(&e, Error::WrongKeyType { key, .. } if key == "tokenizer.ggml.tokens"), "{e}");
     let e = err(&|md| set(md, "tokenizer.ggml.pre", Some(Value::String("no-such-pre".into()))));
-    assert!(matches!(&e, Error::Tokenizer(m) if m.contains("no-such-pre") && m.contains("smollm")), "{e}");
+    assert!(matches!(&e, Error::UnsupportedModel(m) if m.contains("no-such-pre") && m.contains("smollm")), "{e}");
     let e = err(&|md| set(md, "tokenizer.ggml.bos_token_id", Some(Value::U32(100_000))));
     assert!(matches!(&e, Error::Tokenizer(m) if m.contains("bos_token_id")), "{e}");
     // A merge whose parts are not in the vocabulary.

@@ -5,7 +5,7 @@
 #   bash tests/py/ensure_venv.sh [extra-package ...]
 #
 # Always ensures gguf, tokenizers and numpy, at the exact versions pinned below. Extra arguments
-# are package names (a pinned one gets its pin: jinja2, safetensors) or exact requirement specs
+# are package names (a pinned one gets its pin: jinja2, safetensors, sentencepiece) or exact requirement specs
 # (NAME==VERSION, e.g. "weightwatcher==0.7.7"). Idempotent: a package already installed at its
 # pinned version is skipped; one at another version is reinstalled at the pin. Prints the venv's
 # python path on the last line of stdout.
@@ -40,6 +40,7 @@ pin() {
         numpy) echo "numpy==2.4.6" ;;
         jinja2|Jinja2) echo "jinja2==3.1.6" ;;
         safetensors) echo "safetensors==0.8.0" ;;
+        sentencepiece) echo "sentencepiece==0.2.3" ;;
         *==*) echo "$1" ;;
         *) echo "ensure_venv: '$1' has no pinned version: pass NAME==VERSION or add it to pin()" >&2; return 1 ;;
     esac

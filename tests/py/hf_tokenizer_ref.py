@@ -55,19 +55,35 @@ def read_gguf_tokenizer(path):
     }
 
 
+# The split regexes of the models' own tokenizer.json files (Meta-Llama-3-8B, Qwen2.5).
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+                r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+               r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
 def build(meta):
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
     vocab = {t: i for i, t in enumerate(meta["tokens"])}
     merges = [tuple(m.split(" ", 1)) for m in meta["merges"]]
-    tk = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    pre = meta["pre"]
+    llama3 = pre in ("llama-bpe", "llama3")
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=llama3))
     # The pre-tokenizers of the models' own tokenizer.json files.
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
-    pre = meta["pre"]
+    bytes_only = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)
     if pre in ("smollm", "starcoder", "refact"):
         tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
     elif pre in ("gpt-2", "gpt2", "default"):
         tk.pre_tokenizer = byte_level
+    elif llama3:
+        split = pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated", invert=False)
+        tk.pre_tokenizer = pre_tokenizers.Sequence([split, bytes_only])
+    elif pre == "qwen2":
+        tk.normalizer = normalizers.NFC()
+        split = pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False)
+        tk.pre_tokenizer = pre_tokenizers.Sequence([split, bytes_only])
     else:
         raise SystemExit(f"hf_tokenizer_ref: no reference pre-tokenizer for {pre!r}")
     tk.decoder = decoders.ByteLevel()
