@@ -120,6 +120,29 @@ fn tiny_families_gpu_match_cpu() {
     }
 }
 
+/// Dispatches a decoded token costs (`tritium bench --json` reports them for a model) follow the
+/// graph: Qwen 2's layer adds one bias dispatch per q, k and v to Llama's, Gemma 3's its two head
+/// norms and two post-norms; the token is the embedding, the layers, the final norm, the head and
+/// the argmax (plus Gemma's embedding scale).
+#[test]
+fn dispatches_per_token_follow_the_graph() {
+    use tritium::model::synthetic::tiny_family_gguf;
+    let ctx = GpuContext::new_blocking(&GpuOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let count = |arch: &str| {
+        let m = Model::from_gguf_bytes(tiny_family_gguf(arch, 5)).unwrap();
+        let g = pollster::block_on(GpuModel::upload(ctx.clone(), &m, 16)).unwrap();
+        (g.dispatches_per_layer(0, 1), g.dispatches_per_step(1), m.config.n_layers)
+    };
+    let (llama, llama_total, layers) = count("llama");
+    let (qwen2, _, _) = count("qwen2");
+    let (gemma3, gemma3_total, _) = count("gemma3");
+    eprintln!("dispatches per layer: llama {llama}, qwen2 {qwen2}, gemma3 {gemma3}; per token llama {llama_total}");
+    assert_eq!(qwen2, llama + 3, "Qwen 2 adds one bias dispatch per q, k, v");
+    assert_eq!(gemma3, llama + 2 + 2, "Gemma 3 adds 2 head norms and 2 post-norms");
+    assert!(llama_total > layers * llama && llama_total <= layers * llama + 8, "{llama_total}");
+    assert!(gemma3_total > llama_total, "Gemma 3 also scales its embeddings");
+}
+
 fn load_err(bytes: Vec<u8>) -> tritium::Error {
     match Model::from_gguf_bytes(bytes) {
         Ok(_) => panic!("loaded"),

@@ -229,6 +229,18 @@ impl GpuModel {
         result
     }
 
+    /// Compute dispatches of one greedy step of `n` tokens (the whole recorded list: embedding,
+    /// every layer, head and argmax; the KV appends and the last-row copy are copies, not
+    /// dispatches).
+    pub fn dispatches_per_step(&self, n: usize) -> usize {
+        self.ops.iter().map(|op| op.dispatches(n as u32)).sum()
+    }
+
+    /// Compute dispatches of layer `l` in a step of `n` tokens.
+    pub fn dispatches_per_layer(&self, l: usize, n: usize) -> usize {
+        self.layer_ops.get(l).map_or(0, |r| self.ops[r.clone()].iter().map(|op| op.dispatches(n as u32)).sum())
+    }
+
     /// Bytes of keys and values held (f32; after a MoD prefill, each layer's kept entries).
     pub fn kv_bytes(&self) -> usize {
         self.layer_len.iter().map(|&n| 2 * n * self.cfg.kv_dim() * 4).sum()

@@ -171,6 +171,15 @@ impl Op {
         }
     }
 
+    /// How many dispatches [`Op::dispatch`] records for a step of `n` tokens.
+    pub(crate) fn dispatches(&self, n: u32) -> usize {
+        match self {
+            Op::Dispatch { steps, one, .. } => steps.runs(if *one { 1 } else { n }) as usize,
+            Op::Weighted(inner) => inner.dispatches(n),
+            Op::StoreKv { .. } | Op::CopyLast => 0,
+        }
+    }
+
     /// Whether the op is recorded inside a compute pass.
     pub(crate) fn in_pass(&self) -> bool {
         matches!(self, Op::Dispatch { .. } | Op::Weighted(_))

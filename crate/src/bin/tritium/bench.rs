@@ -136,9 +136,12 @@ pub fn run(model: Option<PathBuf>, backend: &str, shapes: &str, batch: &str, typ
         let prompt = m.tokenizer().decode(ids)?;
         let opts = GenerateOptions { max_tokens: o.tokens, ..Default::default() };
         let mut g = Generation::new(m.clone(), &prompt, &opts)?;
+        let mut dispatches = serde_json::Value::Null;
         if let Some(ctx) = &gpu {
             let ctx_len = g.prompt_token_ids().len() + o.tokens + 1;
             let gm = pollster::block_on(tritium::backend::gpu::model::GpuModel::upload(ctx.clone(), &m, ctx_len))?;
+            dispatches = json!({"per_token": gm.dispatches_per_step(1), "per_layer": gm.dispatches_per_layer(0, 1),
+                "per_prefill_step": gm.dispatches_per_step(2)});
             g = g.with_gpu(gm);
         }
         while g.step()?.is_some() {}
@@ -146,6 +149,8 @@ pub fn run(model: Option<PathBuf>, backend: &str, shapes: &str, batch: &str, typ
         e2e = json!({"model": p.display().to_string(), "prompt_tokens": s.prompt_tokens,
             "generated_tokens": s.generated_tokens, "prefill_tokens_per_s": s.prefill_tokens_per_s,
             "decode_tokens_per_s": s.tokens_per_s,
+            "dispatches_per_token": dispatches["per_token"], "dispatches_per_layer": dispatches["per_layer"],
+            "dispatches_per_prefill_step": dispatches["per_prefill_step"],
             "weight_gb_per_s": m.info().weight_bytes as f64 * s.tokens_per_s / 1e9});
     }
     let tiles_in_use = gpu.as_ref().map(|c| json!(c.caps.tiles));
@@ -190,6 +195,12 @@ pub fn run(model: Option<PathBuf>, backend: &str, shapes: &str, batch: &str, typ
             e["decode_tokens_per_s"].as_f64().unwrap_or(0.0),
             e["generated_tokens"]
         );
+        if let Some(d) = e["dispatches_per_token"].as_u64() {
+            println!(
+                "GPU dispatches: {d} per decoded token ({} per layer), {} per prefill step",
+                e["dispatches_per_layer"], e["dispatches_per_prefill_step"]
+            );
+        }
     }
     Ok(())
 }
