@@ -358,7 +358,6 @@ impl Quantizer {
             let lw = &model.layers[l];
             if let Some(st) = self.awq.as_mut() {
                 let al = st.layer(model)?;
-                let names = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
                 // AWQ folds its scales into the norms, so it applies to a class as a whole (attention:
                 // its norm + q/k/v/o; FFN: its norm + gate/up/down); other classes keep the source norms.
                 let (attn_awq, ffn_awq) = (recipe.attn == Method::Awq4, recipe.ffn == Method::Awq4);
@@ -370,7 +369,8 @@ impl Quantizer {
                 }
                 for (i, lin) in al.linears.iter().enumerate() {
                     if (i < 4 && attn_awq) || (i >= 4 && ffn_awq) {
-                        self.rep.linears.insert(format!("blk.{l}.{}", names[i]), lin.to_blocks()?);
+                        let name = crate::model::graph::Linear::ALL[i].gguf_name();
+                        self.rep.linears.insert(format!("blk.{l}.{name}"), lin.to_blocks()?);
                     }
                 }
             }

@@ -3,7 +3,7 @@
 //! math in a fixed order; the GPU's kernels are checked against it.
 
 use super::attention::Gqa;
-use super::{gelu, matmul, rmsnorm, silu, softcap};
+use super::{gelu, matmul, rmsnorm, rmsnorm_in_place, silu, softcap};
 use crate::error::Result;
 use crate::model::graph::{Act, Gated, Op};
 use crate::model::{check_step, KvCache, LlamaConfig, Model, Weight};
@@ -120,9 +120,7 @@ pub fn layer_forward(
                 }
             }
             Op::HeadNorm { norm, act } => {
-                let a = act_mut(c, x, s, n, *act);
-                let src = a.to_vec();
-                rmsnorm(&src, lw.norm(*norm), c.rms_eps, a);
+                rmsnorm_in_place(act_mut(c, x, s, n, *act), lw.norm(*norm), c.rms_eps);
             }
             Op::Rope { act, heads: _ } => {
                 let w = act.width(c);

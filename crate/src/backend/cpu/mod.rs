@@ -119,12 +119,23 @@ pub fn matmul(w: &QMatrix, x: &[f32], n: usize, y: &mut [f32]) -> Result<()> {
 pub fn rmsnorm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     let dim = weight.len();
     for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-        let ss = dot(xr, xr) / dim as f32;
-        let scale = 1.0 / (ss + eps).sqrt();
+        let scale = rms_scale(xr, eps);
         for ((o, v), w) in or.iter_mut().zip(xr).zip(weight) {
             *o = v * scale * w;
         }
     }
+}
+
+/// [`rmsnorm`] of each `weight.len()`-long row of `x` in place (the per-head q/k norms).
+pub fn rmsnorm_in_place(x: &mut [f32], weight: &[f32], eps: f32) {
+    for row in x.chunks_exact_mut(weight.len()) {
+        let scale = rms_scale(row, eps);
+        row.iter_mut().zip(weight).for_each(|(v, w)| *v = *v * scale * w);
+    }
+}
+
+fn rms_scale(row: &[f32], eps: f32) -> f32 {
+    1.0 / (dot(row, row) / row.len() as f32 + eps).sqrt()
 }
 
 /// In-place softmax.

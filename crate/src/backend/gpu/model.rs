@@ -145,7 +145,7 @@ impl GpuModel {
                 let a = &acts;
                 ops.extend(b.embed(&embd, &a.step, &a.tokens, a.act(Act::X))?);
                 if c.embed_scale != 1.0 {
-                    ops.push(b.scale_cap(d, c.embed_scale, 0.0, &a.step, a.act(Act::X))?);
+                    ops.push(b.scale_cap(d, c.embed_scale, 0.0, &a.step, a.act(Act::X), false)?);
                 }
                 let embed_end = ops.len();
                 let mut layer_ops = Vec::new();
@@ -194,11 +194,7 @@ impl GpuModel {
                 }
                 ops.extend(b.matmuls(&[(out_w_ref, &a.logits)], &a.step_one, &a.last, &a.xq, true)?);
                 if c.final_softcap > 0.0 {
-                    let mut cap = b.scale_cap(vocab, 1.0, c.final_softcap, &a.step_one, &a.logits)?;
-                    if let Op::Dispatch { one, .. } = &mut cap {
-                        *one = true;
-                    }
-                    ops.push(cap);
+                    ops.push(b.scale_cap(vocab, 1.0, c.final_softcap, &a.step_one, &a.logits, true)?);
                 }
                 let argmax_params = uniform(&dev, "argmax params", &[vocab as u32, 0, 0, 0]);
                 let (pipeline, bind_group) =

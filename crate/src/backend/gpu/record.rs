@@ -226,8 +226,13 @@ impl OpBuilder<'_> {
         one: bool,
     ) -> Result<Op> {
         let params = uniform(&self.ctx.device, "rmsnorm params", &[dim as u32, eps.to_bits(), 0, 0]);
-        let (pipeline, bind_group) = self.bind(&Kernel::Plain(Shader::Rmsnorm), &[step, &params, weight, x, out])?;
-        Ok(Op::Dispatch { steps: Steps::All, pipeline, prefill: None, bind_group, grid: Grid::PerToken, one })
+        self.plain(Shader::Rmsnorm, &[step, &params, weight, x, out], Grid::PerToken, one)
+    }
+
+    /// A dispatch of one plain kernel over `buffers` (in its binding order), run in every step.
+    pub(crate) fn plain(&self, shader: Shader, buffers: &[&wgpu::Buffer], grid: Grid, one: bool) -> Result<Op> {
+        let (pipeline, bind_group) = self.bind(&Kernel::Plain(shader), buffers)?;
+        Ok(Op::Dispatch { steps: Steps::All, pipeline, prefill: None, bind_group, grid, one })
     }
 
     pub(crate) fn elementwise(
@@ -252,18 +257,12 @@ impl OpBuilder<'_> {
         let width = params[0];
         let params = uniform(&self.ctx.device, shader.name(), params);
         let buffers: Vec<&wgpu::Buffer> = [step, &params].into_iter().chain(bufs.iter().copied()).collect();
-        let (pipeline, bind_group) = self.bind(&Kernel::Plain(shader), &buffers)?;
-        Ok(Op::Dispatch {
-            steps: Steps::All,
-            pipeline,
-            prefill: None,
-            bind_group,
-            grid: Grid::Elementwise { per_token: width },
-            one: false,
-        })
+        self.plain(shader, &buffers, Grid::Elementwise { per_token: width }, false)
     }
 
-    /// shaders/scale_cap.wgsl over `[n, width]` of `x`: `x = softcap(x · scale)`.
+    /// shaders/scale_cap.wgsl over `[n, width]` of `x`: `x = softcap(x · scale)`; `one`: once
+    /// per step (the logits), not per token.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn scale_cap(
         &self,
         width: usize,
@@ -271,9 +270,10 @@ impl OpBuilder<'_> {
         cap: f32,
         step: &wgpu::Buffer,
         x: &wgpu::Buffer,
+        one: bool,
     ) -> Result<Op> {
-        let params = [width as u32, scale.to_bits(), cap.to_bits(), 0];
-        self.elementwise_with(Shader::ScaleCap, &params, step, &[x])
+        let params = uniform(&self.ctx.device, "scale_cap params", &[width as u32, scale.to_bits(), cap.to_bits(), 0]);
+        self.plain(Shader::ScaleCap, &[step, &params, x], Grid::Elementwise { per_token: width as u32 }, one)
     }
 }
 
@@ -341,16 +341,7 @@ impl OpBuilder<'_> {
                 }
                 GraphOp::ActQuant { act } => {
                     let params = uniform(&self.ctx.device, "act quant params", &[act.width(c) as u32, 0, 0, 0]);
-                    let (pipeline, bind_group) =
-                        self.bind(&Kernel::Plain(Shader::ActQuant), &[&a.step, &params, a.act(*act)])?;
-                    ops.push(Op::Dispatch {
-                        steps: Steps::All,
-                        pipeline,
-                        prefill: None,
-                        bind_group,
-                        grid: Grid::PerToken,
-                        one: false,
-                    });
+                    ops.push(self.plain(Shader::ActQuant, &[&a.step, &params, a.act(*act)], Grid::PerToken, false)?);
                 }
                 GraphOp::HeadNorm { norm, act } => {
                     let heads = (act.width(c) / c.head_dim) as u32;
@@ -359,36 +350,16 @@ impl OpBuilder<'_> {
                         "head norm params",
                         &[c.head_dim as u32, c.rms_eps.to_bits(), heads, 0],
                     );
-                    let (pipeline, bind_group) = self.bind(
-                        &Kernel::Plain(Shader::RmsnormHeads),
-                        &[&a.step, &params, norm_buf(*norm)?, a.act(*act)],
-                    )?;
-                    ops.push(Op::Dispatch {
-                        steps: Steps::All,
-                        pipeline,
-                        prefill: None,
-                        bind_group,
-                        grid: Grid::Rows { per_token: heads },
-                        one: false,
-                    });
+                    let bufs = [&a.step, &params, norm_buf(*norm)?, a.act(*act)];
+                    ops.push(self.plain(Shader::RmsnormHeads, &bufs, Grid::Rows { per_token: heads }, false)?);
                 }
                 GraphOp::Rope { act, heads } => {
                     let (params, nh) = match heads {
                         Heads::Query => (lb.rope_q, c.n_heads),
                         Heads::KeyValue => (lb.rope_k, c.n_kv_heads),
                     };
-                    let (pipeline, bind_group) = self.bind(
-                        &Kernel::Plain(Shader::Rope),
-                        &[&a.step, params, lb.rope_table, &a.positions, a.act(*act)],
-                    )?;
-                    ops.push(Op::Dispatch {
-                        steps: Steps::All,
-                        pipeline,
-                        prefill: None,
-                        bind_group,
-                        grid: Grid::Threads { per_token: nh as u32 * half },
-                        one: false,
-                    });
+                    let bufs = [&a.step, params, lb.rope_table, &a.positions, a.act(*act)];
+                    ops.push(self.plain(Shader::Rope, &bufs, Grid::Threads { per_token: nh as u32 * half }, false)?);
                 }
                 GraphOp::KvAppend { k, v } => ops.push(Op::StoreKv { layer: lb.l, k: *k, v: *v }),
                 GraphOp::Attention { q, out } => {
